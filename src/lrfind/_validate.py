@@ -1,0 +1,73 @@
+"""Checks at the door: each raises ``ValueError`` naming the argument and its value."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+MODES = ("exp", "linear")
+MIN_STEPS = 5
+"""The fewest steps a sweep may have: the suggestion methods need five points."""
+
+
+def positive_float(name: str, value: object) -> float:
+    """Return ``value`` as a finite float > 0, or raise ``ValueError`` naming ``name``."""
+    number = finite_float(name, value)
+    if number <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return number
+
+
+def finite_float(name: str, value: object) -> float:
+    """Return ``value`` as a finite float, or raise ``ValueError`` naming ``name``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return number
+
+
+def int_at_least(name: str, value: object, minimum: int) -> int:
+    """Return ``value`` as an int >= ``minimum``, or raise ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def one_of(name: str, value: object, choices: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``choices``, or raise ``ValueError`` naming ``name``."""
+    options = tuple(choices)
+    if value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+    return str(value)
+
+
+def lr_range(start_lr: object, end_lr: object) -> tuple[float, float]:
+    """Check a sweep's bounds: ``0 < start_lr < end_lr``, both finite."""
+    start = positive_float("start_lr", start_lr)
+    end = positive_float("end_lr", end_lr)
+    if end <= start:
+        raise ValueError(f"end_lr must be > start_lr ({start!r}), got {end_lr!r}")
+    return start, end
+
+
+def smoothing(value: object) -> float:
+    """Check an EMA coefficient: a float in [0, 1)."""
+    beta = finite_float("smoothing", value)
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"smoothing must be in [0, 1), got {value!r}")
+    return beta
+
+
+def diverge_factor(value: object) -> float:
+    """Check a divergence factor: a float > 1."""
+    factor = finite_float("diverge_factor", value)
+    if factor <= 1.0:
+        raise ValueError(f"diverge_factor must be > 1, got {value!r}")
+    return factor

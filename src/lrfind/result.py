@@ -1,0 +1,321 @@
+"""The outcome of a range test: the curve, the settings, the stop reason, and what follows.
+
+>>> import numpy as np
+>>> lrs = np.logspace(-5, 0, 51)
+>>> result = Result(lrs, (np.log10(lrs) + 2.0) ** 2 + 1.0, "completed", {"smoothing": 0.0})
+>>> result.suggest("minimum").lr
+0.001
+>>> Result.from_dict(result.to_dict()) == result
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lrfind import _validate
+from lrfind.errors import LRFindError, LRFindWarning
+from lrfind.smoothing import ema
+from lrfind.stopping import STOP_REASONS
+from lrfind.suggest import METHODS, Suggestion, suggest, suggest_all
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+FloatArray = npt.NDArray[np.float64]
+
+FORMAT = "lrfind.result"
+FORMAT_VERSION = 1
+DEFAULT_METHOD = "auto"
+LOW_CONFIDENCE = 0.3
+"""Below this confidence, :meth:`Result.warn_if_unsure` warns."""
+
+
+def _float_array(name: str, values: Any) -> FloatArray:
+    try:
+        array = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of numbers, got {values!r:.80}") from None
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    return array
+
+
+@dataclass(eq=False)
+class Result:
+    """A range test's curve and everything needed to re-plot and re-suggest it.
+
+    Attributes:
+        lrs: the learning rate of each recorded step (of the first param group).
+        losses: the raw loss recorded at each step (float64), never smoothed.
+        stop_reason: ``"completed"``, ``"diverged"``, ``"non-finite loss"``,
+            ``"interrupted"`` or ``"too many skipped steps"``.
+        settings: the sweep's settings (``start_lr``, ``end_lr``, ``num_steps``,
+            ``mode``, ``smoothing``, ``diverge_factor``, ``method`` ...) and anything
+            the adapter adds (``accumulation_steps``, ``amp`` ...).
+        runs: with ``repeats > 1``, each sweep's ``(lrs, losses)``; the first is this
+            result's own curve.
+    """
+
+    lrs: FloatArray
+    losses: FloatArray
+    stop_reason: str = "completed"
+    settings: dict[str, Any] = field(default_factory=dict)
+    runs: list[tuple[FloatArray, FloatArray]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.lrs = _float_array("lrs", self.lrs)
+        self.losses = _float_array("losses", self.losses)
+        if self.lrs.shape != self.losses.shape:
+            raise ValueError(
+                f"lrs and losses must have the same length, got {self.lrs.size} and "
+                f"{self.losses.size}"
+            )
+        _validate.one_of("stop_reason", self.stop_reason, STOP_REASONS)
+        if not isinstance(self.settings, dict):
+            raise ValueError(f"settings must be a dict, got {self.settings!r:.80}")
+        self.runs = [
+            (_float_array("runs lrs", lrs), _float_array("runs losses", losses))
+            for lrs, losses in self.runs
+        ]
+
+    # ---- derived values -------------------------------------------------------------
+
+    @property
+    def smoothing(self) -> float:
+        """The EMA coefficient of :attr:`smoothed` and of the peer methods."""
+        return float(self.settings.get("smoothing", 0.98))
+
+    @property
+    def method(self) -> str:
+        """The default suggestion method of this result (``"auto"`` unless set)."""
+        return str(self.settings.get("method", DEFAULT_METHOD))
+
+    @property
+    def smoothed(self) -> FloatArray:
+        """The debiased EMA of :attr:`losses` (derived, never stored)."""
+        return ema(self.losses, self.smoothing)
+
+    def suggest(self, method: str | None = None) -> Suggestion:
+        """The suggestion of one method (default: :attr:`method`).
+
+        With several runs (``repeats > 1``) the suggestion combines them: the median of
+        the runs' log learning rates; see :meth:`interval`.
+        """
+        name = self.method if method is None else method
+        if len(self.runs) > 1:
+            from lrfind.repeats import combine
+
+            return combine([suggest(x, y, name, smoothing=self.smoothing) for x, y in self.runs])
+        return suggest(self.lrs, self.losses, name, smoothing=self.smoothing)
+
+    def suggestions(self) -> dict[str, Suggestion]:
+        """Every method's suggestion, by name."""
+        if len(self.runs) > 1:
+            return {name: self.suggest(name) for name in METHODS}
+        return suggest_all(self.lrs, self.losses, smoothing=self.smoothing)
+
+    @property
+    def suggestion(self) -> float | None:
+        """The default method's suggested lr, or ``None`` (see :meth:`suggest` for why)."""
+        return self.suggest().lr
+
+    def interval(self, method: str | None = None) -> tuple[float, float] | None:
+        """Lowest and highest suggestion over the runs (``repeats > 1``), else ``None``."""
+        if len(self.runs) < 2:
+            return None
+        name = self.method if method is None else method
+        lrs = [suggest(x, y, name, smoothing=self.smoothing).lr for x, y in self.runs]
+        found = [lr for lr in lrs if lr is not None]
+        return (min(found), max(found)) if found else None
+
+    # ---- actions ----------------------------------------------------------------------
+
+    def apply(self, optimizer: Any, method: str | None = None) -> float:
+        """Set the suggested lr on ``optimizer``, keeping its param groups' ratios.
+
+        The first group gets the suggestion; every other group ``g`` gets
+        ``suggestion * g["lr"] / groups[0]["lr"]``. Apply it before you create an LR
+        scheduler (a scheduler already attached keeps its own base lrs).
+
+        Returns:
+            The lr set on the first group.
+
+        Raises:
+            LRFindError: when there is no suggestion (its reason is in the message).
+            ValueError: when ``optimizer`` has no ``param_groups`` or the first group's
+                lr is 0 (the ratios are undefined).
+        """
+        found = self.suggest(method)
+        if found.lr is None:
+            raise LRFindError(f"no learning rate to apply ({found.method}): {found.reason}")
+        groups = getattr(optimizer, "param_groups", None)
+        if not groups:
+            raise ValueError(f"optimizer must have param_groups, got {type(optimizer).__name__}")
+        base = float(groups[0]["lr"])
+        if base == 0.0:
+            raise ValueError("optimizer's first param group has lr=0: group ratios are undefined")
+        ratios = [float(group["lr"]) / base for group in groups]
+        for group, ratio in zip(groups, ratios, strict=True):
+            group["lr"] = found.lr * ratio
+        return found.lr
+
+    def plot(
+        self, ax: Axes | None = None, method: str | None = None, show_raw: bool = True
+    ) -> Axes:
+        """Draw the curve on ``ax`` (a new figure if None); see :func:`lrfind.plot.plot_result`."""
+        from lrfind.plot import plot_result
+
+        return plot_result(self, ax=ax, method=method, show_raw=show_raw)
+
+    def warn_if_unsure(self, stacklevel: int = 2) -> None:
+        """Warn (:class:`~lrfind.errors.LRFindWarning`) when the default suggestion is weak."""
+        found = self.suggest()
+        if found.lr is None:
+            warnings.warn(
+                f"lrfind found no learning rate to suggest: {found.reason}",
+                LRFindWarning,
+                stacklevel=stacklevel + 1,
+            )
+        elif found.confidence < LOW_CONFIDENCE:
+            warnings.warn(
+                f"lrfind's suggestion {found.lr:.3g} has low confidence "
+                f"({found.confidence:.2f}): check the plot before you use it",
+                LRFindWarning,
+                stacklevel=stacklevel + 1,
+            )
+
+    # ---- text -------------------------------------------------------------------------
+
+    def summary(self) -> str:
+        """A few readable lines: the range, the stop, every method's suggestion."""
+        n = len(self.lrs)
+        lines = [f"lrfind range test: {n} points, stopped: {self.stop_reason}"]
+        if n:
+            lines.append(
+                f"  lr {self.lrs[0]:.3g} .. {self.lrs[-1]:.3g}; "
+                f"loss {self.losses[0]:.4g} -> min {np.min(self.losses):.4g}"
+            )
+        for name, found in self.suggestions().items():
+            marker = "*" if name == self.method else " "
+            lines.append(f" {marker} {found}")
+        span = self.interval()
+        if span is not None:
+            lines.append(f"  interval over {len(self.runs)} runs: {span[0]:.3g} .. {span[1]:.3g}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        lr = self.suggestion
+        shown = "None" if lr is None else f"{lr:.3g}"
+        return (
+            f"Result(points={len(self.lrs)}, stop_reason={self.stop_reason!r}, "
+            f"suggestion={shown} [{self.method}])"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Result):
+            return NotImplemented
+        return (
+            np.array_equal(self.lrs, other.lrs)
+            and np.array_equal(self.losses, other.losses)
+            and self.stop_reason == other.stop_reason
+            and self.settings == other.settings
+            and len(self.runs) == len(other.runs)
+            and all(
+                np.array_equal(a, c) and np.array_equal(b, d)
+                for (a, b), (c, d) in zip(self.runs, other.runs, strict=True)
+            )
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # ---- JSON -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (floats written exactly)."""
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "lrs": self.lrs.tolist(),
+            "losses": self.losses.tolist(),
+            "stop_reason": self.stop_reason,
+            "settings": dict(self.settings),
+            "runs": [[lrs.tolist(), losses.tolist()] for lrs, losses in self.runs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Result:
+        """Rebuild a result from :meth:`to_dict`'s output; ``ValueError`` if it is not one."""
+        if not isinstance(data, dict):
+            raise ValueError(f"an lrfind result must be a JSON object, got {type(data).__name__}")
+        if data.get("format") != FORMAT:
+            raise ValueError(f"not an lrfind result: format is {data.get('format')!r}")
+        version = data.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValueError(f"version must be a positive integer, got {version!r}")
+        if version > FORMAT_VERSION:
+            warnings.warn(
+                f"result written by a newer lrfind (format version {version}); "
+                f"reading the fields this version knows",
+                LRFindWarning,
+                stacklevel=2,
+            )
+        missing = [key for key in ("lrs", "losses", "stop_reason") if key not in data]
+        if missing:
+            raise ValueError(f"an lrfind result needs {', '.join(missing)}")
+        runs = data.get("runs", [])
+        if not isinstance(runs, list) or not all(
+            isinstance(run, list) and len(run) == 2 for run in runs
+        ):
+            raise ValueError("runs must be a list of [lrs, losses] pairs")
+        stop_reason = data["stop_reason"]
+        if not isinstance(stop_reason, str):
+            raise ValueError(f"stop_reason must be a string, got {stop_reason!r:.80}")
+        return cls(
+            lrs=data["lrs"],
+            losses=data["losses"],
+            stop_reason=stop_reason,
+            settings=data.get("settings", {}),
+            runs=[(lrs, losses) for lrs, losses in runs],
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the result as JSON (atomically: a temporary file, then a rename)."""
+        target = Path(path)
+        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Result:
+        """Read a result written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: when there is no such file.
+            ValueError: when the file is not valid JSON or not an lrfind result.
+        """
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON ({error})") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None

@@ -1,0 +1,318 @@
+"""Suggestion methods: from a loss-versus-lr curve to a learning rate, on the log-lr axis.
+
+Every method takes the swept learning rates and the *raw* losses and returns a
+:class:`Suggestion`. Its ``lr`` is inside the swept range, or ``None`` with a
+``reason`` (too few points, a flat curve, a loss that never decreased): never an
+index error and never a silent garbage value.
+
+- ``steepest``: the steepest descent of the EMA-smoothed loss (fastai ``steep``,
+  torch-lr-finder and Lightning's suggestion).
+- ``valley``: halfway along the longest descending stretch of the smoothed loss
+  (fastai's default ``valley``).
+- ``minimum``: the lr at the lowest smoothed loss, divided by 10 (fastai ``minimum``).
+- ``slide``: fastai's interval rule, sliding left from the end until the slope
+  settles.
+- ``auto``: lrfind's default. It smooths the raw losses with a centred filter (no EMA
+  lag), anchors on the lowest point before the blow-up, and backs off from it by a
+  calibrated distance in decades, never to before the descent began.
+
+>>> import numpy as np
+>>> lrs = np.logspace(-6, 0, 61)
+>>> losses = 2.0 - np.tanh(np.log10(lrs) + 3.0)   # steepest at lr = 1e-3
+>>> round(float(np.log10(suggest(lrs, losses, "steepest", smoothing=0.0).lr)), 1)
+-3.0
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+
+from lrfind import _validate
+from lrfind.smoothing import centred_smooth, ema
+
+FloatArray = npt.NDArray[np.float64]
+
+MIN_POINTS = 5
+"""Fewer finite points than this and every method returns ``lr=None``."""
+
+FLAT_RTOL = 1e-6
+"""A curve whose smoothed values spread less than this, relative to their size, is flat."""
+
+AUTO_SIGMA_DECADES = 0.15
+"""Width (in decades of lr) of the centred Gaussian smoother used by ``auto``."""
+
+AUTO_BACKOFF_DECADES = 0.8
+"""How far ``auto`` backs off, in decades, from the lowest point of the smoothed curve."""
+
+AUTO_DESCENT_START = 0.1
+"""``auto`` never suggests an lr before the loss has made this fraction of its descent."""
+
+SLIDE_WINDOW_DECADES = 15 * 8 / 99
+"""fastai's ``slide`` compares slopes 15 steps apart in a 100-step, 8-decade sweep."""
+
+SLIDE_THRESHOLD = 0.005 * 99 / 8
+"""fastai's ``slide`` threshold (0.005 per step there), per decade of lr here."""
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A suggested learning rate, or ``lr=None`` with the reason why there is none.
+
+    Attributes:
+        lr: the suggested learning rate, inside the swept range, or ``None``.
+        index: the point of the curve the suggestion sits on (nearest in log lr).
+        method: the method's name.
+        reason: how the value was found, or why there is none.
+        confidence: 0 (do not trust it) .. 1 (a clean descent, then a blow-up).
+    """
+
+    lr: float | None
+    index: int | None
+    method: str
+    reason: str
+    confidence: float = 0.0
+
+    def __str__(self) -> str:
+        if self.lr is None:
+            return f"{self.method}: none ({self.reason})"
+        return f"{self.method}: {self.lr:.3g} (confidence {self.confidence:.2f}; {self.reason})"
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """The finite part of a curve on the log10-lr axis, with indices into the original."""
+
+    x: FloatArray
+    loss: FloatArray
+    lrs: FloatArray
+    index: npt.NDArray[np.intp]
+    smoothing: float
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def at(self, i: int, method: str, reason: str, confidence: float) -> Suggestion:
+        return Suggestion(float(self.lrs[i]), int(self.index[i]), method, reason, confidence)
+
+    def at_log(self, x: float, method: str, reason: str, confidence: float) -> Suggestion:
+        """A suggestion at ``10 ** x`` clamped to the swept range, marked at the nearest point."""
+        x = float(np.clip(x, self.x[0], self.x[-1]))
+        i = int(np.argmin(np.abs(self.x - x)))
+        lr = float(np.clip(10.0**x, self.lrs[0], self.lrs[-1]))
+        return Suggestion(lr, int(self.index[i]), method, reason, confidence)
+
+    def ema(self) -> FloatArray:
+        return ema(self.loss, self.smoothing)
+
+    @cached_property
+    def centred(self) -> FloatArray:
+        """The lag-free smoothing ``auto`` and the confidence work on."""
+        step = float(np.median(np.diff(self.x)))
+        return centred_smooth(self.x, self.loss, max(AUTO_SIGMA_DECADES, 1.5 * step))
+
+    @cached_property
+    def confidence(self) -> float:
+        """The curve's :func:`confidence`, shared by every method."""
+        return confidence(self, self.centred)
+
+
+def _prepare(
+    lrs: Sequence[float] | FloatArray, losses: Sequence[float] | FloatArray, smoothing: float
+) -> _Curve | str:
+    """Keep the points with a finite positive lr and a finite loss; or say why nothing is left."""
+    lr_arr = np.asarray(lrs, dtype=np.float64).ravel()
+    loss_arr = np.asarray(losses, dtype=np.float64).ravel()
+    if lr_arr.shape != loss_arr.shape:
+        raise ValueError(
+            f"lrs and losses must have the same length, got {lr_arr.size} and {loss_arr.size}"
+        )
+    with np.errstate(all="ignore"):
+        keep = np.isfinite(lr_arr) & (lr_arr > 0) & np.isfinite(loss_arr)
+    index = np.flatnonzero(keep)
+    if index.size < MIN_POINTS:
+        return f"too few points ({index.size} finite; need {MIN_POINTS})"
+    x = np.log10(lr_arr[index])
+    if np.any(np.diff(x) <= 0):
+        return "learning rates are not strictly increasing"
+    return _Curve(x, loss_arr[index], lr_arr[index], index, smoothing)
+
+
+def _flat(values: FloatArray) -> bool:
+    spread = float(values.max() - values.min())
+    size = float(np.abs(values).max())
+    return not spread > FLAT_RTOL * size
+
+
+def noise_level(curve: _Curve, smooth: FloatArray) -> float:
+    """Robust noise estimate: 1.4826 x the median absolute residual around ``smooth``."""
+    residual = np.abs(curve.loss - smooth)
+    return float(1.4826 * np.median(residual))
+
+
+def confidence(curve: _Curve, smooth: FloatArray) -> float:
+    """How far the curve can be trusted, in [0, 1].
+
+    Two things count: the depth of the descent against the noise (a signal-to-noise
+    ratio ``snr``; ``snr / (snr + 5)``), and whether the loss rose again after its
+    lowest point (the divergence edge was found; half the confidence if not).
+    """
+    i_min = int(np.argmin(smooth))
+    depth = float(smooth[0] - smooth[i_min])
+    if not depth > 0:
+        return 0.0
+    noise = noise_level(curve, smooth)
+    snr = depth / noise if noise > 0 else math.inf
+    score = 1.0 if math.isinf(snr) else snr / (snr + 5.0)
+    rise = float(smooth[i_min:].max() - smooth[i_min])
+    if not rise > 0.1 * depth:
+        score *= 0.5
+    return float(np.clip(score, 0.0, 1.0))
+
+
+def _check(curve: _Curve, smooth: FloatArray, method: str) -> Suggestion | None:
+    """The refusals shared by every method: a flat curve, a loss that never decreased."""
+    if _flat(smooth):
+        return Suggestion(None, None, method, "flat curve: the loss did not change")
+    if int(np.argmin(smooth)) == 0:
+        return Suggestion(None, None, method, "the loss never decreased")
+    return None
+
+
+def steepest(curve: _Curve) -> Suggestion:
+    """Steepest descent of the EMA-smoothed loss, before its minimum."""
+    smooth = curve.ema()
+    if (refused := _check(curve, smooth, "steepest")) is not None:
+        return refused
+    i_min = int(np.argmin(smooth))
+    slopes = np.gradient(smooth[: i_min + 1], curve.x[: i_min + 1])
+    i = int(np.argmin(slopes))
+    reason = "steepest descent of the smoothed loss"
+    return curve.at(i, "steepest", reason, curve.confidence)
+
+
+def _longest_descent(values: FloatArray) -> tuple[int, int]:
+    """First and last index of the longest strictly decreasing subsequence (first found)."""
+    n = len(values)
+    length = np.ones(n, dtype=np.int64)
+    for i in range(1, n):
+        higher = values[:i] > values[i]
+        if higher.any():
+            length[i] = length[:i][higher].max() + 1
+    end = int(np.argmax(length))
+    return end - int(length[end]) + 1, end
+
+
+def valley(curve: _Curve) -> Suggestion:
+    """Halfway along the longest descending stretch of the EMA-smoothed loss (fastai)."""
+    smooth = curve.ema()
+    if (refused := _check(curve, smooth, "valley")) is not None:
+        return refused
+    start, end = _longest_descent(smooth)
+    i = max(start + (end - start) // 2, 0)
+    reason = f"halfway along the longest descent (points {start}..{end})"
+    return curve.at(i, "valley", reason, curve.confidence)
+
+
+def minimum(curve: _Curve) -> Suggestion:
+    """The lr of the lowest EMA-smoothed loss, divided by 10 (clamped to the swept range)."""
+    smooth = curve.ema()
+    if (refused := _check(curve, smooth, "minimum")) is not None:
+        return refused
+    i_min = int(np.argmin(smooth))
+    x = float(curve.x[i_min]) - 1.0
+    return curve.at_log(x, "minimum", "lowest smoothed loss / 10", curve.confidence)
+
+
+def slide(curve: _Curve) -> Suggestion:
+    """fastai's interval slide on the EMA-smoothed loss, with its windows in decades."""
+    smooth = curve.ema()
+    if (refused := _check(curve, smooth, "slide")) is not None:
+        return refused
+    slope = np.gradient(smooth, curve.x)
+    step = float(np.median(np.diff(curve.x)))
+    width = max(round(SLIDE_WINDOW_DECADES / step), 1)
+    right, left = len(curve) - 1, len(curve) - 1 - width
+    if left < 0:
+        return Suggestion(None, None, "slide", f"too few points for a {width}-point window")
+    found = left
+    while left >= 0 and abs(slope[right] - slope[left]) > SLIDE_THRESHOLD:
+        found = left
+        right, left = right - 1, left - 1
+    return curve.at(found, "slide", "interval slide from the end", curve.confidence)
+
+
+def auto(curve: _Curve) -> Suggestion:
+    """lrfind's default: back off from the lowest point of a lag-free smoothed curve."""
+    smooth = curve.centred
+    if (refused := _check(curve, smooth, "auto")) is not None:
+        return refused
+    i_min = int(np.argmin(smooth))
+    depth = float(smooth[0] - smooth[i_min])
+    descending = np.flatnonzero(smooth[: i_min + 1] <= smooth[0] - AUTO_DESCENT_START * depth)
+    x_start = float(curve.x[descending[0]]) if descending.size else float(curve.x[0])
+    x = max(float(curve.x[i_min]) - AUTO_BACKOFF_DECADES, x_start)
+    reason = f"{AUTO_BACKOFF_DECADES:g} decades below the lowest smoothed loss"
+    if x == x_start and x_start > curve.x[i_min] - AUTO_BACKOFF_DECADES:
+        reason = "where the descent began (the lowest loss came soon after)"
+    return curve.at_log(x, "auto", reason, curve.confidence)
+
+
+METHODS: dict[str, Callable[[_Curve], Suggestion]] = {
+    "auto": auto,
+    "steepest": steepest,
+    "valley": valley,
+    "minimum": minimum,
+    "slide": slide,
+}
+"""Every suggestion method by name; ``auto`` is the default."""
+
+
+def suggest(
+    lrs: Sequence[float] | FloatArray,
+    losses: Sequence[float] | FloatArray,
+    method: str = "auto",
+    *,
+    smoothing: float = 0.98,
+) -> Suggestion:
+    """Suggest a learning rate from a range-test curve.
+
+    Args:
+        lrs: the swept learning rates, increasing.
+        losses: the raw loss at each; non-finite points are ignored.
+        method: one of :data:`METHODS` (``"auto"``, ``"steepest"``, ``"valley"``,
+            ``"minimum"``, ``"slide"``).
+        smoothing: the EMA coefficient the peer methods smooth with, in [0, 1).
+
+    Returns:
+        A :class:`Suggestion`; its ``lr`` is ``None`` (with a reason) when the curve
+        cannot support one.
+
+    Raises:
+        ValueError: on an unknown method, a bad smoothing, or lrs and losses of
+            different lengths.
+    """
+    _validate.one_of("method", method, METHODS)
+    beta = _validate.smoothing(smoothing)
+    curve = _prepare(lrs, losses, beta)
+    if isinstance(curve, str):
+        return Suggestion(None, None, method, curve)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return METHODS[method](curve)
+
+
+def suggest_all(
+    lrs: Sequence[float] | FloatArray,
+    losses: Sequence[float] | FloatArray,
+    *,
+    smoothing: float = 0.98,
+) -> dict[str, Suggestion]:
+    """Every method's suggestion, by name (``auto`` first)."""
+    return {name: suggest(lrs, losses, name, smoothing=smoothing) for name in METHODS}

@@ -1,0 +1,282 @@
+"""The framework-free range test: ``sweep(step, ...) -> Result``.
+
+``step(lr)`` trains one step at learning rate ``lr`` and returns its loss. The sweep
+calls it with the schedule's learning rates in order, records the raw losses, and
+stops at the first non-finite loss or when the smoothed loss diverges (see
+:mod:`lrfind.stopping`). This is how JAX/optax, Keras or any custom loop use lrfind;
+:func:`lrfind.find` wraps it for PyTorch.
+
+>>> result = sweep(lambda lr: (lr - 1e-2) ** 2 + 1.0, start_lr=1e-4, end_lr=1.0,
+...                num_steps=40, progress=False)
+>>> result.stop_reason, len(result.lrs)
+('completed', 40)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lrfind import _validate, stopping
+from lrfind.result import Result
+from lrfind.schedule import lr_schedule
+from lrfind.smoothing import EmaState, ema_update
+
+FloatArray = npt.NDArray[np.float64]
+StepFn = Callable[[float], Any]
+Materialize = Callable[[Sequence[Any]], FloatArray]
+
+DEFAULT_MAX_SKIPS = 50
+"""A sweep stops after this many skipped steps in a row (``step`` returned ``None``)."""
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep's validated settings (see :func:`sweep` for their meaning)."""
+
+    start_lr: float = 1e-7
+    end_lr: float = 10.0
+    num_steps: int = 100
+    mode: str = "exp"
+    smoothing: float = 0.98
+    diverge_factor: float = 4.0
+    check_every: int = 1
+    repeats: int = 1
+    method: str = "auto"
+
+    @classmethod
+    def validated(cls, **kwargs: Any) -> SweepConfig:
+        """Check every argument at the door; ``ValueError`` names the bad one."""
+        config = cls(**kwargs)
+        start, end = _validate.lr_range(config.start_lr, config.end_lr)
+        from lrfind.suggest import METHODS
+
+        return cls(
+            start_lr=start,
+            end_lr=end,
+            num_steps=_validate.int_at_least("num_steps", config.num_steps, _validate.MIN_STEPS),
+            mode=_validate.one_of("mode", config.mode, _validate.MODES),
+            smoothing=_validate.smoothing(config.smoothing),
+            diverge_factor=_validate.diverge_factor(config.diverge_factor),
+            check_every=_validate.int_at_least("check_every", config.check_every, 1),
+            repeats=_validate.int_at_least("repeats", config.repeats, 1),
+            method=_validate.one_of("method", config.method, METHODS),
+        )
+
+    def schedule(self) -> FloatArray:
+        """The learning rate of every step."""
+        return lr_schedule(self.start_lr, self.end_lr, self.num_steps, self.mode)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict (what :class:`Result` keeps)."""
+        return asdict(self)
+
+
+def to_floats(values: Sequence[Any]) -> FloatArray:
+    """Turn what ``step`` returned into floats; ``ValueError`` on a non-scalar."""
+    out = np.empty(len(values), dtype=np.float64)
+    for i, value in enumerate(values):
+        if getattr(value, "ndim", 0) != 0:
+            raise ValueError(
+                f"step must return a scalar loss, got {type(value).__name__} with shape "
+                f"{tuple(getattr(value, 'shape', ()))}"
+            )
+        try:
+            out[i] = float(value)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(
+                f"step must return a scalar loss (a float or anything with float()), "
+                f"got {type(value).__name__}: {value!r:.60}"
+            ) from None
+    return out
+
+
+@dataclass
+class _Curve:
+    lrs: list[float]
+    losses: list[float]
+    reason: str = stopping.COMPLETED
+
+
+def _one_sweep(
+    step: StepFn,
+    config: SweepConfig,
+    lrs: FloatArray,
+    materialize: Materialize,
+    bar: Any,
+    max_skips: int,
+) -> _Curve:
+    """One pass over the schedule. Losses are turned into floats every ``check_every`` steps."""
+    curve = _Curve([], [])
+    rule = stopping.DivergenceRule(config.diverge_factor)
+    state, ema = rule.start(), EmaState()
+    pending: list[tuple[float, Any]] = []
+    i, skipped = 0, 0
+    while i < len(lrs):
+        lr = float(lrs[i])
+        try:
+            value = step(lr)
+        except BaseException as error:
+            error.add_note(f"lrfind: raised by step(lr={lr:.3g}) at step {i} of {len(lrs)}")
+            raise
+        if value is None:  # the step was skipped (fp16 overflow, say): same lr again
+            skipped += 1
+            if skipped > max_skips:
+                curve.reason = stopping.SKIPPED
+                break
+            continue
+        skipped = 0
+        pending.append((lr, value))
+        i += 1
+        bar.update(1)
+        if len(pending) < config.check_every and i < len(lrs):
+            continue
+        losses = materialize([v for _, v in pending])
+        for (point_lr, _), loss in zip(pending, losses, strict=True):
+            if not stopping.is_finite(float(loss)):
+                curve.reason = stopping.NON_FINITE
+                break
+            curve.lrs.append(point_lr)
+            curve.losses.append(float(loss))
+            ema, smoothed = ema_update(ema, float(loss), config.smoothing)
+            state, diverged = rule.update(state, smoothed)
+            if diverged:
+                curve.reason = stopping.DIVERGED
+                break
+        pending.clear()
+        if curve.reason != stopping.COMPLETED:
+            break
+        if curve.losses:
+            bar.set_postfix(
+                lr=f"{curve.lrs[-1]:.2e}", loss=f"{curve.losses[-1]:.4g}", refresh=False
+            )
+    return curve
+
+
+def run_sweep(
+    step: StepFn,
+    config: SweepConfig,
+    *,
+    progress: bool = True,
+    materialize: Materialize = to_floats,
+    reset: Callable[[], None] | None = None,
+    extra_settings: dict[str, Any] | None = None,
+    max_skips: int = DEFAULT_MAX_SKIPS,
+) -> Result:
+    """The engine behind :func:`sweep` and :func:`lrfind.find` (config already validated).
+
+    Args:
+        step: trains one step at the lr it is given; returns the loss, or ``None`` when
+            the step was skipped (the same lr is tried again, at most ``max_skips`` in a row).
+        config: the validated settings.
+        progress: show a tqdm bar.
+        materialize: turns ``check_every`` returned losses into floats at once (the
+            PyTorch adapter reads device tensors here, one host sync per call).
+        reset: called between repeats to put the trained state back.
+        extra_settings: what the adapter adds to :attr:`Result.settings`.
+        max_skips: skipped steps in a row before the sweep stops.
+    """
+    from tqdm.auto import tqdm
+
+    if config.repeats > 1 and reset is None:
+        raise ValueError("repeats > 1 needs reset, to restore the starting state between sweeps")
+    lrs = config.schedule()
+    runs: list[_Curve] = []
+    with tqdm(
+        total=config.num_steps * config.repeats,
+        disable=not progress,
+        desc="lrfind",
+        unit="step",
+        dynamic_ncols=True,
+    ) as bar:
+        for repeat in range(config.repeats):
+            if repeat > 0 and reset is not None:
+                reset()
+            runs.append(_one_sweep(step, config, lrs, materialize, bar, max_skips))
+            bar.total = bar.n + (config.repeats - repeat - 1) * config.num_steps
+    settings = config.settings() | dict(extra_settings or {})
+    first = runs[0]
+    return Result(
+        lrs=np.array(first.lrs),
+        losses=np.array(first.losses),
+        stop_reason=first.reason,
+        settings=settings,
+        runs=[(np.array(run.lrs), np.array(run.losses)) for run in runs] if len(runs) > 1 else [],
+    )
+
+
+def sweep(
+    step: StepFn,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exp",
+    smoothing: float = 0.98,
+    diverge_factor: float = 4.0,
+    progress: bool = True,
+    repeats: int = 1,
+    reset: Callable[[], None] | None = None,
+    method: str = "auto",
+    check_every: int = 1,
+) -> Result:
+    """Run a learning-rate range test over any training step.
+
+    The sweep calls ``step(lr)`` with ``lr_i = start_lr * (end_lr/start_lr) ** (i/(n-1))``
+    (``mode="exp"``; ``"linear"`` spaces them evenly), ``i = 0 .. num_steps-1``. It
+    records each raw loss and stops early:
+
+    - at the first non-finite loss (NaN or inf), which is not recorded
+      (``stop_reason="non-finite loss"``);
+    - when the debiased EMA ``s_i`` of the loss (coefficient ``smoothing``) rises too far
+      above its best ``b_i``: ``s_i - b_i > (diverge_factor - 1) * max(|b_i|, 0.05 |s_0|)``
+      (``"diverged"``; the point that crossed is recorded). For positive losses this is
+      the usual ``s_i > diverge_factor * b_i``; measured as a rise it also holds for
+      negative losses and losses near zero.
+
+    Args:
+        step: trains one step at the given lr and returns the loss: a float, or anything
+            ``float()`` accepts with no dimensions (a 0-d tensor). ``None`` means the step
+            was skipped; the same lr is tried again.
+        start_lr: first learning rate, > 0.
+        end_lr: last learning rate, > ``start_lr``.
+        num_steps: steps in the sweep, at least 5 (the suggestion methods need five points).
+        mode: ``"exp"`` or ``"linear"``.
+        smoothing: EMA coefficient in [0, 1) for the stop rule and the peer methods.
+        diverge_factor: > 1; see the rule above.
+        progress: show a tqdm progress bar.
+        repeats: run the sweep this many times (``reset`` restores the start between
+            them); the suggestion is the median of the runs, and
+            :meth:`Result.interval` their spread.
+        reset: called before each repeat after the first.
+        method: the default suggestion method of the result.
+        check_every: read the losses every this many steps (the stop rule lags by up to
+            ``check_every - 1`` steps); for steps that return device tensors.
+
+    Returns:
+        A :class:`~lrfind.result.Result`. It warns (``LRFindWarning``) when the default
+        method finds no suggestion or only a low-confidence one.
+
+    Raises:
+        ValueError: naming a bad argument, or when ``step`` returns a non-scalar.
+    """
+    config = SweepConfig.validated(
+        start_lr=start_lr,
+        end_lr=end_lr,
+        num_steps=num_steps,
+        mode=mode,
+        smoothing=smoothing,
+        diverge_factor=diverge_factor,
+        check_every=check_every,
+        repeats=repeats,
+        method=method,
+    )
+    if not callable(step):
+        raise ValueError(f"step must be callable, got {step!r:.60}")
+    result = run_sweep(step, config, progress=progress, reset=reset)
+    result.warn_if_unsure(stacklevel=2)
+    return result

@@ -1,0 +1,194 @@
+"""Batches in, a scalar loss out: iteration with restarts, device moves, loss computation.
+
+Batch formats, in the order they are tried:
+
+- ``forward(model, batch) -> loss`` when given: any batch at all.
+- a dict: ``model(**batch)``; the loss is the output's ``.loss`` / ``["loss"]``
+  (Hugging Face style). With ``loss_fn``, the label key (``labels``, ``label``,
+  ``targets``, ``target`` or ``y``) is held back: ``loss_fn(prediction(model(**rest)), labels)``.
+- a tuple or list ``(x, y, ...)``: ``loss_fn(prediction(model(x)), y)``; further elements
+  (indices, weights) are not used: pass ``forward`` to use them.
+
+``prediction(output)`` is the output itself when it is a tensor, else its ``logits``
+(attribute or key), else its first element (tuple or list).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import torch
+
+from lrfind.errors import LRFindError
+
+LABEL_KEYS = ("labels", "label", "targets", "target", "y")
+
+LossFn = Callable[..., torch.Tensor]
+ForwardFn = Callable[[torch.nn.Module, Any], torch.Tensor]
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor nested in tuples, lists, dicts and dataclasses to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        if batch.device == device:
+            return batch
+        return batch.to(device, non_blocking=batch.device.type == "cpu" and batch.is_pinned())
+    if isinstance(batch, Mapping):
+        return type(batch)({k: to_device(v, device) for k, v in batch.items()})  # type: ignore[call-arg]
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(to_device(v, device) for v in batch))
+    if isinstance(batch, list | tuple):
+        return type(batch)(to_device(v, device) for v in batch)
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        changes = {
+            f.name: to_device(getattr(batch, f.name), device) for f in dataclasses.fields(batch)
+        }
+        return dataclasses.replace(batch, **changes)
+    return batch
+
+
+class Batches:
+    """An endless stream of batches from ``data``, restarted whenever it runs out.
+
+    Raises ``LRFindError`` when ``data`` yields nothing, or runs out and cannot be
+    restarted (a one-shot iterator). A ``DistributedSampler`` gets ``set_epoch``
+    with a new epoch at each restart (put back by :meth:`close`).
+    """
+
+    def __init__(self, data: Iterable[Any], name: str = "data") -> None:
+        if not isinstance(data, Iterable):
+            raise ValueError(f"{name} must be an iterable of batches, got {type(data).__name__}")
+        self.data = data
+        self.name = name
+        self.restarts = 0
+        self.seen = 0
+        self._sampler: Any = getattr(data, "sampler", None)
+        self._epoch = getattr(self._sampler, "epoch", None)
+        self._iterator: Iterator[Any] = iter(data)
+        self._one_shot = self._iterator is data
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            batch = next(self._iterator)
+        except StopIteration:
+            batch = self._restart()
+        self.seen += 1
+        return batch
+
+    def _restart(self) -> Any:
+        if self.seen == 0 and self.restarts == 0:
+            raise LRFindError(f"{self.name} yielded no batches") from None
+        if self._one_shot:
+            raise LRFindError(
+                f"{self.name} ran out after {self.seen} batches and cannot be restarted "
+                f"(it is an iterator): pass a DataLoader or a list, or use fewer steps"
+            ) from None
+        self.restarts += 1
+        if self._epoch is not None and hasattr(self._sampler, "set_epoch"):
+            self._sampler.set_epoch(self._epoch + self.restarts)
+        self._iterator = iter(self.data)
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            raise LRFindError(f"{self.name} yielded no batches after a restart") from None
+
+    def close(self) -> None:
+        """Put a DistributedSampler's epoch back."""
+        if self._epoch is not None and hasattr(self._sampler, "set_epoch"):
+            self._sampler.set_epoch(self._epoch)
+
+
+def prediction(output: Any) -> Any:
+    """What ``loss_fn`` gets from a model output (see the module docstring)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    logits = getattr(output, "logits", None)
+    if logits is None and isinstance(output, Mapping):
+        logits = output.get("logits")
+    if logits is not None:
+        return logits
+    if isinstance(output, list | tuple) and output:
+        return output[0]
+    return output
+
+
+def _own_loss(output: Any) -> torch.Tensor | None:
+    loss = getattr(output, "loss", None)
+    if loss is None and isinstance(output, Mapping):
+        loss = output.get("loss")
+    return loss if isinstance(loss, torch.Tensor) else None
+
+
+def describe(batch: Any) -> str:
+    """A short name of a batch's shape for error messages."""
+    if isinstance(batch, torch.Tensor):
+        return f"a Tensor of shape {tuple(batch.shape)}"
+    if isinstance(batch, Mapping):
+        return f"a dict with keys {sorted(map(str, batch))}"
+    if isinstance(batch, list | tuple):
+        return f"a {type(batch).__name__} of {len(batch)}"
+    return f"a {type(batch).__name__}"
+
+
+def check_batch(batch: Any, loss_fn: LossFn | None, forward: ForwardFn | None) -> None:
+    """Refuse, before any training, a batch that ``compute_loss`` cannot handle."""
+    if forward is not None:
+        return
+    if isinstance(batch, Mapping):
+        return
+    if isinstance(batch, list | tuple) and len(batch) >= 2:
+        if loss_fn is None:
+            raise ValueError(
+                f"loss_fn is required for (x, y) batches (got {describe(batch)}): pass "
+                f"loss_fn=nn.CrossEntropyLoss() or the like, or forward=(model, batch) -> loss"
+            )
+        return
+    raise ValueError(
+        f"forward is required for batches like {describe(batch)}: pass "
+        f"forward=lambda model, batch: loss (e.g. loss_fn(model(batch), batch) for an autoencoder)"
+    )
+
+
+def compute_loss(
+    model: torch.nn.Module, batch: Any, loss_fn: LossFn | None, forward: ForwardFn | None
+) -> torch.Tensor:
+    """The loss of one batch (see the module docstring for the formats)."""
+    loss: Any
+    if forward is not None:
+        loss = forward(model, batch)
+    elif isinstance(batch, Mapping):
+        if loss_fn is None:
+            output = model(**batch)
+            loss = _own_loss(output)
+            if loss is None:
+                raise ValueError(
+                    "the model's output has no loss (.loss or ['loss']) for a dict batch: "
+                    "pass labels in the batch, or loss_fn, or forward"
+                )
+        else:
+            key = next((k for k in LABEL_KEYS if k in batch), None)
+            if key is None:
+                raise ValueError(
+                    f"loss_fn needs labels, but the dict batch has none of {list(LABEL_KEYS)}"
+                )
+            inputs = {k: v for k, v in batch.items() if k != key}
+            loss = loss_fn(prediction(model(**inputs)), batch[key])
+    else:
+        if loss_fn is None:  # pragma: no cover - check_batch refuses this first
+            raise ValueError("loss_fn is required for (x, y) batches")
+        loss = loss_fn(prediction(model(batch[0])), batch[1])
+    if not isinstance(loss, torch.Tensor):
+        raise ValueError(
+            f"the loss must be a torch.Tensor (to backpropagate), got {type(loss).__name__}"
+        )
+    if loss.ndim != 0:
+        raise ValueError(
+            f"the loss must be a scalar, got a tensor of shape {tuple(loss.shape)}: "
+            f"reduce it (reduction='mean') or return loss.mean() from forward"
+        )
+    return loss

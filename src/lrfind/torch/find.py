@@ -1,0 +1,325 @@
+"""``lrfind.find``: the range test for a PyTorch model and optimizer.
+
+>>> import torch, lrfind
+>>> _ = torch.manual_seed(0)
+>>> x = torch.randn(64, 4); y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+>>> model = torch.nn.Linear(4, 1)
+>>> optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+>>> weight = model.weight.detach().clone()
+>>> result = lrfind.find(model, optimizer, [(x, y)], loss_fn=torch.nn.MSELoss(),
+...                      start_lr=1e-4, end_lr=10.0, num_steps=50, progress=False)
+>>> result.stop_reason, torch.equal(model.weight, weight), optimizer.param_groups[0]["lr"]
+('diverged', True, 0.01)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from lrfind.result import Result
+from lrfind.sweep import SweepConfig, run_sweep
+from lrfind.torch import distributed
+from lrfind.torch.batches import Batches, ForwardFn, LossFn, check_batch, compute_loss, to_device
+from lrfind.torch.precision import autocast, check_amp, make_scaler
+from lrfind.torch.state import SNAPSHOT_PLACES, Snapshot
+
+ACCELERATOR_CHECK_EVERY = 10
+"""On an accelerator, the losses are read (one host sync) every this many steps."""
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _check_optimizer(model: torch.nn.Module, optimizer: Any) -> None:
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    owned = {id(p) for p in model.parameters()}
+    foreign = [
+        (g, i)
+        for g, group in enumerate(optimizer.param_groups)
+        for i, p in enumerate(group["params"])
+        if id(p) not in owned
+    ]
+    if foreign:
+        g, i = foreign[0]
+        raise ValueError(
+            f"optimizer holds {len(foreign)} parameter(s) that are not the model's "
+            f"(first: param_groups[{g}]['params'][{i}])"
+        )
+    if not any(p.requires_grad for group in optimizer.param_groups for p in group["params"]):
+        raise ValueError("optimizer has no parameter that requires grad: nothing to train")
+
+
+def _lr_ratios(optimizer: torch.optim.Optimizer) -> list[float]:
+    """Each param group's lr relative to the first group's (1.0 for all if that is 0)."""
+    lrs = [float(group["lr"]) for group in optimizer.param_groups]
+    if lrs[0] == 0.0:
+        return [1.0] * len(lrs)
+    return [lr / lrs[0] for lr in lrs]
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float, ratios: Sequence[float]) -> None:
+    for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr * ratio)
+        else:
+            group["lr"] = lr * ratio
+
+
+class _Trainer:
+    """One optimizer step of the sweep at a given lr (the ``step`` handed to the sweep)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        batches: Batches,
+        *,
+        loss_fn: LossFn | None,
+        forward: ForwardFn | None,
+        device: torch.device,
+        dtype: torch.dtype | None,
+        scaler: Any,
+        accumulation_steps: int,
+        grad_clip: float | None,
+        val_data: Iterable[Any] | None,
+        val_batches: int | None,
+    ) -> None:
+        self.model, self.optimizer, self.batches = model, optimizer, batches
+        self.loss_fn, self.forward = loss_fn, forward
+        self.device, self.dtype, self.scaler = device, dtype, scaler
+        self.accumulation_steps, self.grad_clip = accumulation_steps, grad_clip
+        self.val_data, self.val_batches = val_data, val_batches
+        self.ratios = _lr_ratios(optimizer)
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.checked = False
+
+    def _next_batch(self) -> Any:
+        batch = next(self.batches)
+        if not self.checked:
+            check_batch(batch, self.loss_fn, self.forward)
+            self.checked = True
+        return to_device(batch, self.device)
+
+    def _loss(self, batch: Any) -> torch.Tensor:
+        with autocast(self.device, self.dtype):
+            return compute_loss(self.model, batch, self.loss_fn, self.forward)
+
+    def __call__(self, lr: float) -> torch.Tensor | None:
+        _set_lr(self.optimizer, lr, self.ratios)
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        total: torch.Tensor | None = None
+        for _ in range(self.accumulation_steps):
+            loss = self._loss(self._next_batch())
+            scaled = loss / self.accumulation_steps
+            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+            value = loss.detach().float()
+            total = value if total is None else total + value
+        assert total is not None
+        if self.scaler is not None:
+            if self.grad_clip is not None:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+            scale = self.scaler.get_scale()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.scaler.is_enabled() and self.scaler.get_scale() < scale:
+                return None  # skipped for overflow: the sweep retries this lr
+        else:
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+            self.optimizer.step()
+        if self.val_data is not None:
+            return self.validate()
+        return total / self.accumulation_steps
+
+    @torch.no_grad()
+    def validate(self) -> torch.Tensor:
+        """Mean loss over the first ``val_batches`` validation batches (a fresh pass each time)."""
+        self.model.eval()
+        total: torch.Tensor | None = None
+        count = 0
+        assert self.val_data is not None
+        for batch in itertools.islice(iter(self.val_data), self.val_batches):
+            check_batch(batch, self.loss_fn, self.forward)
+            value = self._loss(to_device(batch, self.device)).detach().float()
+            total = value if total is None else total + value
+            count += 1
+        self.model.train()
+        if total is None:
+            raise ValueError("val_data yielded no batches")
+        return total / count
+
+
+def find(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Iterable[Any],
+    *,
+    loss_fn: LossFn | None = None,
+    forward: ForwardFn | None = None,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exp",
+    smoothing: float = 0.98,
+    diverge_factor: float = 4.0,
+    accumulation_steps: int = 1,
+    amp: str | None = None,
+    grad_scaler: Any = None,
+    grad_clip: float | None = None,
+    val_data: Iterable[Any] | None = None,
+    val_batches: int | None = None,
+    scheduler: Any = None,
+    device: torch.device | str | None = None,
+    snapshot: str = "cpu",
+    repeats: int = 1,
+    method: str = "auto",
+    check_every: int | None = None,
+    progress: bool = True,
+) -> Result:
+    """Run the learning-rate range test on a PyTorch model; put everything back after.
+
+    Every optimizer step uses the next learning rate of the sweep (see
+    :func:`lrfind.sweep` for the schedule and the stop rule). Each param group follows
+    the sweep at its own ratio to the first group, so discriminative learning rates
+    survive; the result records the first group's lr. Afterwards, whether ``find``
+    returns or raises (KeyboardInterrupt included), the model's parameters, gradients
+    and buffers, the optimizer state and param groups, ``scheduler``, ``grad_scaler``,
+    the train/eval mode of every module and the torch / numpy / Python RNG states are
+    exactly what they were.
+
+    Args:
+        model: the model to train (also DistributedDataParallel or ``torch.compile``d).
+        optimizer: its optimizer; must hold only the model's parameters.
+        data: any iterable of batches (restarted when it runs out): ``(x, y, ...)``
+            tuples, dicts, or anything ``forward`` understands.
+        loss_fn: ``loss_fn(prediction, y)``; needed for tuple batches and for dict
+            batches whose model does not compute its own ``.loss``.
+        forward: ``forward(model, batch) -> loss`` for any other batch format.
+        start_lr, end_lr, num_steps, mode, smoothing, diverge_factor: the sweep
+            (``num_steps >= 5``); see :func:`lrfind.sweep`.
+        accumulation_steps: micro-batches per optimizer step (loss scaled by 1/k); one
+            point per optimizer step, the mean of its micro-batch losses.
+        amp: ``"bf16"``, ``"fp16"`` or ``None``: autocast on the model's device type.
+            fp16 uses ``grad_scaler`` or a fresh GradScaler; a step it skips for overflow
+            is retried at the same lr, not recorded.
+        grad_scaler: the GradScaler you train with (restored afterwards).
+        grad_clip: clip the gradient norm to this (after unscaling).
+        val_data: record the mean loss over ``val_batches`` validation batches after
+            each step instead of the training loss (Smith's variant); iterated afresh
+            each time.
+        val_batches: how many validation batches (all of ``val_data`` if ``None``).
+        scheduler: an LR scheduler attached to ``optimizer``, to restore too.
+        device: where batches go (default: the model's device).
+        snapshot: ``"cpu"`` (host memory) or ``"disk"`` (a temporary file, removed).
+        repeats: sweeps from the same starting state (the data order differs); the
+            suggestion is their median and :meth:`Result.interval` their range.
+        method: the result's default suggestion method.
+        check_every: read the losses (one host sync) every this many steps; default 1
+            on the CPU and 10 on an accelerator, where the stop rule then lags by up to 9
+            steps (which are trained, then undone by the restore).
+        progress: a progress bar (rank 0 only under torch.distributed).
+
+    Returns:
+        The :class:`~lrfind.result.Result` (identical on every rank).
+
+    Raises:
+        ValueError: naming a bad argument (before anything is trained).
+        LRFindError: when the data yields nothing or cannot be restarted.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    _check_optimizer(model, optimizer)
+    if loss_fn is not None and not callable(loss_fn):
+        raise ValueError(f"loss_fn must be callable, got {loss_fn!r:.60}")
+    if forward is not None and not callable(forward):
+        raise ValueError(f"forward must be callable, got {forward!r:.60}")
+    if (
+        isinstance(accumulation_steps, bool)
+        or not isinstance(accumulation_steps, int)
+        or accumulation_steps < 1
+    ):
+        raise ValueError(f"accumulation_steps must be an integer >= 1, got {accumulation_steps!r}")
+    if grad_clip is not None and not (isinstance(grad_clip, int | float) and grad_clip > 0):
+        raise ValueError(f"grad_clip must be None or a number > 0, got {grad_clip!r}")
+    if val_batches is not None and (not isinstance(val_batches, int) or val_batches < 1):
+        raise ValueError(f"val_batches must be None or an integer >= 1, got {val_batches!r}")
+    if val_batches is not None and val_data is None:
+        raise ValueError("val_batches needs val_data")
+    if snapshot not in SNAPSHOT_PLACES:
+        raise ValueError(f"snapshot must be 'cpu' or 'disk', got {snapshot!r}")
+    target = torch.device(device) if device is not None else _model_device(model)
+    dtype = check_amp(amp, target)
+    if check_every is None:
+        check_every = 1 if target.type == "cpu" else ACCELERATOR_CHECK_EVERY
+    config = SweepConfig.validated(
+        start_lr=start_lr,
+        end_lr=end_lr,
+        num_steps=num_steps,
+        mode=mode,
+        smoothing=smoothing,
+        diverge_factor=diverge_factor,
+        check_every=check_every,
+        repeats=repeats,
+        method=method,
+    )
+    batches = Batches(data)
+    scaler = make_scaler(amp, grad_scaler, target)
+    snap = Snapshot.take(model, optimizer, scheduler, scaler, snapshot)
+    try:
+        trainer = _Trainer(
+            model,
+            optimizer,
+            batches,
+            loss_fn=loss_fn,
+            forward=forward,
+            device=target,
+            dtype=dtype,
+            scaler=scaler,
+            accumulation_steps=accumulation_steps,
+            grad_clip=grad_clip,
+            val_data=val_data,
+            val_batches=val_batches,
+        )
+
+        def materialize(values: Sequence[torch.Tensor]) -> npt.NDArray[np.float64]:
+            return distributed.mean_losses(values, target)
+
+        extra = {
+            "accumulation_steps": accumulation_steps,
+            "amp": amp,
+            "grad_clip": grad_clip,
+            "validation": val_data is not None,
+            "world_size": distributed.world_size(),
+            "param_groups": len(optimizer.param_groups),
+        }
+        result = run_sweep(
+            trainer,
+            config,
+            progress=progress and distributed.is_main(),
+            materialize=materialize,
+            reset=snap.restore,
+            extra_settings=extra,
+        )
+    finally:
+        try:
+            snap.restore()
+        finally:
+            snap.close()
+            batches.close()
+    if distributed.is_main():
+        result.warn_if_unsure(stacklevel=2)
+    return result

@@ -1,0 +1,47 @@
+"""Mixed precision: autocast contexts and the GradScaler for ``amp="bf16" | "fp16"``."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+
+AMP_MODES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def check_amp(amp: str | None, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``amp``; ``ValueError`` when this device cannot do it."""
+    if amp is None:
+        return None
+    if amp not in AMP_MODES:
+        raise ValueError(f"amp must be None, 'bf16' or 'fp16'; got {amp!r}")
+    dtype = AMP_MODES[amp]
+    if not torch.amp.is_autocast_available(device.type):
+        raise ValueError(f"amp={amp!r} is not available on device type {device.type!r}")
+    try:
+        with torch.autocast(device_type=device.type, dtype=dtype):
+            pass
+    except (RuntimeError, AssertionError) as error:
+        raise ValueError(f"amp={amp!r} is not supported on {device}: {error}") from None
+    if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"amp='bf16' is not supported by this GPU ({device})")
+    return dtype
+
+
+def autocast(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager[Any]:
+    """An autocast context for ``dtype``, or a no-op for full precision."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def make_scaler(amp: str | None, scaler: Any, device: torch.device) -> Any:
+    """The user's GradScaler, a fresh one for fp16, or ``None``."""
+    if scaler is not None:
+        return scaler
+    if amp == "fp16":
+        return torch.amp.GradScaler(device.type)
+    return None

@@ -1,0 +1,190 @@
+"""Snapshot and exact restore of everything a range test touches.
+
+One snapshot, taken before the sweep: parameters, their gradients, every buffer
+(persistent or not), each module's train/eval mode, the optimizer's state and
+param-group settings, an attached LR scheduler, a GradScaler, and the torch
+(CPU and CUDA), numpy and Python RNG states. Tensors are copied to host memory
+(``where="cpu"``: no second copy on the accelerator) or to a temporary file
+(``where="disk"``, loaded back with ``weights_only=True`` and removed afterwards).
+:meth:`Snapshot.restore` writes them back *into the same tensor objects*, so
+references held elsewhere (the optimizer's, the user's) stay valid.
+
+>>> import torch
+>>> model = torch.nn.Linear(2, 1)
+>>> before = model.weight.detach().clone()
+>>> snap = Snapshot.take(model, torch.optim.SGD(model.parameters(), lr=0.1))
+>>> _ = model.weight.data.add_(1.0)
+>>> snap.restore(); snap.close()
+>>> torch.equal(model.weight, before)
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+SNAPSHOT_PLACES = ("cpu", "disk")
+
+
+def _host_copy(tensor: torch.Tensor) -> torch.Tensor:
+    """A detached copy on the host (a clone when the tensor already lives there)."""
+    data = tensor.detach()
+    if data.device.type == "cpu":
+        return data.clone()
+    return data.to("cpu", copy=True)
+
+
+def _tensors_to_host(value: Any) -> Any:
+    """Deep-copy a nested structure, moving every tensor to host memory."""
+    if isinstance(value, torch.Tensor):
+        return _host_copy(value)
+    if isinstance(value, dict):
+        return {key: _tensors_to_host(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_tensors_to_host(item) for item in value)
+    return copy.deepcopy(value)
+
+
+@dataclass
+class _RngState:
+    torch_cpu: torch.Tensor
+    torch_cuda: list[torch.Tensor] | None
+    numpy: Any
+    python: Any
+
+    @classmethod
+    def take(cls) -> _RngState:
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
+        return cls(torch.get_rng_state(), cuda, np.random.get_state(), random.getstate())
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.torch_cpu)
+        if self.torch_cuda is not None:
+            torch.cuda.set_rng_state_all(self.torch_cuda)
+        np.random.set_state(self.numpy)
+        random.setstate(self.python)
+
+
+@dataclass
+class Snapshot:
+    """Everything needed to put a model, optimizer, scheduler and scaler back exactly."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any = None
+    scaler: Any = None
+    where: str = "cpu"
+    _targets: list[torch.Tensor] = field(default_factory=list)
+    _had_grad: list[bool] = field(default_factory=list)
+    _grad_targets: list[torch.Tensor] = field(default_factory=list)
+    _modes: list[tuple[torch.nn.Module, bool]] = field(default_factory=list)
+    _payload: dict[str, Any] | None = None
+    _path: str | None = None
+    _scheduler_state: Any = None
+    _scaler_state: Any = None
+    _rng: _RngState | None = None
+
+    @classmethod
+    def take(
+        cls,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any = None,
+        scaler: Any = None,
+        where: str = "cpu",
+    ) -> Snapshot:
+        """Copy the state now; ``where`` is ``"cpu"`` (host memory) or ``"disk"``."""
+        if where not in SNAPSHOT_PLACES:
+            raise ValueError(f"snapshot must be 'cpu' or 'disk', got {where!r}")
+        snap = cls(model, optimizer, scheduler, scaler, where)
+        seen: set[int] = set()
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if id(tensor) not in seen:
+                seen.add(id(tensor))
+                snap._targets.append(tensor)
+        params = [t for t in snap._targets if isinstance(t, torch.nn.Parameter)]
+        snap._had_grad = [p.grad is not None for p in params]
+        snap._grad_targets = [p.grad for p in params if p.grad is not None]
+        snap._modes = [(module, module.training) for module in model.modules()]
+        payload = {
+            "tensors": [_host_copy(t) for t in snap._targets],
+            "grads": [_host_copy(g) for g in snap._grad_targets],
+            "optimizer": _tensors_to_host(optimizer.state_dict()),
+        }
+        if where == "disk":
+            fd, snap._path = tempfile.mkstemp(prefix="lrfind-snapshot-", suffix=".pt")
+            os.close(fd)
+            try:
+                torch.save(payload, snap._path)
+            except BaseException:
+                snap.close()
+                raise
+        else:
+            snap._payload = payload
+        if scheduler is not None:
+            snap._scheduler_state = copy.deepcopy(scheduler.state_dict())
+        if scaler is not None:
+            snap._scaler_state = (
+                copy.deepcopy(scaler.state_dict()),
+                getattr(scaler, "_scale", None) is None,
+            )
+        snap._rng = _RngState.take()
+        return snap
+
+    def _load(self) -> dict[str, Any]:
+        if self._payload is not None:
+            return self._payload
+        if self._path is None:
+            raise RuntimeError("the snapshot was closed before it was restored")
+        loaded: dict[str, Any] = torch.load(self._path, map_location="cpu", weights_only=True)
+        return loaded
+
+    def restore(self) -> None:
+        """Write everything back, into the same tensor objects."""
+        payload = self._load()
+        with torch.no_grad():
+            for target, saved in zip(self._targets, payload["tensors"], strict=True):
+                target.copy_(saved)
+            params = [t for t in self._targets if isinstance(t, torch.nn.Parameter)]
+            grads = iter(zip(self._grad_targets, payload["grads"], strict=True))
+            for param, had in zip(params, self._had_grad, strict=True):
+                if had:
+                    grad, saved = next(grads)
+                    grad.copy_(saved)
+                    param.grad = grad
+                else:
+                    param.grad = None
+        self.optimizer.load_state_dict(copy.deepcopy(payload["optimizer"]))
+        for module, training in self._modes:
+            module.training = training
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(copy.deepcopy(self._scheduler_state))
+        if self.scaler is not None and self._scaler_state is not None:
+            state, was_fresh = self._scaler_state
+            if state:
+                self.scaler.load_state_dict(copy.deepcopy(state))
+            if was_fresh:
+                self.scaler._scale = None
+                self.scaler._growth_tracker = None
+            self.scaler._per_optimizer_states = type(self.scaler._per_optimizer_states)(
+                self.scaler._per_optimizer_states.default_factory
+            )
+        if self._rng is not None:
+            self._rng.restore()
+
+    def close(self) -> None:
+        """Drop the copy; remove the temporary file of a disk snapshot."""
+        self._payload = None
+        if self._path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
+            self._path = None
