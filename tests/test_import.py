@@ -1,0 +1,30 @@
+import subprocess
+import sys
+
+import pytest
+
+
+def test_import_lrfind_loads_neither_torch_nor_matplotlib():
+    code = (
+        "import sys, lrfind\n"
+        "lrfind.sweep(lambda lr: 1.0 / (1 + lr), num_steps=10, progress=False)\n"
+        "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_find_is_lazy():
+    code = "import sys, lrfind; f = lrfind.find; print('torch' in sys.modules, f.__module__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "lrfind.torch.find"]
+
+
+def test_public_api():
+    import lrfind
+
+    assert set(lrfind.__all__) >= {"find", "sweep", "Result", "Suggestion", "suggest"}
+    with pytest.raises(AttributeError, match="nothing"):
+        lrfind.nothing  # noqa: B018

@@ -1,0 +1,64 @@
+import numpy as np
+
+from lrfind.smoothing import (
+    EmaState,
+    centred_smooth,
+    ema,
+    ema_update,
+    gaussian_smooth,
+    rolling_median,
+)
+
+
+def naive_ema(values, beta):
+    out, avg = [], 0.0
+    for i, value in enumerate(values):
+        avg = beta * avg + (1 - beta) * value
+        out.append(avg / (1 - beta ** (i + 1)))
+    return np.array(out)
+
+
+def test_ema_matches_naive_loop():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=200).cumsum()
+    for beta in (0.0, 0.5, 0.9, 0.98):
+        np.testing.assert_allclose(ema(values, beta), naive_ema(values, beta), rtol=1e-12)
+
+
+def test_ema_is_debiased_on_a_constant():
+    np.testing.assert_allclose(ema(np.full(10, 3.5), 0.98), 3.5, rtol=1e-12)
+
+
+def test_ema_update_state():
+    state, value = ema_update(EmaState(), 2.0, 0.9)
+    assert state == EmaState(average=0.2, steps=1) or np.isclose(state.average, 0.2)
+    assert value == 2.0
+    state, value = ema_update(state, 4.0, 0.9)
+    assert np.isclose(value, (0.9 * 0.2 + 0.1 * 4.0) / (1 - 0.81))
+
+
+def test_rolling_median_removes_spike_and_keeps_ramp():
+    values = np.arange(10.0)
+    spiky = values.copy()
+    spiky[5] = 100.0
+    np.testing.assert_array_equal(rolling_median(values, 3), values)
+    assert rolling_median(spiky, 3)[5] == 6.0
+
+
+def test_gaussian_smooth_matches_direct_formula_and_has_no_lag():
+    x = np.linspace(0, 1, 51)
+    y = np.sin(6 * x)
+    sigma = 0.05
+    w = np.exp(-0.5 * ((x[:, None] - x[None, :]) / sigma) ** 2)
+    np.testing.assert_allclose(gaussian_smooth(x, y, sigma), w @ y / w.sum(1), rtol=1e-12)
+    # A symmetric bump keeps its peak where it was (an EMA would move it right).
+    bump = np.exp(-((x - 0.5) ** 2) / 0.01)
+    assert np.argmax(centred_smooth(x, bump, 0.03)) == np.argmax(bump)
+    assert np.argmax(ema(bump, 0.9)) > np.argmax(bump)
+
+
+def test_gaussian_smooth_blocks_agree_with_one_block():
+    x = np.linspace(0, 3, 2500)
+    y = np.cos(x)
+    w = np.exp(-0.5 * ((x[:, None] - x[None, :]) / 0.1) ** 2)
+    np.testing.assert_allclose(gaussian_smooth(x, y, 0.1), w @ y / w.sum(1), rtol=1e-10)

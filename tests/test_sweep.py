@@ -1,0 +1,153 @@
+import warnings
+
+import numpy as np
+import pytest
+
+import lrfind
+from lrfind.schedule import lr_schedule
+
+
+def quiet_sweep(step, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrfind.LRFindWarning)
+        return lrfind.sweep(step, **({"progress": False} | kwargs))
+
+
+def test_step_sees_the_schedule_in_order():
+    seen = []
+    result = quiet_sweep(lambda lr: seen.append(lr) or 1.0, num_steps=12, mode="exp")
+    np.testing.assert_array_equal(seen, lr_schedule(1e-7, 10.0, 12))
+    np.testing.assert_array_equal(result.lrs, seen)
+    assert result.stop_reason == "completed"
+
+
+def test_linear_mode_and_settings_are_recorded():
+    seen = []
+    result = quiet_sweep(
+        lambda lr: seen.append(lr) or 1.0, start_lr=0.1, end_lr=1.0, num_steps=10, mode="linear"
+    )
+    np.testing.assert_allclose(seen, np.linspace(0.1, 1.0, 10))
+    assert result.settings["mode"] == "linear"
+    assert result.settings["num_steps"] == 10
+    assert result.settings["smoothing"] == 0.98
+
+
+def test_losses_are_raw_floats():
+    values = iter(np.linspace(3.0, 1.0, 10))
+    result = quiet_sweep(lambda lr: np.float32(next(values)), num_steps=10)
+    assert result.losses.dtype == np.float64
+    np.testing.assert_allclose(result.losses, np.linspace(3.0, 1.0, 10), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"start_lr": 0}, "start_lr"),
+        ({"start_lr": 1.0, "end_lr": 1.0}, "end_lr"),
+        ({"num_steps": 4}, "num_steps"),
+        ({"mode": "log"}, "mode"),
+        ({"smoothing": 1.0}, "smoothing"),
+        ({"smoothing": -0.1}, "smoothing"),
+        ({"diverge_factor": 1.0}, "diverge_factor"),
+        ({"method": "best"}, "method"),
+        ({"repeats": 0}, "repeats"),
+        ({"check_every": 0}, "check_every"),
+    ],
+)
+def test_bad_arguments_raise_before_any_step(kwargs, name):
+    calls = []
+    with pytest.raises(ValueError, match=name):
+        lrfind.sweep(lambda lr: calls.append(lr) or 1.0, progress=False, **kwargs)
+    assert calls == []
+
+
+def test_non_scalar_step_result():
+    with pytest.raises(ValueError, match="scalar"):
+        quiet_sweep(lambda lr: np.ones(2), num_steps=5)
+    with pytest.raises(ValueError, match="scalar"):
+        quiet_sweep(lambda lr: "abc", num_steps=5)
+    with pytest.raises(ValueError, match="step must be callable"):
+        quiet_sweep(3.0, num_steps=5)
+
+
+def test_errors_from_step_keep_their_type_and_say_where():
+    def step(lr):
+        if lr > 2e-3:
+            raise KeyError("boom")
+        return 1.0
+
+    with pytest.raises(KeyError) as info:
+        quiet_sweep(step, num_steps=9)
+    assert any("lrfind: raised by step(lr=0.01) at step 5 of 9" in n for n in info.value.__notes__)
+
+
+def test_skipped_steps_retry_the_same_lr():
+    seen, skips = [], iter([False, True, True, False] + [False] * 20)
+
+    def step(lr):
+        seen.append(lr)
+        return None if next(skips) else 1.0
+
+    result = quiet_sweep(step, num_steps=6)
+    assert len(result.lrs) == 6
+    assert seen[1] == seen[2] == seen[3]  # the lr of step 1 was tried three times
+    np.testing.assert_array_equal(result.lrs, lr_schedule(1e-7, 10.0, 6))
+
+
+def test_too_many_skips_stop_the_sweep():
+    result = quiet_sweep(lambda lr: None, num_steps=6)
+    assert result.stop_reason == "too many skipped steps"
+    assert len(result.lrs) == 0
+
+
+def test_check_every_reads_in_batches_and_stops_at_the_same_point():
+    losses = [3.0, 2.0, 1.0, 0.9, 0.8, 0.7, 5.0, 9.0, 20.0, 40.0, 80.0, 160.0]
+    batches = []
+
+    def materialize(values):
+        batches.append(len(values))
+        return np.array([float(v) for v in values])
+
+    from lrfind.sweep import SweepConfig, run_sweep
+
+    config = SweepConfig.validated(num_steps=12, smoothing=0.0, check_every=5)
+    it = iter(losses)
+    result = run_sweep(lambda lr: next(it), config, progress=False, materialize=materialize)
+    assert batches == [5, 5]  # stopped inside the second batch: steps 10..11 never ran
+    assert result.stop_reason == "diverged"
+    np.testing.assert_array_equal(result.losses, losses[:7])  # 5.0 > 4 * 0.7
+
+
+def test_repeats_reset_between_runs():
+    resets, rng = [], np.random.default_rng(0)
+    xs = np.log10(lr_schedule(1e-7, 10.0, 40))
+    state = {"i": 0}
+
+    def step(lr):
+        i = state["i"]
+        state["i"] += 1
+        return float((xs[i] + 2.0) ** 2 + 1.0 + 0.01 * rng.standard_normal())
+
+    def reset():
+        resets.append(state["i"])
+        state["i"] = 0
+
+    kwargs = {"smoothing": 0.0, "diverge_factor": 100.0}
+    result = quiet_sweep(step, num_steps=40, repeats=3, reset=reset, **kwargs)
+    assert resets == [40, 40]
+    assert len(result.runs) == 3
+    np.testing.assert_array_equal(result.runs[0][1], result.losses)
+    low, high = result.interval("minimum")
+    assert low <= result.suggest("minimum").lr <= high
+    with pytest.raises(ValueError, match="reset"):
+        quiet_sweep(step, num_steps=40, repeats=2)
+
+
+def test_warns_when_there_is_no_suggestion():
+    with pytest.warns(lrfind.LRFindWarning, match="never decreased"):
+        lrfind.sweep(lambda lr: 1.0 + lr, num_steps=10, progress=False, end_lr=1.0)
+
+
+def test_progress_bar_runs(capsys):
+    quiet_sweep(lambda lr: 1.0, num_steps=5, progress=True)
+    assert "lrfind" in capsys.readouterr().err

@@ -1,0 +1,84 @@
+"""Shared fixtures for the PyTorch adapter tests: exact state capture and comparison."""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_clone(v) for v in value)
+    return copy.deepcopy(value)
+
+
+def capture(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any = None,
+    scaler: Any = None,
+) -> dict[str, Any]:
+    """Everything find() promises to put back, copied."""
+    return {
+        "params": [p.detach().clone() for p in model.parameters()],
+        "param_ids": [id(p) for p in model.parameters()],
+        "requires_grad": [p.requires_grad for p in model.parameters()],
+        "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
+        "buffers": {name: b.clone() for name, b in model.named_buffers()},
+        "modes": [m.training for m in model.modules()],
+        "optimizer": _clone(optimizer.state_dict()),
+        "scheduler": None if scheduler is None else _clone(scheduler.state_dict()),
+        "scaler": None if scaler is None else _clone(scaler.state_dict()),
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": np.random.get_state(),
+        "python_rng": random.getstate(),
+    }
+
+
+def assert_same(a: Any, b: Any, path: str = "state") -> None:
+    """Exact equality, tensor for tensor (dtype and values), through dicts and lists."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor), path
+        assert a.dtype == b.dtype, path
+        assert torch.equal(a, b), path
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=path)
+    elif isinstance(a, dict):
+        assert isinstance(b, dict), path
+        assert a.keys() == b.keys(), f"{path}: {sorted(map(str, a))} != {sorted(map(str, b))}"
+        for key in a:
+            assert_same(a[key], b[key], f"{path}[{key!r}]")
+    elif isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple), path
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+@pytest.fixture
+def state_of() -> Callable[..., dict[str, Any]]:
+    return capture
+
+
+@pytest.fixture
+def same() -> Callable[[Any, Any], None]:
+    return assert_same
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
