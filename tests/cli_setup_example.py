@@ -1,0 +1,58 @@
+"""A tiny set-up file for the CLI tests: ``lrfind run tests/cli_setup_example.py``.
+
+``setup()`` follows the protocol (a dict); the other factories break it on purpose.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lrfind.demo import Setup
+
+
+def _data() -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.randn(128, 4)
+    y = (x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) > 0).long()
+    return x, y
+
+
+def setup() -> dict[str, object]:
+    x, y = _data()
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 96, 32)]
+    return {
+        "model": model,
+        "optimizer": torch.optim.SGD(model.parameters(), lr=0.1),
+        "data": batches,
+        "loss_fn": torch.nn.CrossEntropyLoss(),
+        "val_data": [(x[96:], y[96:])],
+    }
+
+
+def as_dataclass() -> Setup:
+    job = setup()
+    return Setup(**job)  # type: ignore[arg-type]
+
+
+def wrong_shape() -> tuple[object, ...]:
+    job = setup()
+    return job["model"], job["optimizer"], job["data"]
+
+
+def no_loss() -> dict[str, object]:
+    job = setup()
+    del job["loss_fn"]
+    return job
+
+
+def broken() -> dict[str, object]:
+    raise RuntimeError("the user's factory is broken")
+
+
+def model_fails() -> dict[str, object]:
+    job = setup()
+    job["data"] = [(torch.randn(32, 5), torch.zeros(32, dtype=torch.long))]  # 5 features, not 4
+    return job
+
+
+NOT_A_FUNCTION = 3

@@ -1,0 +1,289 @@
+"""The ``lrfind`` command, run as users run it: ``python -m lrfind ...`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lrfind import cli
+from lrfind.result import Result
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+EXAMPLE = Path(__file__).with_name("cli_setup_example.py")
+PNG_HEADER = b"\x89PNG\r\n\x1a\n"
+TINY_DEMO = [
+    "demo",
+    "--num-steps",
+    "12",
+    "--grid",
+    "--grid-lrs",
+    "1e-3",
+    "1e-1",
+    "--grid-steps",
+    "4",
+    "--no-progress",
+]
+
+
+def lrfind(*args: str, cwd: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "80", "OMP_NUM_THREADS": "1", "NO_COLOR": "1", **extra_env}
+    return subprocess.run(
+        [sys.executable, "-m", "lrfind", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_HEADER
+    assert path.stat().st_size > 10_000  # a drawn figure, not an empty canvas
+
+
+def assert_usage_error(done: subprocess.CompletedProcess[str], *words: str) -> None:
+    """Exit code 2, one line on stderr that says what is wrong, no traceback."""
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("lrfind: error: ")
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("demo")
+    done = lrfind(*TINY_DEMO, "--out", "out", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    return folder / "out", done.stdout
+
+
+def test_demo_writes_png_json_and_prints_table_and_plot(demo_run: tuple[Path, str]) -> None:
+    out, stdout = demo_run
+    assert_png(out / "lr_find.png")
+    result = Result.load(out / "lr_find.json")
+    assert 5 <= len(result.lrs) <= 12
+    assert result.settings["num_steps"] == 12
+    for name in ("auto", "steepest", "valley", "minimum", "slide"):
+        assert any(line.lstrip("* ").startswith(name) for line in stdout.splitlines())
+    assert "learning rate (log scale)" in stdout
+    assert max(len(line) for line in stdout.splitlines()) <= 80
+
+
+def test_demo_grid_compares_and_counts_the_cost(demo_run: tuple[Path, str]) -> None:
+    out, stdout = demo_run
+    assert_png(out / "grid.png")
+    grid = json.loads((out / "grid.json").read_text())
+    assert grid["format"] == "lrfind.grid"
+    assert grid["lrs"] == [1e-3, 1e-1]
+    assert grid["steps"] == 4
+    assert "grid best" in stdout
+    assert "Karpathy's 3e-4" in stdout
+    assert "(lrfind)" in stdout
+    assert "cost: range test" in stdout
+    assert "x cheaper in steps" in stdout
+
+
+def test_demo_is_deterministic(tmp_path: Path, demo_run: tuple[Path, str]) -> None:
+    import torch
+
+    out, _ = demo_run
+    threads = torch.get_num_threads()
+    try:  # in-process, to save a start-up; the demo sets torch's threads
+        assert cli.main(["demo", "--num-steps", "12", "--no-progress", "--out", str(tmp_path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert Result.load(tmp_path / "lr_find.json").losses.tolist() == (
+        Result.load(out / "lr_find.json").losses.tolist()
+    )
+
+
+def test_plot_rerenders_png_and_terminal(tmp_path: Path, demo_run: tuple[Path, str]) -> None:
+    out, _ = demo_run
+    args = ("plot", str(out / "lr_find.json"), "-o", "again.png", "--terminal")
+    done = lrfind(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_png(tmp_path / "again.png")
+    assert "▼ auto" in done.stdout
+    assert "1e-4" in done.stdout
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80
+    ascii_only = lrfind(*args[:2], "--terminal", cwd=tmp_path, PYTHONIOENCODING="ascii")
+    assert ascii_only.returncode == 0, ascii_only.stderr
+    assert ascii_only.stdout.isascii()
+    assert "v auto" in ascii_only.stdout
+
+
+def test_plot_terminal_only_and_grid_results(
+    tmp_path: Path, demo_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = demo_run
+    copy = tmp_path / "copy.json"
+    copy.write_text((out / "lr_find.json").read_text())
+    assert cli.main(["plot", str(copy), "--terminal", "--method", "all"]) == 0
+    assert "S steepest" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == [copy]  # --terminal alone writes no file
+    assert (
+        cli.main(["plot", str(out / "grid.json"), "--terminal", "-o", str(tmp_path / "g.png")]) == 0
+    )
+    assert "grid best" in capsys.readouterr().out
+    assert_png(tmp_path / "g.png")
+
+
+def test_run_on_a_setup_file(tmp_path: Path) -> None:
+    done = lrfind("run", f"{EXAMPLE}:as_dataclass", "--num-steps", "10", "--end-lr", "1",
+                  "--threads", "1", "--no-progress", "--out", "res", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_png(tmp_path / "res" / "lr_find.png")
+    result = Result.load(tmp_path / "res" / "lr_find.json")
+    assert result.settings["end_lr"] == 1.0
+    assert len(result.lrs) <= 10
+    assert "suggestions:" in done.stdout
+
+
+def test_grid_on_a_setup_file(tmp_path: Path) -> None:
+    done = lrfind("grid", str(EXAMPLE), "--lrs", "1e-2:1:1", "--steps", "5", "--threads", "1",
+                  "--no-progress", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    grid = json.loads((tmp_path / "grid.json").read_text())
+    assert grid["lrs"] == pytest.approx([1e-2, 1e-1, 1.0])
+    assert grid["validation"] is True
+    assert_png(tmp_path / "grid.png")
+    assert "best lr:" in done.stdout
+    assert "final val loss" in done.stdout
+
+
+def test_missing_setup_file(tmp_path: Path) -> None:
+    assert_usage_error(lrfind("run", "nope.py", cwd=tmp_path), "not found", "nope.py")
+
+
+def test_corrupt_json(tmp_path: Path) -> None:
+    (tmp_path / "broken.json").write_text('{"format": "lrfind.result", "lrs": [1, ')
+    assert_usage_error(lrfind("plot", "broken.json", cwd=tmp_path), "not valid JSON")
+    (tmp_path / "other.json").write_text('{"format": "something"}')
+    assert_usage_error(lrfind("plot", "other.json", cwd=tmp_path), "not an lrfind result")
+
+
+def test_bad_option_values(tmp_path: Path) -> None:
+    done = lrfind("run", str(EXAMPLE), "--start-lr", "1", "--end-lr", "0.1", cwd=tmp_path)
+    assert_usage_error(done, "--end-lr must be > start_lr")
+    assert_usage_error(lrfind("demo", "--optimizer", "lamb", cwd=tmp_path), "invalid choice")
+    assert_usage_error(lrfind("grid", str(EXAMPLE), "--lrs", "1e-3:x", cwd=tmp_path), "--lrs")
+
+
+# In-process (no interpreter start-up): the same entry point, the same exit codes.
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("lrfind: error: ")
+    return lines[0]
+
+
+def test_setup_file_without_the_factory(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["grid", f"{EXAMPLE}:make"]) == 2
+    assert "has no function 'make'" in one_error_line(capsys)
+    assert cli.main(["run", f"{EXAMPLE}:NOT_A_FUNCTION"]) == 2
+    assert "not a function (it is int)" in one_error_line(capsys)
+
+
+def test_factory_returning_the_wrong_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", f"{EXAMPLE}:wrong_shape"]) == 2
+    line = one_error_line(capsys)
+    assert "wrong_shape() must return a Setup or a dict with keys model, optimizer, data" in line
+    assert line.endswith("got tuple")
+
+
+def test_failure_in_user_code_exits_1_with_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", f"{EXAMPLE}:broken", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert "the user's factory is broken" in err
+    assert (
+        err.strip().splitlines()[-1] == "lrfind: error in your code: the user's factory is broken"
+    )
+
+
+def test_lrfind_setup_checks_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["run", f"{EXAMPLE}:no_loss", "--no-progress", "--num-steps", "5"])
+    assert code == 2
+    assert "loss_fn is required" in one_error_line(capsys)
+
+
+def test_model_error_is_the_users(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["run", f"{EXAMPLE}:model_fails", "--no-progress", "--num-steps", "5"])
+    assert code == 1
+    assert "shapes cannot be multiplied" in capsys.readouterr().err
+
+
+def test_demo_without_its_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from lrfind import demo
+
+    monkeypatch.setattr(demo.importlib.util, "find_spec", lambda name, *a: None)
+    assert cli.main(["demo", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "lrfind: error: the demo needs torch and scikit-learn: pip install 'lrfind[demo]'"
+    )
+
+
+def test_help_everywhere_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ([], ["demo"], ["run"], ["plot"], ["grid"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([*command, "--help"])
+        assert exit_.value.code == 0
+        assert "examples:" in capsys.readouterr().out
+    assert cli.main([]) == 2
+
+
+def test_out_must_be_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("")
+    assert cli.main(["grid", str(EXAMPLE), "--out", str(tmp_path / "file")]) == 2
+    assert "--out must be a folder" in capsys.readouterr().err
+
+
+def test_parse_lrs() -> None:
+    assert cli.parse_lrs(["1e-3", "1e-2:1e-1:1", "1e-3"]) == [1e-3, 1e-2, 1e-1]
+    with pytest.raises(cli.UsageError, match="must be > 0"):
+        cli.parse_lrs(["-1"])
+    with pytest.raises(cli.UsageError, match="need 0 < START < END"):
+        cli.parse_lrs(["1:1e-3"])
+    with pytest.raises(cli.UsageError, match="neither a number nor"):
+        cli.parse_lrs(["1e-3:1:2:3"])
+
+
+def test_plot_defaults_to_a_png_next_to_the_json(
+    tmp_path: Path, demo_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = demo_run
+    copy = tmp_path / "saved.json"
+    copy.write_text((out / "lr_find.json").read_text())
+    assert cli.main(["plot", str(copy), "--no-raw"]) == 0
+    assert_png(tmp_path / "saved.png")
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'saved.png'}"
+    assert cli.main(["plot", str(copy), "-o", str(tmp_path / "no" / "such.png")]) == 2
+    assert "-o: no such folder" in one_error_line(capsys)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"lrfind {lrfind_version()}"
+
+
+def lrfind_version() -> str:
+    import lrfind as package
+
+    return package.__version__

@@ -1,0 +1,187 @@
+"""The terminal renderer: exact layout properties of a pure function returning text."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from lrfind.grid import GridResult
+from lrfind.result import Result
+from lrfind.terminal import (
+    MARKER,
+    RULE,
+    Frame,
+    Series,
+    nice_ticks,
+    render,
+    render_grid,
+    render_result,
+)
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _bowl() -> Result:
+    """Lowest loss at lr = 0.1 exactly, so ``minimum`` (lowest / 10) suggests 1e-2."""
+    lrs = np.logspace(-4, 0, 41)
+    losses = (np.log10(lrs) + 1.0) ** 2 + 1.0
+    return Result(lrs, losses, "completed", {"smoothing": 0.0, "method": "minimum"})
+
+
+def _axis_line(lines: list[str]) -> int:
+    return next(i for i, line in enumerate(lines) if "└" in line)
+
+
+@pytest.mark.parametrize("width", [40, 63, 80])
+@pytest.mark.parametrize("charset", ["braille", "ascii"])
+def test_no_line_is_wider_than_asked(width: int, charset: str) -> None:
+    text = render_result(_bowl(), "all", width=width, charset=charset)
+    assert max(len(line) for line in text.splitlines()) <= width
+
+
+def test_marker_sits_on_the_suggestion_column() -> None:
+    result = _bowl()
+    assert result.suggest().lr == pytest.approx(1e-2)
+    lines = render_result(result, width=80, height=10).splitlines()
+    axis = _axis_line(lines)
+    left = lines[axis].index("└") + 1  # the plot area starts right after the corner
+    columns = 80 - left
+    # By hand: log10(lr) = -2 is half-way along [-4, 0]; 2 dots a character.
+    expected = left + round((-2 - -4) / 4 * (2 * columns - 1)) // 2
+    marker_row = next(line for line in lines if MARKER in line)
+    assert marker_row.index(MARKER) == expected
+    body = lines[axis - 10 : axis]
+    assert all(line[expected] == RULE or ord(line[expected]) >= 0x2800 for line in body)
+    assert sum(line[expected] == RULE for line in body) >= 5
+    assert lines[axis][expected] == "┬"  # 1e-2 is also a decade tick
+
+
+def test_axis_labels_in_decades_and_round_loss_ticks() -> None:
+    lines = render_result(_bowl(), width=80, height=10).splitlines()
+    axis = _axis_line(lines)
+    labels = lines[axis + 1]
+    assert labels.split() == ["1e-4", "1e-3", "1e-2", "1e-1", "1e0"]
+    ticks = [m.start() for m in re.finditer("┬", lines[axis])]
+    assert len(ticks) == 5
+    assert all(labels[col] not in " " for col in ticks)  # each label sits under its tick
+    assert "learning rate (log scale)" in lines[axis + 2]
+    y_ticks = [float(line.split("┤")[0]) for line in lines[:axis] if "┤" in line]
+    assert len(y_ticks) >= 3
+    steps = np.diff(y_ticks)
+    np.testing.assert_allclose(steps, steps[0])  # evenly spaced, decreasing downwards
+    assert steps[0] < 0
+    assert lines[0] == "lrfind range test: 41 steps, stopped: completed"
+    assert lines[1] == "loss"
+
+
+def test_legend_names_the_curves_and_the_suggestion() -> None:
+    text = render_result(_bowl(), width=80)
+    assert "smoothed loss (EMA 0)" in text
+    assert "· raw loss" in text
+    assert f"{MARKER} minimum 1.00e-02 (confidence" in text
+
+
+def test_all_methods_are_marked_with_their_letters() -> None:
+    text = render_result(_bowl(), "all", width=80, charset="ascii")
+    for letter, name in [("A", "auto"), ("S", "steepest"), ("M", "minimum")]:
+        assert f"{letter} {name} " in text
+    assert text.isascii()
+
+
+def test_braille_draws_a_continuous_curve() -> None:
+    lines = render_result(_bowl(), width=80, height=10, show_raw=False).splitlines()
+    axis = _axis_line(lines)
+    left = lines[axis].index("└") + 1
+    body = lines[axis - 10 : axis]
+    columns = [
+        any(len(line) > c and 0x2800 < ord(line[c]) <= 0x28FF for line in body)
+        for c in range(left, 80)
+    ]
+    assert all(columns)  # the smoothed curve has a dot in every column
+    assert "·" not in "\n".join(body)
+
+
+def test_color_only_adds_ansi_codes() -> None:
+    plain = render_result(_bowl(), width=80)
+    colored = render_result(_bowl(), width=80, color=True)
+    assert colored != plain
+    assert ANSI.sub("", colored) == plain
+
+
+def test_render_ascii_exact() -> None:
+    x = np.array([0.0, 1.0])
+    text = render([Series(x, np.array([1.0, 2.0]))], width=40, height=5, charset="ascii")
+    lines = text.splitlines()
+    assert lines[0] == "loss"
+    assert [line[:6] for line in lines[1:6]] == ["2.00 +", "1.75 +", "1.50 +", "1.25 +", "1.00 +"]
+    assert lines[1].endswith("*****")
+    assert lines[5] == "1.00 +*****"
+    assert lines[6] == "     ++" + "-" * 32 + "+"
+    assert lines[7] == "     1e0" + " " * 29 + "1e1"
+
+
+def test_frame_maps_by_hand() -> None:
+    frame = Frame(xlim=(-4.0, 0.0), ylim=(0.0, 1.0), left=6, columns=10, rows=5)
+    assert frame.column(1e-4) == 6
+    assert frame.column(1.0) == 6 + 19 // 2
+    assert frame.row(1.0) == 0
+    assert frame.row(0.0) == 4
+
+
+def test_points_outside_the_y_range_are_not_drawn() -> None:
+    x = np.array([0.0, 1.0, 2.0])
+    text = render(
+        [Series(x, np.array([0.5, 100.0, 0.5]), "points", "p", "o")],
+        width=40,
+        height=5,
+        ylim=(0.0, 1.0),
+        charset="ascii",
+    )
+    body = text.splitlines()[1:6]
+    assert [line.count("o") for line in body] == [0, 0, 2, 0, 0]
+    assert text.isascii()
+
+
+def test_empty_and_bad_arguments() -> None:
+    empty = Result(np.array([]), np.array([]))
+    assert render_result(empty).endswith("(no points to plot)")
+    with pytest.raises(ValueError, match="width"):
+        render_result(_bowl(), width=20)
+    with pytest.raises(ValueError, match="charset"):
+        render_result(_bowl(), charset="emoji")
+    with pytest.raises(ValueError, match="method"):
+        render_result(_bowl(), "best")
+
+
+def test_no_suggestion_is_said_in_words() -> None:
+    lrs = np.logspace(-4, 0, 20)
+    text = render_result(Result(lrs, np.linspace(1.0, 2.0, 20), "completed", {}), width=80)
+    assert MARKER not in text
+    assert "auto: none (the loss never decreased)" in text
+
+
+def test_nice_ticks() -> None:
+    assert nice_ticks(0.0, 2.3) == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert nice_ticks(2.6, 4.7) == [3.0, 3.5, 4.0, 4.5]
+    assert nice_ticks(-1e-3, 1e-3) == [-0.001, -0.0005, 0.0, 0.0005, 0.001]
+    assert nice_ticks(1.0, 1.0) == [1.0]
+
+
+def test_render_grid_marks_best_and_diverged() -> None:
+    grid = GridResult(
+        lrs=np.array([1e-4, 1e-3, 1e-2, 1e-1]),
+        losses=np.array([2.0, 1.0, 0.5, math.nan]),
+        steps=10,
+        initial_loss=2.3,
+    )
+    text = render_grid(grid, {"Karpathy 3e-4": 3e-4}, width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "grid best 1.00e-02 (loss 0.5000)" in text
+    assert "K Karpathy 3e-4 3.00e-04" in text
+    assert "x diverged" in text
+    lines = text.splitlines()
+    marks = next(line for line in lines if MARKER in line)
+    assert marks.index("K") < marks.index(MARKER)
