@@ -79,7 +79,7 @@ def plot_result(
     lrs, raw, smooth = result.lrs, result.losses, result.smoothed
     label = "validation loss" if result.settings.get("validation") else "loss"
     if show_raw and len(lrs):
-        ax.plot(lrs, raw, color="#1f77b4", alpha=0.3, lw=1, label=f"raw {label}")
+        ax.plot(lrs, raw, color="#1f77b4", alpha=0.45, lw=1, label=f"raw {label}")
     if len(lrs):
         beta = result.smoothing
         ax.plot(lrs, smooth, color="#1f77b4", lw=2, label=f"smoothed (EMA {beta:g})")

@@ -12,8 +12,10 @@ True
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import secrets
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,14 +42,75 @@ LOW_CONFIDENCE = 0.3
 """Below this confidence, :meth:`Result.warn_if_unsure` warns."""
 
 
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+"""How JSON (which has no NaN or infinity) spells the non-finite floats in a saved result."""
+
+
 def _float_array(name: str, values: Any) -> FloatArray:
     try:
         array = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} must be a list of numbers, got {values!r:.80}") from None
     if array.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
     return array
+
+
+def _positive_lrs(name: str, lrs: FloatArray) -> None:
+    """Learning rates live on a log axis: each must be finite and > 0."""
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~(np.isfinite(lrs) & (lrs > 0)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"{name} must be finite and > 0, got {name}[{i}] = {float(lrs[i])!r}")
+
+
+def _json_floats(array: FloatArray) -> list[float | str]:
+    """The values as JSON numbers; NaN and infinities as the strings of :data:`NON_FINITE`."""
+    values: list[float] = array.tolist()
+    if bool(np.isfinite(array).all()):
+        return list(values)
+    return [
+        v
+        if math.isfinite(v)
+        else ("NaN" if math.isnan(v) else "Infinity" if v > 0 else "-Infinity")
+        for v in values
+    ]
+
+
+def _parse_floats(name: str, values: Any) -> list[float]:
+    """A JSON list of numbers (``null`` and :data:`NON_FINITE` strings allowed) as floats."""
+    if not isinstance(values, list):
+        raise ValueError(f"{name} must be a list of numbers, got {type(values).__name__}")
+    out: list[float] = []
+    for i, value in enumerate(values):
+        if value is None:
+            out.append(math.nan)
+        elif isinstance(value, str) and value in NON_FINITE:
+            out.append(NON_FINITE[value])
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(
+                f"{name}[{i}] must be a number, got {type(value).__name__} {value!r:.40}"
+            )
+        else:
+            try:
+                out.append(float(value))
+            except OverflowError:
+                raise ValueError(f"{name}[{i}] is too large for a float") from None
+    return out
+
+
+def writes_files() -> bool:
+    """Whether this process writes files: False on the ranks other than 0 of an
+    initialised torch.distributed process group (torch is not imported for this).
+
+    >>> writes_files()
+    True
+    """
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return True
+    return bool(dist.get_rank() == 0)
 
 
 @dataclass(eq=False)
@@ -80,13 +143,25 @@ class Result:
                 f"lrs and losses must have the same length, got {self.lrs.size} and "
                 f"{self.losses.size}"
             )
+        _positive_lrs("lrs", self.lrs)
         _validate.one_of("stop_reason", self.stop_reason, STOP_REASONS)
         if not isinstance(self.settings, dict):
             raise ValueError(f"settings must be a dict, got {self.settings!r:.80}")
-        self.runs = [
-            (_float_array("runs lrs", lrs), _float_array("runs losses", losses))
-            for lrs, losses in self.runs
-        ]
+        if "smoothing" in self.settings:
+            _validate.smoothing(self.settings["smoothing"])
+        if "method" in self.settings:
+            _validate.one_of("settings['method']", self.settings["method"], METHODS)
+        runs = []
+        for k, (lrs, losses) in enumerate(self.runs):
+            run = (_float_array(f"runs[{k}] lrs", lrs), _float_array(f"runs[{k}] losses", losses))
+            _positive_lrs(f"runs[{k}] lrs", run[0])
+            if run[0].shape != run[1].shape:
+                raise ValueError(
+                    f"runs[{k}]: lrs and losses must have the same length, got "
+                    f"{run[0].size} and {run[1].size}"
+                )
+            runs.append(run)
+        self.runs = runs
 
     # ---- derived values -------------------------------------------------------------
 
@@ -166,7 +241,10 @@ class Result:
             raise ValueError("optimizer's first param group has lr=0: group ratios are undefined")
         ratios = [float(group["lr"]) / base for group in groups]
         for group, ratio in zip(groups, ratios, strict=True):
-            group["lr"] = found.lr * ratio
+            if hasattr(group["lr"], "fill_"):  # a tensor lr (capturable / fused): keep it one
+                group["lr"].fill_(found.lr * ratio)
+            else:
+                group["lr"] = found.lr * ratio
         return found.lr
 
     def plot(
@@ -225,13 +303,13 @@ class Result:
         if not isinstance(other, Result):
             return NotImplemented
         return (
-            np.array_equal(self.lrs, other.lrs)
-            and np.array_equal(self.losses, other.losses)
+            np.array_equal(self.lrs, other.lrs, equal_nan=True)
+            and np.array_equal(self.losses, other.losses, equal_nan=True)
             and self.stop_reason == other.stop_reason
             and self.settings == other.settings
             and len(self.runs) == len(other.runs)
             and all(
-                np.array_equal(a, c) and np.array_equal(b, d)
+                np.array_equal(a, c, equal_nan=True) and np.array_equal(b, d, equal_nan=True)
                 for (a, b), (c, d) in zip(self.runs, other.runs, strict=True)
             )
         )
@@ -241,15 +319,15 @@ class Result:
     # ---- JSON -------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (floats written exactly)."""
+        """A JSON-ready dict (floats written exactly; NaN and infinities as strings)."""
         return {
             "format": FORMAT,
             "version": FORMAT_VERSION,
-            "lrs": self.lrs.tolist(),
-            "losses": self.losses.tolist(),
+            "lrs": _json_floats(self.lrs),
+            "losses": _json_floats(self.losses),
             "stop_reason": self.stop_reason,
             "settings": dict(self.settings),
-            "runs": [[lrs.tolist(), losses.tolist()] for lrs, losses in self.runs],
+            "runs": [[_json_floats(lrs), _json_floats(losses)] for lrs, losses in self.runs],
         }
 
     @classmethod
@@ -281,24 +359,49 @@ class Result:
         if not isinstance(stop_reason, str):
             raise ValueError(f"stop_reason must be a string, got {stop_reason!r:.80}")
         return cls(
-            lrs=data["lrs"],
-            losses=data["losses"],
+            lrs=np.array(_parse_floats("lrs", data["lrs"])),
+            losses=np.array(_parse_floats("losses", data["losses"])),
             stop_reason=stop_reason,
             settings=data.get("settings", {}),
-            runs=[(lrs, losses) for lrs, losses in runs],
+            runs=[
+                (
+                    np.array(_parse_floats(f"runs[{k}] lrs", lrs)),
+                    np.array(_parse_floats(f"runs[{k}] losses", losses)),
+                )
+                for k, (lrs, losses) in enumerate(runs)
+            ],
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the result as JSON (atomically: a temporary file, then a rename)."""
+        """Write the result as JSON, atomically: a temporary file beside it, then a rename.
+
+        Under torch.distributed only rank 0 writes (every rank holds the same result);
+        the other ranks return the path without writing. A save that fails (or is
+        interrupted) leaves an existing file as it was and no temporary file behind. A
+        new file gets the usual permissions (umask); an overwritten one keeps its own.
+
+        Raises:
+            ValueError: when a setting cannot be written as JSON.
+        """
         target = Path(path)
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        if not writes_files():
+            return target  # under torch.distributed rank 0 writes; the others return its path
+        try:
+            text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"cannot write the result as JSON: {error}") from None
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if target.exists():
+                os.chmod(tmp, target.stat().st_mode & 0o7777)
             os.replace(tmp, target)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         return target
 
@@ -308,12 +411,19 @@ class Result:
 
         Raises:
             FileNotFoundError: when there is no such file.
-            ValueError: when the file is not valid JSON or not an lrfind result.
+            ValueError: when the file is not valid JSON or not an lrfind result; the
+                message names the file and the problem.
         """
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})"
+            ) from None
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as error:
+        except (ValueError, RecursionError) as error:  # JSONDecodeError, too many digits, depth
             raise ValueError(f"{path}: not valid JSON ({error})") from None
         try:
             return cls.from_dict(data)

@@ -86,6 +86,8 @@ def to_floats(values: Sequence[Any]) -> FloatArray:
                 f"{tuple(getattr(value, 'shape', ()))}"
             )
         try:
+            if isinstance(value, str | bytes | bool):  # float() would read "1.5" or True
+                raise TypeError
             out[i] = float(value)
         except (TypeError, ValueError, RuntimeError):
             raise ValueError(
@@ -150,7 +152,7 @@ def _one_sweep(
         pending.clear()
         if curve.reason != stopping.COMPLETED:
             break
-        if curve.losses:
+        if curve.losses and not bar.disable:  # formatting costs microseconds per step
             bar.set_postfix(
                 lr=f"{curve.lrs[-1]:.2e}", loss=f"{curve.losses[-1]:.4g}", refresh=False
             )

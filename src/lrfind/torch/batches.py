@@ -15,6 +15,7 @@ Batch formats, in the order they are tried:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -27,6 +28,29 @@ LABEL_KEYS = ("labels", "label", "targets", "target", "y")
 
 LossFn = Callable[..., torch.Tensor]
 ForwardFn = Callable[[torch.nn.Module, Any], torch.Tensor]
+
+
+BLAME_PREFIX = "lrfind: raised "
+
+
+@contextlib.contextmanager
+def blame(where: str) -> Iterator[None]:
+    """Add a note naming the user's code that raised (``"by loss_fn"``), innermost only.
+
+    >>> try:
+    ...     with blame("by loss_fn"):
+    ...         raise KeyError("y")
+    ... except KeyError as error:
+    ...     error.__notes__
+    ['lrfind: raised by loss_fn']
+    """
+    try:
+        yield
+    except BaseException as error:
+        notes = getattr(error, "__notes__", [])
+        if not any(note.startswith(BLAME_PREFIX) for note in notes):
+            error.add_note(BLAME_PREFIX + where)
+        raise
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -98,7 +122,16 @@ class Batches:
             raise LRFindError(f"{self.name} yielded no batches after a restart") from None
 
     def close(self) -> None:
-        """Put a DistributedSampler's epoch back."""
+        """Stop the iterator lrfind started (DataLoader workers); put a sampler's epoch back.
+
+        Done explicitly: after an error, the traceback keeps the iterator (and its
+        worker processes) alive for as long as the user keeps the error.
+        """
+        iterator, self._iterator = self._iterator, iter(())
+        if not self._one_shot:  # a one-shot iterator is the user's own: leave it be
+            stop = getattr(iterator, "_shutdown_workers", None) or getattr(iterator, "close", None)
+            if callable(stop):
+                stop()
         if self._epoch is not None and hasattr(self._sampler, "set_epoch"):
             self._sampler.set_epoch(self._epoch)
 
@@ -154,16 +187,32 @@ def check_batch(batch: Any, loss_fn: LossFn | None, forward: ForwardFn | None) -
     )
 
 
+def _call_loss_fn(loss_fn: LossFn, output: Any, target: Any) -> Any:
+    """``loss_fn(prediction(output), target)``, saying what the model returned if it fails."""
+    pred = prediction(output)
+    where = "by loss_fn(prediction, target)"
+    if not isinstance(pred, torch.Tensor):
+        where += (
+            f"; the model returned {describe(output)} with no tensor lrfind could pick "
+            f"(a tensor, .logits, ['logits'] or a first element): pass "
+            f"forward=lambda model, batch: loss to say which output is the prediction"
+        )
+    with blame(where):
+        return loss_fn(pred, target)
+
+
 def compute_loss(
     model: torch.nn.Module, batch: Any, loss_fn: LossFn | None, forward: ForwardFn | None
 ) -> torch.Tensor:
     """The loss of one batch (see the module docstring for the formats)."""
     loss: Any
     if forward is not None:
-        loss = forward(model, batch)
+        with blame("by forward(model, batch)"):
+            loss = forward(model, batch)
     elif isinstance(batch, Mapping):
         if loss_fn is None:
-            output = model(**batch)
+            with blame("by the model's forward (model(**batch))"):
+                output = model(**batch)
             loss = _own_loss(output)
             if loss is None:
                 raise ValueError(
@@ -177,11 +226,15 @@ def compute_loss(
                     f"loss_fn needs labels, but the dict batch has none of {list(LABEL_KEYS)}"
                 )
             inputs = {k: v for k, v in batch.items() if k != key}
-            loss = loss_fn(prediction(model(**inputs)), batch[key])
+            with blame("by the model's forward (model(**batch))"):
+                output = model(**inputs)
+            loss = _call_loss_fn(loss_fn, output, batch[key])
     else:
         if loss_fn is None:  # pragma: no cover - check_batch refuses this first
             raise ValueError("loss_fn is required for (x, y) batches")
-        loss = loss_fn(prediction(model(batch[0])), batch[1])
+        with blame("by the model's forward (model(x))"):
+            output = model(batch[0])
+        loss = _call_loss_fn(loss_fn, output, batch[1])
     if not isinstance(loss, torch.Tensor):
         raise ValueError(
             f"the loss must be a torch.Tensor (to backpropagate), got {type(loss).__name__}"

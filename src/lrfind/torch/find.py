@@ -14,8 +14,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,15 @@ import torch
 from lrfind.result import Result
 from lrfind.sweep import SweepConfig, run_sweep
 from lrfind.torch import distributed
-from lrfind.torch.batches import Batches, ForwardFn, LossFn, check_batch, compute_loss, to_device
+from lrfind.torch.batches import (
+    Batches,
+    ForwardFn,
+    LossFn,
+    blame,
+    check_batch,
+    compute_loss,
+    to_device,
+)
 from lrfind.torch.precision import autocast, check_amp, make_scaler
 from lrfind.torch.state import SNAPSHOT_PLACES, Snapshot
 
@@ -61,6 +70,31 @@ def _check_optimizer(model: torch.nn.Module, optimizer: Any) -> None:
         raise ValueError("optimizer has no parameter that requires grad: nothing to train")
 
 
+def _check_model(model: torch.nn.Module) -> None:
+    """Refuse parameters that hold no data: lazy (uninitialized) or on the 'meta' device."""
+    for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
+        if torch.nn.parameter.is_lazy(tensor):
+            raise ValueError(
+                f"model has an uninitialized (lazy) parameter {name!r}: run one forward pass "
+                f"on a batch before find()"
+            )
+        if tensor.device.type == "meta":
+            raise ValueError(
+                f"model's {name!r} is on the 'meta' device and holds no data: materialize "
+                f"the model (to_empty() and load its weights) before find()"
+            )
+
+
+def _check_device(device: torch.device) -> None:
+    """Refuse a device batches cannot be put on (no data there, or not in this build)."""
+    if device.type == "meta":
+        raise ValueError("device must hold data; got 'meta'")
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        raise ValueError(f"device {str(device)!r} is not usable here: {error}") from None
+
+
 def _lr_ratios(optimizer: torch.optim.Optimizer) -> list[float]:
     """Each param group's lr relative to the first group's (1.0 for all if that is 0)."""
     lrs = [float(group["lr"]) for group in optimizer.param_groups]
@@ -75,6 +109,17 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float, ratios: Sequence[float]
             group["lr"].fill_(lr * ratio)
         else:
             group["lr"] = lr * ratio
+
+
+def blamed(items: Iterator[Any], where: str) -> Iterator[Any]:
+    """Iterate ``items``; an error raised while fetching the next one gets a note."""
+    while True:
+        with blame(where):
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+        yield item
 
 
 class _Trainer:
@@ -95,7 +140,9 @@ class _Trainer:
         grad_clip: float | None,
         val_data: Iterable[Any] | None,
         val_batches: int | None,
+        lockstep: distributed.LockStep | None = None,
     ) -> None:
+        self.lockstep = lockstep
         self.model, self.optimizer, self.batches = model, optimizer, batches
         self.loss_fn, self.forward = loss_fn, forward
         self.device, self.dtype, self.scaler = device, dtype, scaler
@@ -106,44 +153,65 @@ class _Trainer:
         self.checked = False
 
     def _next_batch(self) -> Any:
-        batch = next(self.batches)
+        with blame(f"by {self.batches.name} (the data loader), fetching batch {self.batches.seen}"):
+            batch = next(self.batches)
         if not self.checked:
             check_batch(batch, self.loss_fn, self.forward)
             self.checked = True
-        return to_device(batch, self.device)
+        with blame(f"while moving a batch to device {str(self.device)!r}"):
+            return to_device(batch, self.device)
 
     def _loss(self, batch: Any) -> torch.Tensor:
         with autocast(self.device, self.dtype):
             return compute_loss(self.model, batch, self.loss_fn, self.forward)
 
-    def __call__(self, lr: float) -> torch.Tensor | None:
+    def __call__(self, lr: float) -> torch.Tensor | float | None:
         _set_lr(self.optimizer, lr, self.ratios)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
+        lockstep = self.lockstep
+        if lockstep:
+            lockstep.lr = lr  # named to the other ranks if this step raises
         total: torch.Tensor | None = None
-        for _ in range(self.accumulation_steps):
-            loss = self._loss(self._next_batch())
-            scaled = loss / self.accumulation_steps
-            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
-            value = loss.detach().float()
-            total = value if total is None else total + value
+        agreed: float | None = None  # the loss averaged over ranks (torch.distributed)
+        for micro in range(self.accumulation_steps):
+            last = micro == self.accumulation_steps - 1
+            with lockstep.micro_batch(last) if lockstep else contextlib.nullcontext():
+                loss = self._loss(self._next_batch())
+                # one micro-batch: no division, so no extra op and autograd node per step
+                scaled = loss / self.accumulation_steps if self.accumulation_steps > 1 else loss
+                value = loss.detach().float()
+                total = value if total is None else total + value
+                if lockstep and last:  # before DDP's all-reduce, so a failure can be heard
+                    agreed = lockstep.exchange(total / self.accumulation_steps)
+                backward = self.scaler.scale(scaled) if self.scaler is not None else scaled
+                with (
+                    lockstep.collectives() if lockstep and last else contextlib.nullcontext(),
+                    blame("in backward()"),
+                ):
+                    backward.backward()
         assert total is not None
         if self.scaler is not None:
             if self.grad_clip is not None:
                 self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
             scale = self.scaler.get_scale()
-            self.scaler.step(self.optimizer)
+            with blame("by optimizer.step() (through the GradScaler)"):
+                self.scaler.step(self.optimizer)
             self.scaler.update()
             if self.scaler.is_enabled() and self.scaler.get_scale() < scale:
                 return None  # skipped for overflow: the sweep retries this lr
         else:
             if self.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
-            self.optimizer.step()
+            with blame("by optimizer.step()"):
+                self.optimizer.step()
         if self.val_data is not None:
-            return self.validate()
-        return total / self.accumulation_steps
+            val_loss = self.validate()
+            return lockstep.exchange(val_loss) if lockstep else val_loss
+        if agreed is not None:
+            return agreed
+        return total / self.accumulation_steps if self.accumulation_steps > 1 else total
 
     @torch.no_grad()
     def validate(self) -> torch.Tensor:
@@ -152,7 +220,8 @@ class _Trainer:
         total: torch.Tensor | None = None
         count = 0
         assert self.val_data is not None
-        for batch in itertools.islice(iter(self.val_data), self.val_batches):
+        batches = itertools.islice(iter(self.val_data), self.val_batches)
+        for batch in blamed(batches, "by val_data (the validation loader)"):
             check_batch(batch, self.loss_fn, self.forward)
             value = self._loss(to_device(batch, self.device)).detach().float()
             total = value if total is None else total + value
@@ -230,7 +299,10 @@ def find(
         method: the result's default suggestion method.
         check_every: read the losses (one host sync) every this many steps; default 1
             on the CPU and 10 on an accelerator, where the stop rule then lags by up to 9
-            steps (which are trained, then undone by the restore).
+            steps (which are trained, then undone by the restore). Under torch.distributed
+            each step's loss is averaged over the ranks before its backward and read at
+            once (see :mod:`lrfind.torch.distributed`); ``check_every`` then only spaces
+            the stop rule's looks.
         progress: a progress bar (rank 0 only under torch.distributed).
 
     Returns:
@@ -238,11 +310,13 @@ def find(
 
     Raises:
         ValueError: naming a bad argument (before anything is trained).
-        LRFindError: when the data yields nothing or cannot be restarted.
+        LRFindError: when the data yields nothing or cannot be restarted, or (under
+            torch.distributed) when another rank raised: that rank re-raises its own error.
     """
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     _check_optimizer(model, optimizer)
+    _check_model(model)
     if loss_fn is not None and not callable(loss_fn):
         raise ValueError(f"loss_fn must be callable, got {loss_fn!r:.60}")
     if forward is not None and not callable(forward):
@@ -262,6 +336,7 @@ def find(
     if snapshot not in SNAPSHOT_PLACES:
         raise ValueError(f"snapshot must be 'cpu' or 'disk', got {snapshot!r}")
     target = torch.device(device) if device is not None else _model_device(model)
+    _check_device(target)
     dtype = check_amp(amp, target)
     if check_every is None:
         check_every = 1 if target.type == "cpu" else ACCELERATOR_CHECK_EVERY
@@ -276,10 +351,13 @@ def find(
         repeats=repeats,
         method=method,
     )
-    batches = Batches(data)
     scaler = make_scaler(amp, grad_scaler, target)
     snap = Snapshot.take(model, optimizer, scheduler, scaler, snapshot)
+    batches: Batches | None = None
+    lockstep: distributed.LockStep | None = None
     try:
+        lockstep = distributed.LockStep.start(model, target)  # None in a single process
+        batches = Batches(data)  # after the snapshot: starting a DataLoader draws from the RNG
         trainer = _Trainer(
             model,
             optimizer,
@@ -293,9 +371,12 @@ def find(
             grad_clip=grad_clip,
             val_data=val_data,
             val_batches=val_batches,
+            lockstep=lockstep,
         )
 
-        def materialize(values: Sequence[torch.Tensor]) -> npt.NDArray[np.float64]:
+        def materialize(values: Sequence[Any]) -> npt.NDArray[np.float64]:
+            if lockstep:  # already averaged over the ranks, one float per step
+                return np.asarray(values, dtype=np.float64)
             return distributed.mean_losses(values, target)
 
         extra = {
@@ -306,20 +387,31 @@ def find(
             "world_size": distributed.world_size(),
             "param_groups": len(optimizer.param_groups),
         }
-        result = run_sweep(
-            trainer,
-            config,
-            progress=progress and distributed.is_main(),
-            materialize=materialize,
-            reset=snap.restore,
-            extra_settings=extra,
-        )
+        # training needs autograd, even when find() is called under no_grad / inference_mode
+        with torch.inference_mode(False), torch.enable_grad():
+            result = run_sweep(
+                trainer,
+                config,
+                progress=progress and distributed.is_main(),
+                materialize=materialize,
+                reset=snap.restore,
+                extra_settings=extra,
+            )
+        if lockstep:
+            lockstep.finish()  # every rank learns of a failure after the last all-reduce
+    except BaseException as error:
+        if lockstep:
+            lockstep.fail(error)  # the other ranks stop too, instead of waiting for this one
+        raise
     finally:
         try:
             snap.restore()
         finally:
             snap.close()
-            batches.close()
+            if batches is not None:
+                batches.close()
+            if lockstep:
+                lockstep.close()
     if distributed.is_main():
         result.warn_if_unsure(stacklevel=2)
     return result

@@ -43,15 +43,71 @@ def _host_copy(tensor: torch.Tensor) -> torch.Tensor:
     return data.to("cpu", copy=True)
 
 
-def _tensors_to_host(value: Any) -> Any:
-    """Deep-copy a nested structure, moving every tensor to host memory."""
+@dataclass(frozen=True)
+class _TensorRef:
+    """Where a tensor of the optimizer's state dict went in the snapshot's tensor list."""
+
+    index: int
+
+
+def _pull_tensors(value: Any, tensors: list[torch.Tensor]) -> Any:
+    """A copy of a nested structure with each tensor moved to ``tensors`` (host copies).
+
+    Only tensors go into a disk snapshot (loaded back with ``weights_only=True``); the
+    rest (numpy scalars, enums, ... in param groups) stays in memory, so the restore
+    cannot fail on a type ``torch.load`` refuses.
+    """
     if isinstance(value, torch.Tensor):
-        return _host_copy(value)
+        tensors.append(_host_copy(value))
+        return _TensorRef(len(tensors) - 1)
     if isinstance(value, dict):
-        return {key: _tensors_to_host(item) for key, item in value.items()}
+        return {key: _pull_tensors(item, tensors) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_tensors_to_host(item) for item in value)
+        items = [_pull_tensors(item, tensors) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
     return copy.deepcopy(value)
+
+
+def _push_tensors(value: Any, tensors: list[torch.Tensor]) -> Any:
+    """The inverse of :func:`_pull_tensors`: fresh containers, tensors put back."""
+    if isinstance(value, _TensorRef):
+        return tensors[value.index]
+    if isinstance(value, dict):
+        return {key: _push_tensors(item, tensors) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_push_tensors(item, tensors) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    return copy.deepcopy(value)
+
+
+def _reuse(old: Any, new: Any) -> Any:
+    """``old`` with ``new``'s values copied in when both are alike tensors, else ``new``.
+
+    Restoring into the original tensor objects keeps references held elsewhere valid
+    (a tensor lr, optimizer state captured by a CUDA graph).
+    """
+    if (
+        isinstance(old, torch.Tensor)
+        and isinstance(new, torch.Tensor)
+        and old is not new
+        and old.shape == new.shape
+        and old.dtype == new.dtype
+        and old.device == new.device
+    ):
+        with torch.no_grad():
+            old.copy_(new)
+        return old
+    return new
+
+
+def _tensor_slots(model: torch.nn.Module) -> list[tuple[dict[str, Any], str, Any]]:
+    """Every (module's ``_parameters`` or ``_buffers`` dict, name, value) of the model."""
+    return [
+        (slots, name, value)
+        for module in model.modules()
+        for slots in (module._parameters, module._buffers)
+        for name, value in slots.items()
+    ]
 
 
 @dataclass
@@ -92,6 +148,13 @@ class Snapshot:
     _scheduler_state: Any = None
     _scaler_state: Any = None
     _rng: _RngState | None = None
+    _slots: list[tuple[dict[str, Any], str, Any]] = field(default_factory=list)
+    _groups: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    _group_list: list[dict[str, Any]] = field(default_factory=list)
+    _state_dict: Any = None
+    _state_entries: dict[Any, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    _optimizer_attrs: dict[str, Any] = field(default_factory=dict)
+    _optimizer_skeleton: Any = None
 
     @classmethod
     def take(
@@ -115,10 +178,24 @@ class Snapshot:
         snap._had_grad = [p.grad is not None for p in params]
         snap._grad_targets = [p.grad for p in params if p.grad is not None]
         snap._modes = [(module, module.training) for module in model.modules()]
+        snap._slots = _tensor_slots(model)
+        snap._group_list = optimizer.param_groups
+        snap._groups = [(group, dict(group)) for group in optimizer.param_groups]
+        snap._state_dict = optimizer.state
+        snap._state_entries = {
+            param: (entry, dict(entry)) for param, entry in optimizer.state.items()
+        }
+        snap._optimizer_attrs = {
+            key: value
+            for key, value in vars(optimizer).items()
+            if key not in ("state", "param_groups")
+        }
+        optimizer_tensors: list[torch.Tensor] = []
+        snap._optimizer_skeleton = _pull_tensors(optimizer.state_dict(), optimizer_tensors)
         payload = {
             "tensors": [_host_copy(t) for t in snap._targets],
             "grads": [_host_copy(g) for g in snap._grad_targets],
-            "optimizer": _tensors_to_host(optimizer.state_dict()),
+            "optimizer": optimizer_tensors,
         }
         if where == "disk":
             fd, snap._path = tempfile.mkstemp(prefix="lrfind-snapshot-", suffix=".pt")
@@ -151,6 +228,9 @@ class Snapshot:
     def restore(self) -> None:
         """Write everything back, into the same tensor objects."""
         payload = self._load()
+        for slots, name, value in self._slots:  # a module may have replaced a tensor
+            if slots.get(name, None) is not value:
+                slots[name] = value
         with torch.no_grad():
             for target, saved in zip(self._targets, payload["tensors"], strict=True):
                 target.copy_(saved)
@@ -163,7 +243,10 @@ class Snapshot:
                     param.grad = grad
                 else:
                     param.grad = None
-        self.optimizer.load_state_dict(copy.deepcopy(payload["optimizer"]))
+        # tensors loaded afresh from disk need no second copy; those kept in memory do
+        saved = _push_tensors(self._optimizer_skeleton, payload["optimizer"])
+        self.optimizer.load_state_dict(copy.deepcopy(saved) if self._payload is not None else saved)
+        self._keep_optimizer_objects()
         for module, training in self._modes:
             module.training = training
         if self.scheduler is not None:
@@ -180,6 +263,36 @@ class Snapshot:
             )
         if self._rng is not None:
             self._rng.restore()
+
+    def _keep_optimizer_objects(self) -> None:
+        """Put the restored optimizer state back into its original Python objects.
+
+        ``load_state_dict`` builds new param-group dicts, a new state dict and new state
+        tensors; a user holding ``optimizer.param_groups[0]`` (or a tensor lr) would
+        otherwise hold a stale copy.
+        """
+        optimizer = self.optimizer
+        for (group, before), loaded in zip(self._groups, optimizer.param_groups, strict=True):
+            merged = {key: _reuse(before.get(key), value) for key, value in loaded.items()}
+            group.clear()
+            group.update(merged)
+        self._group_list[:] = [group for group, _ in self._groups]
+        loaded_state = optimizer.state
+        for param, entry in loaded_state.items():
+            if param in self._state_entries:
+                original, before = self._state_entries[param]
+                merged = {key: _reuse(before.get(key), value) for key, value in entry.items()}
+                original.clear()
+                original.update(merged)
+                loaded_state[param] = original
+        self._state_dict.clear()
+        self._state_dict.update(loaded_state)
+        for key in [k for k in vars(optimizer) if k not in self._optimizer_attrs]:
+            if key not in ("state", "param_groups"):
+                delattr(optimizer, key)  # e.g. the scheduler's ``_opt_called`` flag
+        vars(optimizer).update(self._optimizer_attrs)
+        optimizer.state = self._state_dict
+        optimizer.param_groups = self._group_list
 
     def close(self) -> None:
         """Drop the copy; remove the temporary file of a disk snapshot."""
