@@ -1,0 +1,149 @@
+"""Integrations with the frameworks people already train in, one module each.
+
+- :mod:`lrfind.integrations.lightning`: a Lightning ``Callback`` and a ``find`` function
+  (``pip install 'lrfind[lightning]'``).
+- :mod:`lrfind.integrations.transformers`: ``find(trainer)`` for a Hugging Face
+  ``Trainer`` (``pip install 'lrfind[transformers]'``).
+- :mod:`lrfind.integrations.keras`: ``find(model, x, y)`` for a compiled Keras 3 model,
+  any backend (``pip install 'lrfind[keras]'``).
+- :mod:`lrfind.integrations.jax`: ``find(loss_fn, params, optimizer, data)`` for JAX with
+  an ``optax.inject_hyperparams`` optimizer (``pip install 'lrfind[jax]'``).
+
+Each returns the same :class:`~lrfind.result.Result` as :func:`lrfind.find`. Importing
+this package imports no framework; importing a submodule without its framework raises
+an ``ImportError`` that names the extra to install.
+
+>>> batches = cycle([1, 2], "data")
+>>> [next(batches) for _ in range(5)]
+[1, 2, 1, 2, 1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lrfind.errors import LRFindError
+
+if TYPE_CHECKING:
+    from lrfind.result import Result
+
+__all__ = ["EXTRAS", "apply_suggestion", "cycle", "missing"]
+
+EXTRAS = {
+    "lightning": "lightning",
+    "transformers": "transformers",
+    "keras": "keras",
+    "jax": "jax",
+}
+"""The extra each integration module needs: ``pip install 'lrfind[<extra>]'``."""
+
+
+def missing(module: str, framework: str, error: ImportError) -> ImportError:
+    """The ImportError an integration raises when its framework is not installed."""
+    extra = EXTRAS[module]
+    return ImportError(
+        f"lrfind.integrations.{module} needs {framework}, which is not installed "
+        f"({error}): pip install 'lrfind[{extra}]'"
+    )
+
+
+def cycle(data: Iterable[Any], name: str) -> Iterator[Any]:
+    """Batches from ``data`` without end, restarting it whenever it runs out.
+
+    Raises:
+        ValueError: when ``data`` is not iterable.
+        LRFindError: when ``data`` yields nothing, or runs out and is a one-shot iterator.
+    """
+    if not isinstance(data, Iterable):
+        raise ValueError(f"{name} must be an iterable of batches, got {type(data).__name__}")
+    return _cycle(data, name)
+
+
+def _cycle(data: Iterable[Any], name: str) -> Iterator[Any]:
+    one_shot = iter(data) is data
+    seen = 0
+    while True:
+        before = seen
+        for batch in data:
+            seen += 1
+            yield batch
+        if seen == before:
+            raise LRFindError(f"{name} yielded no batches")
+        if one_shot:
+            raise LRFindError(
+                f"{name} ran out after {seen} batches and cannot be restarted (it is an "
+                f"iterator): pass a list or a re-iterable dataset, or use fewer steps"
+            )
+
+
+def _scale(value: Any, factor: float) -> Any:
+    if hasattr(value, "mul_"):  # a tensor lr (capturable optimizers): scale in place
+        return value.mul_(factor)
+    return value * factor
+
+
+def apply_suggestion(
+    result: Result,
+    optimizer: Any,
+    schedulers: Sequence[Any] = (),
+    method: str | None = None,
+) -> float:
+    """Set the suggestion on a PyTorch optimizer that may already have LR schedulers.
+
+    The whole lr schedule is scaled by one factor, so its shape (and each param group's
+    ratio to the first) is kept: for a scheduler with a peak (``OneCycleLR``'s
+    ``max_lr``, ``CyclicLR``'s ``max_lrs``) the peak becomes the suggestion; otherwise
+    the current lr does. Each group's ``lr``, ``initial_lr``, ``max_lr`` and ``min_lr``
+    and each scheduler's ``base_lrs``, ``max_lrs`` and last lrs are scaled. Without
+    schedulers this is :meth:`Result.apply <lrfind.result.Result.apply>`.
+
+    Returns:
+        The suggested lr.
+
+    Raises:
+        LRFindError: when the result has no suggestion (with its reason).
+        ValueError: when the first param group's lr (or peak) is not > 0.
+
+    >>> import numpy as np, torch
+    >>> from lrfind.result import Result
+    >>> lrs = np.logspace(-5, 0, 51)
+    >>> result = Result(lrs, (np.log10(lrs) + 2.0) ** 2 + 1.0, "completed", {"smoothing": 0.0})
+    >>> optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+    >>> scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=10)
+    >>> lr = apply_suggestion(result, optimizer, [scheduler], method="minimum")
+    >>> group = optimizer.param_groups[0]
+    >>> lr, group["max_lr"], group["initial_lr"], scheduler.base_lrs
+    (0.001, 0.001, 4e-05, [4e-05])
+    """
+    found = result.suggest(method)
+    if found.lr is None:
+        raise LRFindError(f"no learning rate to apply ({found.method}): {found.reason}")
+    groups = optimizer.param_groups
+    peak = "max_lr" if groups[0].get("max_lr") is not None else "lr"
+    reference = float(groups[0][peak])
+    exact: tuple[Any, Any] = (groups[0], peak)
+    for scheduler in schedulers:
+        peaks = getattr(scheduler, "max_lrs", None)
+        if isinstance(peaks, list) and peaks:
+            reference = float(peaks[0])
+            exact = (peaks, 0)
+    if not reference > 0.0:
+        raise ValueError(f"the optimizer's first param group has lr={reference}: cannot scale it")
+    factor = found.lr / reference
+    for group in groups:
+        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+            if group.get(key) is not None:
+                group[key] = _scale(group[key], factor)
+    for scheduler in schedulers:
+        for name in ("base_lrs", "max_lrs"):
+            values = getattr(scheduler, name, None)
+            if isinstance(values, list):
+                values[:] = [_scale(v, factor) for v in values]
+    holder, index = exact
+    if not hasattr(holder[index], "fill_"):
+        holder[index] = found.lr  # the reference is the suggestion exactly, not x * (lr / x)
+    for scheduler in schedulers:
+        if isinstance(getattr(scheduler, "_last_lr", None), list):
+            scheduler._last_lr = [float(group["lr"]) for group in groups]
+    return found.lr

@@ -1,0 +1,509 @@
+"""PyTorch Lightning: the range test as a ``Callback`` inside ``fit``, or before it.
+
+Two ways in, one engine (:func:`lrfind.find` on the module's ``training_step``):
+
+- :class:`LRFinder`, a callback: at the start of each chosen epoch (default: epoch 0,
+  before any training) it sweeps the optimizer the Trainer built, over the Trainer's
+  train dataloader, with its precision, gradient accumulation and clipping; puts the
+  module, optimizer, LR schedulers, GradScaler and RNG states back exactly; then sets
+  the suggestion on the optimizer (and scales the LR schedulers with it) and on the
+  module's ``lr``/``learning_rate`` attribute, and logs the figure to the Trainer's
+  loggers. Nothing undoes the suggestion afterwards.
+- :func:`find`, a function to call before ``trainer.fit``: it sweeps a throwaway
+  optimizer from ``configure_optimizers``, restores the module and sets the module's
+  ``lr`` attribute, which ``configure_optimizers`` then reads when ``fit`` runs.
+
+Unlike Lightning's own finder, suggestions are always computed on the log-lr axis of
+the recorded curve, every sweep starts its stop rule afresh (so one run mid-training
+goes its full course), and the restore happens before the suggestion is applied.
+Automatic optimization with one optimizer (any number of param groups) is supported;
+``self.log`` calls inside ``training_step`` are muted during the sweep.
+
+>>> import lightning.pytorch as pl
+>>> callback = LRFinder(num_steps=50, epochs=(0, 5))
+>>> callback.epochs
+(0, 5)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import logging
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from lrfind.integrations import apply_suggestion, missing
+
+try:
+    import lightning.pytorch as pl
+    import torch
+except ImportError as error:  # pragma: no cover - exercised only without the extra
+    raise missing("lightning", "PyTorch Lightning", error) from error
+
+from lrfind.errors import LRFindError
+from lrfind.result import Result
+from lrfind.sweep import SweepConfig
+from lrfind.torch.find import find as _torch_find
+
+__all__ = ["LR_ATTRS", "SWEEP_OPTIONS", "LRFinder", "apply_suggestion", "find", "log_result"]
+
+log = logging.getLogger(__name__)
+
+LR_ATTRS = ("lr", "learning_rate")
+"""The module attributes (or ``hparams`` keys) searched for the learning rate, in order."""
+
+SWEEP_OPTIONS = frozenset(
+    {
+        "start_lr",
+        "end_lr",
+        "num_steps",
+        "mode",
+        "smoothing",
+        "diverge_factor",
+        "repeats",
+        "method",
+        "check_every",
+        "progress",
+        "snapshot",
+    }
+)
+"""Keywords of :func:`lrfind.find` that :class:`LRFinder` and :func:`find` pass on."""
+
+_SWEEP_CONFIG_KEYS = frozenset(SweepConfig.__dataclass_fields__)
+
+
+def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - SWEEP_OPTIONS)
+    if unknown:
+        raise ValueError(
+            f"unknown sweep option(s) {', '.join(unknown)}; expected some of "
+            f"{', '.join(sorted(SWEEP_OPTIONS))}"
+        )
+    SweepConfig.validated(**{k: v for k, v in options.items() if k in _SWEEP_CONFIG_KEYS})
+    return dict(options)
+
+
+# ---- the module's side --------------------------------------------------------------
+
+
+def _loss_of(output: Any) -> torch.Tensor:
+    if isinstance(output, torch.Tensor):
+        return output
+    loss = output.get("loss") if isinstance(output, Mapping) else None
+    if isinstance(loss, torch.Tensor):
+        return loss
+    raise LRFindError(
+        "training_step must return the loss (a tensor, or a dict with a 'loss' tensor) for "
+        f"the range test; it returned {type(output).__name__}"
+    )
+
+
+class _TrainingStep:
+    """``forward(model, batch)`` for :func:`lrfind.find`: the module's own training_step.
+
+    Inside ``fit`` it goes through the strategy (``strategy.training_step``), as Lightning's
+    loop does: the precision plugin's context, and DDP's forward so gradients are synced.
+    """
+
+    def __init__(self, module: pl.LightningModule, strategy: Any = None) -> None:
+        self.module, self.strategy = module, strategy
+        self.index = 0
+
+    def __call__(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
+        if self.strategy is not None:
+            output = self.strategy.training_step(batch, self.index)
+        else:
+            output = self.module.training_step(batch, self.index)
+        self.index += 1
+        return _loss_of(output)
+
+
+class _Transferred:
+    """Batches of ``data`` through the module's batch-transfer hooks (re-iterable)."""
+
+    def __init__(self, data: Iterable[Any], module: pl.LightningModule, device: torch.device):
+        self.data, self.module, self.device = data, module, device
+
+    def __iter__(self) -> Iterator[Any]:
+        for batch in self.data:
+            batch = self.module.on_before_batch_transfer(batch, 0)
+            batch = self.module.transfer_batch_to_device(batch, self.device, 0)
+            yield self.module.on_after_batch_transfer(batch, 0)
+
+
+def _mute(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+@contextlib.contextmanager
+def _muted_logging(module: pl.LightningModule) -> Iterator[None]:
+    """``self.log`` / ``self.log_dict`` do nothing while the sweep runs."""
+    names = ("log", "log_dict")
+    own = {name: module.__dict__[name] for name in names if name in module.__dict__}
+    for name in names:
+        object.__setattr__(module, name, _mute)
+    try:
+        yield
+    finally:
+        for name in names:
+            if name in own:
+                object.__setattr__(module, name, own[name])
+            else:
+                object.__delattr__(module, name)
+
+
+def _lr_holder(module: pl.LightningModule, lr_attr: str | None) -> tuple[Any, str] | None:
+    """Where the module keeps its learning rate: ``(object, name)`` or ``None``."""
+    names = (lr_attr,) if lr_attr is not None else LR_ATTRS
+    hparams = getattr(module, "hparams", None)
+    for name in names:
+        if name in vars(module) or hasattr(type(module), name):
+            return module, name
+        if isinstance(hparams, Mapping) and name in hparams:
+            return hparams, name
+    return None
+
+
+def _set_lr_attr(module: pl.LightningModule, lr_attr: str | None, lr: float) -> bool:
+    """Set the module's lr attribute (and its ``hparams`` entry too); False if it has none."""
+    holder = _lr_holder(module, lr_attr)
+    if holder is None:
+        return False
+    target, name = holder
+    if isinstance(target, Mapping):
+        target[name] = lr  # type: ignore[index]
+    else:
+        setattr(target, name, lr)
+        hparams = getattr(module, "hparams", None)
+        if isinstance(hparams, Mapping) and name in hparams:
+            hparams[name] = lr  # type: ignore[index]
+    return True
+
+
+# ---- trainer settings -----------------------------------------------------------------
+
+
+def _amp(trainer: pl.Trainer) -> str | None:
+    precision = str(trainer.precision)
+    if precision.startswith("bf16-mixed"):
+        return "bf16"
+    if precision.startswith("16-mixed"):
+        return "fp16"
+    return None
+
+
+def _grad_clip(trainer: pl.Trainer) -> float | None:
+    value = trainer.gradient_clip_val
+    if not value:
+        return None
+    algorithm = str(trainer.gradient_clip_algorithm or "norm")
+    if algorithm != "norm":
+        log.warning("lrfind: gradient_clip_algorithm=%r is not used by the sweep", algorithm)
+        return None
+    return float(value)
+
+
+def _single_optimizer(module: pl.LightningModule, optimizers: Sequence[Any]) -> Any:
+    if not module.automatic_optimization:
+        raise LRFindError(
+            "lrfind's Lightning integration needs automatic optimization: with manual "
+            "optimization, run lrfind.find or lrfind.sweep with your own step"
+        )
+    if len(optimizers) != 1:
+        raise LRFindError(f"expected one optimizer, the Trainer has {len(optimizers)}")
+    optimizer = optimizers[0]
+    return getattr(optimizer, "optimizer", optimizer)  # unwrap a LightningOptimizer
+
+
+def _optimizer_from_config(config: Any) -> Any:
+    """The optimizer out of whatever ``configure_optimizers`` returned."""
+    if isinstance(config, torch.optim.Optimizer):
+        return config
+    if isinstance(config, Mapping):
+        return config["optimizer"]
+    if isinstance(config, list | tuple) and config:
+        first = config[0]
+        if isinstance(first, list | tuple):  # ([optimizers], [schedulers])
+            if len(first) != 1:
+                raise LRFindError(f"expected one optimizer, configure_optimizers gave {len(first)}")
+            return first[0]
+        if len(config) == 1 or (len(config) == 2 and isinstance(config[1], list | tuple)):
+            return _optimizer_from_config(first)
+        raise LRFindError(f"expected one optimizer, configure_optimizers gave {len(config)}")
+    raise LRFindError(
+        f"could not find the optimizer in what configure_optimizers returned: {config!r:.80}"
+    )
+
+
+def _train_data(trainer: pl.Trainer) -> Iterable[Any]:
+    data = trainer.train_dataloader
+    if data is None:
+        raise LRFindError("the Trainer has no train dataloader to sweep over")
+    if isinstance(data, Mapping | list | tuple):  # several train loaders: as fit combines them
+        from lightning.pytorch.utilities import CombinedLoader
+
+        combined = CombinedLoader(data, mode="max_size_cycle")
+        return _FirstItems(combined)
+    return data  # type: ignore[no-any-return]
+
+
+class _FirstItems:
+    def __init__(self, data: Iterable[Any]) -> None:
+        self.data = data
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.data:
+            yield item[0]
+
+
+# ---- the sweep ----------------------------------------------------------------------
+
+
+def _sweep(
+    trainer: pl.Trainer,
+    module: pl.LightningModule,
+    optimizer: torch.optim.Optimizer,
+    schedulers: Sequence[Any],
+    data: Iterable[Any],
+    device: torch.device,
+    options: Mapping[str, Any],
+    strategy: Any = None,
+) -> Result:
+    """One range test on ``training_step``; everything is put back before it returns."""
+    scheduler_states = [copy.deepcopy(s.state_dict()) for s in schedulers]
+    amp = _amp(trainer)
+    scaler = getattr(trainer.precision_plugin, "scaler", None) if amp == "fp16" else None
+    try:
+        with _muted_logging(module):
+            result = _torch_find(
+                module,
+                optimizer,
+                _Transferred(data, module, device),
+                forward=_TrainingStep(module, strategy),
+                accumulation_steps=int(trainer.accumulate_grad_batches),
+                amp=amp,
+                grad_scaler=scaler,
+                grad_clip=_grad_clip(trainer),
+                device=device,
+                **options,
+            )
+    finally:
+        for scheduler, state in zip(schedulers, scheduler_states, strict=True):
+            scheduler.load_state_dict(state)
+    result.settings["framework"] = "lightning"
+    return result
+
+
+def _figure(result: Result, title: str) -> Any:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 5), layout="constrained")
+    ax = figure.subplots()
+    result.plot(ax=ax)
+    ax.set_title(title)
+    return figure
+
+
+def log_result(trainer: pl.Trainer, result: Result, name: str = "lrfind") -> None:
+    """Log the figure and the suggestion to each of the Trainer's loggers.
+
+    TensorBoard-style loggers get ``add_figure``, W&B-style ones ``log_image``, MLflow
+    ``log_figure``; any other logger with a ``log_dir`` (CSV) gets ``<name>.png`` and
+    ``<name>.json`` written there (``/`` in the name becomes ``_``). Every logger gets
+    the metric ``<name>/suggestion``.
+    """
+    step = int(trainer.global_step)
+    loggers = list(trainer.loggers)
+    if not loggers:
+        return
+    figure = _figure(result, f"{name} (epoch {trainer.current_epoch}, step {step})")
+    lr = result.suggestion
+    for logger in loggers:
+        if lr is not None:
+            logger.log_metrics({f"{name}/suggestion": lr}, step=step)
+        if not trainer.is_global_zero:
+            continue
+        experiment: Any = getattr(logger, "experiment", None)
+        if hasattr(experiment, "add_figure"):
+            experiment.add_figure(name, figure, global_step=step)
+        elif hasattr(logger, "log_image"):
+            logger.log_image(key=name, images=[figure], step=step)
+        elif hasattr(experiment, "log_figure") and hasattr(logger, "run_id"):
+            experiment.log_figure(logger.run_id, figure, f"{name}.png")
+        elif getattr(logger, "log_dir", None):
+            directory, stem = str(logger.log_dir), name.replace("/", "_")
+            os.makedirs(directory, exist_ok=True)
+            figure.savefig(os.path.join(directory, f"{stem}.png"))
+            result.save(os.path.join(directory, f"{stem}.json"))
+        logger.save()
+
+
+class LRFinder(pl.Callback):
+    """Run the range test at the start of chosen epochs of ``trainer.fit``.
+
+    At epoch 0 (the default) the sweep runs before any training step; at a later epoch
+    it runs from the trained state and, like any sweep, starts its stop rule afresh.
+    After the sweep everything is restored and then, with ``apply=True``, the
+    suggestion is set on the optimizer (see :func:`apply_suggestion`) and on the
+    module's ``lr``/``learning_rate`` attribute when it has one.
+
+    Args:
+        epochs: the epochs (0-based) at whose start to sweep.
+        apply: set the suggestion; when there is none, training goes on unchanged and
+            an ``LRFindWarning`` says why.
+        method: the suggestion method (default ``"auto"``).
+        lr_attr: the module attribute (or ``hparams`` key) holding the lr; default: the
+            first of ``lr``, ``learning_rate`` that exists.
+        log: log the figure and suggestion to the Trainer's loggers (:func:`log_result`).
+        **options: :func:`lrfind.find`'s ``start_lr``, ``end_lr``, ``num_steps``,
+            ``mode``, ``smoothing``, ``diverge_factor``, ``repeats``, ``check_every``,
+            ``progress``, ``snapshot``.
+
+    Attributes:
+        results: the :class:`~lrfind.result.Result` of each epoch swept, by epoch.
+    """
+
+    def __init__(
+        self,
+        *,
+        epochs: Iterable[int] = (0,),
+        apply: bool = True,
+        method: str | None = None,
+        lr_attr: str | None = None,
+        log: bool = True,
+        **options: Any,
+    ) -> None:
+        self.epochs = tuple(epochs)
+        if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 0 for e in self.epochs):
+            raise ValueError(f"epochs must be integers >= 0, got {self.epochs!r}")
+        if method is not None:
+            options["method"] = method
+        self.options = _check_options(options)
+        self.apply, self.method, self.lr_attr = apply, method, lr_attr
+        self.to_loggers = log  # not ``self.log``: Lightning sets that on every callback
+        self.results: dict[int, Result] = {}
+
+    @property
+    def result(self) -> Result | None:
+        """The latest sweep's result (``None`` before the first)."""
+        return self.results[max(self.results)] if self.results else None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        epoch = int(trainer.current_epoch)
+        if epoch not in self.epochs or epoch in self.results:
+            return
+        optimizer = _single_optimizer(pl_module, trainer.optimizers)
+        schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
+        result = _sweep(
+            trainer,
+            pl_module,
+            optimizer,
+            schedulers,
+            _train_data(trainer),
+            trainer.strategy.root_device,
+            self.options,
+            strategy=trainer.strategy,
+        )
+        result.settings["epoch"] = epoch
+        self.results[epoch] = result
+        if self.apply:
+            if result.suggest(self.method).lr is None:
+                result.warn_if_unsure()
+            else:
+                lr = apply_suggestion(result, optimizer, schedulers, self.method)
+                _set_lr_attr(pl_module, self.lr_attr, lr)
+                log.info("lrfind: epoch %d, learning rate set to %.3g", epoch, lr)
+        if self.to_loggers:
+            log_result(trainer, result, name=f"lrfind/epoch_{epoch}")
+
+
+def find(
+    trainer: pl.Trainer,
+    module: pl.LightningModule,
+    train_dataloaders: Iterable[Any] | None = None,
+    datamodule: pl.LightningDataModule | None = None,
+    *,
+    apply: bool = True,
+    method: str | None = None,
+    lr_attr: str | None = None,
+    log: bool = True,
+    **options: Any,
+) -> Result:
+    """Run the range test before ``trainer.fit(module, ...)``.
+
+    The sweep trains a throwaway optimizer from ``module.configure_optimizers()`` with
+    the module's ``training_step`` on the data ``fit`` would use (``train_dataloaders``,
+    else ``datamodule.train_dataloader()``, else ``module.train_dataloader()``), on the
+    Trainer's device, with its mixed precision, gradient accumulation and clipping. The
+    module comes back exactly as it was (weights, buffers, modes, RNG states) and on its
+    own device. With ``apply=True`` the suggestion is written to the module's
+    ``lr``/``learning_rate`` attribute (or ``hparams`` entry), which
+    ``configure_optimizers`` must read for ``fit`` to use it.
+
+    Args:
+        trainer: the Trainer that will fit the module.
+        module: the LightningModule (automatic optimization, one optimizer).
+        train_dataloaders: the data to sweep over.
+        datamodule: used when ``train_dataloaders`` is None (``prepare_data`` and
+            ``setup("fit")`` are called).
+        apply: set the module's lr attribute to the suggestion.
+        method: the suggestion method (default ``"auto"``).
+        lr_attr: the attribute name; default the first of ``lr``, ``learning_rate``.
+        log: log the figure and suggestion to the Trainer's loggers.
+        **options: the sweep's options, as for :class:`LRFinder`.
+
+    Returns:
+        The :class:`~lrfind.result.Result`.
+
+    Raises:
+        ValueError: a bad option, or ``apply=True`` and no lr attribute on the module.
+        LRFindError: manual optimization, several optimizers, or no data.
+    """
+    if method is not None:
+        options["method"] = method
+    options = _check_options(options)
+    if apply and _lr_holder(module, lr_attr) is None:
+        raise ValueError(
+            f"apply=True needs the module to keep its lr in an attribute or hparams entry "
+            f"({lr_attr or ' or '.join(LR_ATTRS)}) that configure_optimizers reads; set "
+            f"lr_attr, or pass apply=False and use result.suggestion yourself"
+        )
+    if train_dataloaders is not None:
+        data: Iterable[Any] = train_dataloaders
+    elif datamodule is not None:
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        data = datamodule.train_dataloader()
+    else:
+        data = module.train_dataloader()
+    try:
+        config = module.configure_optimizers()
+    except Exception as error:
+        error.add_note(
+            "lrfind: find() calls configure_optimizers before fit, without the Trainer's "
+            "setup; if it needs that (estimated_stepping_batches, say), use the LRFinder "
+            "callback instead"
+        )
+        raise
+    optimizer = _single_optimizer(module, [_optimizer_from_config(config)])
+    device = trainer.strategy.root_device
+    home = next(itertools.chain(module.parameters(), module.buffers()), torch.empty(0)).device
+    if home != device:
+        module.to(device)
+    try:
+        result = _sweep(trainer, module, optimizer, [], data, device, options)
+    finally:
+        if home != device:
+            module.to(home)
+    if apply:
+        found = result.suggest(method)
+        if found.lr is None:
+            result.warn_if_unsure()
+        else:
+            _set_lr_attr(module, lr_attr, found.lr)
+    if log:
+        log_result(trainer, result)
+    return result

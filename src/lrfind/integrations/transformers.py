@@ -1,0 +1,144 @@
+"""Hugging Face Transformers: the range test for a ``Trainer``, before ``trainer.train()``.
+
+:func:`find` sweeps the Trainer's own optimizer (``trainer.create_optimizer()``: its
+optimizer class, weight decay and parameter groups) over its own train dataloader
+(``trainer.get_train_dataloader()``: dataset, data collator, batch size, sampler), with
+its loss (``trainer.compute_loss``, so a subclass's override is used), gradient
+accumulation, ``bf16``/``fp16`` autocast and ``max_grad_norm`` clipping. The model, the
+optimizer, a scheduler and the RNG states are restored exactly; an optimizer the sweep
+created is dropped again, so ``train()`` builds it as it would have. With
+``apply=True`` the suggestion becomes ``trainer.args.learning_rate``.
+
+>>> import inspect
+>>> list(inspect.signature(find).parameters)[:3]
+['trainer', 'apply', 'method']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lrfind.integrations import apply_suggestion, missing
+
+try:
+    import torch
+    import transformers
+except ImportError as error:  # pragma: no cover - exercised only without the extra
+    raise missing("transformers", "Hugging Face Transformers", error) from error
+
+from lrfind.errors import LRFindError
+from lrfind.result import Result
+from lrfind.torch.find import find as _torch_find
+
+__all__ = ["find"]
+
+
+def _amp(args: Any) -> str | None:
+    if getattr(args, "bf16", False):
+        return "bf16"
+    if getattr(args, "fp16", False):
+        return "fp16"
+    return None
+
+
+def find(
+    trainer: transformers.Trainer,
+    *,
+    apply: bool = False,
+    method: str | None = None,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exp",
+    smoothing: float = 0.98,
+    diverge_factor: float = 4.0,
+    repeats: int = 1,
+    check_every: int | None = None,
+    snapshot: str = "cpu",
+    progress: bool = True,
+) -> Result:
+    """Run the range test on a Hugging Face ``Trainer``; put everything back after.
+
+    Args:
+        trainer: a ``transformers.Trainer`` with a ``train_dataset``.
+        apply: set ``trainer.args.learning_rate`` to the suggestion (and, when you gave
+            the Trainer your own optimizer, set it there too, scaling its scheduler).
+            Without a suggestion nothing is set and an ``LRFindWarning`` says why.
+        method: the suggestion method (default ``"auto"``).
+        start_lr, end_lr, num_steps, mode, smoothing, diverge_factor, repeats,
+            check_every, snapshot, progress: as for :func:`lrfind.find`.
+
+    Returns:
+        The :class:`~lrfind.result.Result`; ``settings`` also records the Trainer's
+        batch size, accumulation and precision.
+
+    Raises:
+        ValueError: a bad argument.
+        LRFindError: DeepSpeed or FSDP (not supported), or no train dataset.
+    """
+    if not isinstance(trainer, transformers.Trainer):
+        raise ValueError(f"trainer must be a transformers.Trainer, got {type(trainer).__name__}")
+    if getattr(trainer, "is_deepspeed_enabled", False) or getattr(
+        trainer, "is_fsdp_enabled", False
+    ):
+        raise LRFindError("lrfind.integrations.transformers does not support DeepSpeed or FSDP")
+    if trainer.train_dataset is None:
+        raise LRFindError("the Trainer has no train_dataset to sweep over")
+    args = trainer.args
+    model = trainer.model
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"trainer.model must be a torch.nn.Module, got {type(model).__name__}")
+    own_optimizer = trainer.optimizer is not None
+    optimizer = trainer.create_optimizer()
+    scheduler = getattr(trainer, "lr_scheduler", None)
+    amp = _amp(args)
+    scaler = getattr(getattr(trainer, "accelerator", None), "scaler", None)
+    max_grad_norm = getattr(args, "max_grad_norm", None)
+
+    def forward(model: torch.nn.Module, batch: Any) -> torch.Tensor:
+        loss = trainer.compute_loss(model, batch)
+        if not isinstance(loss, torch.Tensor):
+            raise LRFindError(f"trainer.compute_loss returned {type(loss).__name__}, not a tensor")
+        return loss
+
+    try:
+        result = _torch_find(
+            model,
+            optimizer,
+            trainer.get_train_dataloader(),
+            forward=forward,
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_steps=num_steps,
+            mode=mode,
+            smoothing=smoothing,
+            diverge_factor=diverge_factor,
+            accumulation_steps=int(args.gradient_accumulation_steps),
+            amp=amp,
+            grad_scaler=scaler if amp == "fp16" else None,
+            grad_clip=float(max_grad_norm) if max_grad_norm else None,
+            scheduler=scheduler,
+            device=args.device,
+            snapshot=snapshot,
+            repeats=repeats,
+            method=method or "auto",
+            check_every=check_every,
+            progress=progress,
+        )
+    finally:
+        if not own_optimizer:
+            trainer.optimizer = None  # train() creates it afresh, with args.learning_rate
+    result.settings.update(
+        framework="transformers",
+        per_device_train_batch_size=int(args.per_device_train_batch_size),
+        trainer_learning_rate=float(args.learning_rate),
+    )
+    if apply:
+        found = result.suggest(method)
+        if found.lr is None:
+            result.warn_if_unsure()
+        else:
+            args.learning_rate = found.lr
+            if own_optimizer:
+                apply_suggestion(result, optimizer, [scheduler] if scheduler else [], method)
+    return result

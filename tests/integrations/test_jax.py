@@ -1,0 +1,118 @@
+"""lrfind.integrations.jax: find() with optax.inject_hyperparams, on the CPU."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+optax = pytest.importorskip("optax")
+
+import jax.numpy as jnp  # noqa: E402
+
+from lrfind.errors import LRFindError  # noqa: E402
+from lrfind.integrations.jax import apply, find, learning_rate_of, with_learning_rate  # noqa: E402
+from lrfind.result import Result  # noqa: E402
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "jax_example.py"
+
+
+def quadratic(params: Any, batch: Any) -> Any:
+    return jnp.sum((params["w"] - batch) ** 2)
+
+
+def test_sgd_on_a_quadratic_matches_a_hand_computed_curve() -> None:
+    # Loss (w - t)^2 with plain SGD: before step i the loss is t^2 * prod_{j<i} (1 - 2 lr_j)^2.
+    target = jnp.array([1.0, -2.0, 0.5])
+    params = {"w": jnp.zeros(3)}
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    result = find(quadratic, params, optimizer, [target], start_lr=1e-3, end_lr=0.9,
+                  num_steps=20, progress=False)  # fmt: skip
+    lrs = 1e-3 * (0.9 / 1e-3) ** (np.arange(20) / 19)
+    factors = np.concatenate([[1.0], np.cumprod((1 - 2 * lrs[:-1]) ** 2)])
+    expected = float(jnp.sum(target**2)) * factors
+    np.testing.assert_allclose(result.lrs, lrs, rtol=1e-12)
+    np.testing.assert_allclose(result.losses, expected, rtol=1e-4)
+    assert result.stop_reason == "completed"
+    assert float(jnp.sum(params["w"])) == 0.0  # the caller's params are untouched
+    assert result.settings["framework"] == "jax"
+
+
+def test_adam_mlp_sweep_state_untouched_apply_and_plot(tmp_path: Path) -> None:
+    key = jax.random.PRNGKey(0)
+    params = {"w": jax.random.normal(key, (4, 1)), "b": jnp.zeros(1)}
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x @ rng.normal(size=(4, 1))).astype("float32")
+    batches = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
+
+    def loss_fn(p: Any, batch: Any) -> Any:
+        xb, yb = batch
+        loss = jnp.mean((xb @ p["w"] + p["b"] - yb) ** 2)
+        return loss, {"loss": loss}
+
+    optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+    opt_state = optimizer.init(params)
+    before = jax.tree_util.tree_map(np.asarray, (params, opt_state))
+
+    result = find(loss_fn, params, optimizer, batches, opt_state=opt_state, has_aux=True,
+                  start_lr=1e-4, end_lr=1e3, num_steps=50, check_every=5, repeats=2,
+                  progress=False)  # fmt: skip
+
+    assert result.stop_reason in ("diverged", "non-finite loss")
+    assert 10 < len(result.lrs) < 50
+    assert len(result.runs) == 2
+    # Both repeats start from the caller's params (the second on a later batch).
+    first_losses = [float(loss_fn(params, batch)[0]) for batch in batches]
+    assert result.runs[0][1][0] == pytest.approx(first_losses[0], rel=1e-5)
+    assert any(result.runs[1][1][0] == pytest.approx(v, rel=1e-5) for v in first_losses)
+    after = jax.tree_util.tree_map(np.asarray, (params, opt_state))
+    jax.tree_util.tree_map(np.testing.assert_array_equal, after, before)
+
+    lr = result.suggestion
+    assert lr is not None
+    new_state = apply(result, opt_state)
+    assert float(learning_rate_of(new_state)) == np.float32(lr)
+    assert float(learning_rate_of(opt_state)) == np.float32(1e-3)
+    assert learning_rate_of(new_state).dtype == learning_rate_of(opt_state).dtype
+
+    assert result.plot().get_xscale() == "log"
+    result.save(tmp_path / "jax.json")
+    assert Result.load(tmp_path / "jax.json") == result
+
+
+def test_bad_arguments_are_refused() -> None:
+    params = {"w": jnp.zeros(3)}
+    with pytest.raises(ValueError, match="inject_hyperparams"):
+        find(quadratic, params, optax.sgd(0.1), [jnp.ones(3)], progress=False)
+    with pytest.raises(ValueError, match="inject_hyperparams"):
+        with_learning_rate(optax.sgd(0.1).init(params), 0.1)
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    with pytest.raises(ValueError, match="optax"):
+        find(quadratic, params, object(), [jnp.ones(3)])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="end_lr"):
+        find(quadratic, params, optimizer, [jnp.ones(3)], start_lr=1.0, end_lr=0.1)
+    with pytest.raises(LRFindError, match="no batches"):
+        find(quadratic, params, optimizer, [], progress=False)
+    with pytest.raises(LRFindError, match="cannot be restarted"):
+        find(quadratic, params, optimizer, iter([jnp.ones(3)] * 3), num_steps=10, progress=False)
+
+
+def test_example_runs(tmp_path: Path) -> None:
+    lr = runpy.run_path(str(EXAMPLE))["main"](tmp_path)
+    assert 1e-5 < lr < 10.0
+    assert (tmp_path / "jax_lr_find.png").stat().st_size > 0
+
+
+def test_missing_jax_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "optax", None)
+    monkeypatch.delitem(sys.modules, "lrfind.integrations.jax", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'lrfind\[jax\]'"):
+        importlib.import_module("lrfind.integrations.jax")

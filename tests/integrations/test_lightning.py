@@ -1,0 +1,314 @@
+"""lrfind.integrations.lightning: the callback (before and during fit) and find()."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import runpy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+pl = pytest.importorskip("lightning.pytorch")
+
+from lightning.pytorch.loggers import CSVLogger, Logger  # noqa: E402
+
+from lrfind.errors import LRFindError  # noqa: E402
+from lrfind.integrations.lightning import LRFinder, find  # noqa: E402
+from lrfind.result import Result  # noqa: E402
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "lightning_example.py"
+
+
+class Regressor(pl.LightningModule):
+    def __init__(self, lr: float = 1e-2, scheduler: bool = False) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1)
+        )
+        self.logged: list[str] = []
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.net(x), y)
+        self.log("train_loss", loss)
+        self.logged.append("train_loss")
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        if self.hparams.scheduler:
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5)
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return optimizer
+
+
+def loader(n: int = 128, batch_size: int = 16) -> DataLoader[Any]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 4, generator=generator)
+    w = torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+    y = x @ w + 0.1 * torch.randn(n, 1, generator=generator)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size)
+
+
+def make_trainer(tmp_path: Path, callbacks: list[Any], **kwargs: Any) -> Any:
+    options: dict[str, Any] = {
+        "max_epochs": 1,
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": CSVLogger(tmp_path, name="logs"),
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "callbacks": callbacks,
+    }
+    options.update(kwargs)
+    return pl.Trainer(**options)
+
+
+class Capture(pl.Callback):
+    """The exact training state at the start of one epoch (or the first batch of it)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.state: dict[str, Any] = {}
+        self.first_batch_lr: float | None = None
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        if trainer.current_epoch == self.epoch:
+            optimizer = trainer.optimizers[0]
+            self.state = {
+                "module": copy.deepcopy(pl_module.state_dict()),
+                "optimizer": copy.deepcopy(optimizer.state_dict()["state"]),
+                "lrs": [group["lr"] for group in optimizer.param_groups],
+                "schedulers": [
+                    copy.deepcopy(c.scheduler.state_dict()) for c in trainer.lr_scheduler_configs
+                ],
+                "rng": torch.get_rng_state(),
+                "training": pl_module.training,
+            }
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, index: int) -> None:
+        if trainer.current_epoch == self.epoch and index == 0:
+            self.first_batch_lr = trainer.optimizers[0].param_groups[0]["lr"]
+
+
+def assert_same(a: Any, b: Any) -> None:
+    """Nested dicts / lists of tensors and numbers, equal exactly."""
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert_same(a[key], b[key])
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            assert_same(x, y)
+    else:
+        assert a == b
+
+
+def test_mid_training_sweep_runs_its_course_restores_and_keeps_the_suggestion(
+    tmp_path: Path,
+) -> None:
+    pl.seed_everything(0, verbose=False)
+    before, after = Capture(epoch=1), Capture(epoch=1)
+    finder = LRFinder(epochs=(1,), start_lr=1e-5, end_lr=100.0, num_steps=60, progress=False)
+    trainer = make_trainer(tmp_path, [before, finder, after], max_epochs=2, log_every_n_steps=1)
+    module = Regressor(lr=1e-2)
+    trainer.fit(module, loader())
+
+    assert list(finder.results) == [1]
+    result = finder.results[1]
+    # Epoch 0 trained at lr=0.01 first: the sweep still starts at start_lr and runs until
+    # the loss really diverges (Lightning's own finder stops at once here).
+    assert result.lrs[0] == pytest.approx(1e-5)
+    assert len(result.lrs) > 30
+    assert result.stop_reason in ("diverged", "non-finite loss")
+    assert result.settings["epoch"] == 1
+    assert result.settings["framework"] == "lightning"
+    np.testing.assert_allclose(np.diff(np.log(result.lrs)), np.log(1e7) / 59, rtol=1e-9)
+
+    lr = result.suggestion
+    assert lr is not None
+    # Weights, optimizer state (Adam moments, step) and RNG exactly as before the sweep...
+    assert_same(after.state["module"], before.state["module"])
+    assert_same(after.state["optimizer"], before.state["optimizer"])
+    assert torch.equal(after.state["rng"], before.state["rng"])
+    assert after.state["training"] is True
+    # ...only the lr changed, to the suggestion; nothing undid it afterwards.
+    assert before.state["lrs"] == [1e-2]
+    assert after.state["lrs"] == [lr]
+    assert after.first_batch_lr == lr
+    assert trainer.optimizers[0].param_groups[0]["lr"] == lr
+    assert module.hparams.lr == lr
+    # The sweep ran the module's own training_step (2 epochs x 8 batches, plus one call per
+    # point, plus the non-finite one if that stopped it)...
+    assert len(module.logged) - 16 - len(result.lrs) in (0, int(result.stop_reason != "diverged"))
+
+    log_dir = Path(trainer.logger.log_dir)
+    assert Result.load(log_dir / "lrfind_epoch_1.json") == result
+    assert (log_dir / "lrfind_epoch_1.png").stat().st_size > 0
+    with open(log_dir / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    logged = [float(r["lrfind/epoch_1/suggestion"]) for r in rows if r["lrfind/epoch_1/suggestion"]]
+    assert logged == [pytest.approx(lr)]
+    # ...with self.log muted: the 16 training steps logged train_loss once each, and the
+    # sweep's losses did not leak in (unmuted, Lightning logs them as an epoch-level value).
+    steps = [int(r["step"]) for r in rows if r["train_loss"]]
+    assert steps == list(range(16))
+
+
+def test_epoch_0_with_scheduler_accumulation_bf16_and_clipping(tmp_path: Path) -> None:
+    pl.seed_everything(0, verbose=False)
+    before, after = Capture(epoch=0), Capture(epoch=0)
+    finder = LRFinder(start_lr=1e-5, end_lr=10.0, num_steps=40, progress=False, log=False)
+    trainer = make_trainer(
+        tmp_path,
+        [before, finder, after],
+        accumulate_grad_batches=2,
+        precision="bf16-mixed",
+        gradient_clip_val=1.0,
+    )
+    module = Regressor(lr=1e-2, scheduler=True)
+    trainer.fit(module, loader())
+
+    result = finder.results[0]
+    assert finder.result is result
+    settings = result.settings
+    assert settings["accumulation_steps"] == 2
+    assert (settings["amp"], settings["grad_clip"]) == ("bf16", 1.0)
+    assert len(result.lrs) >= 5
+    lr = result.suggestion
+    assert lr is not None
+    assert_same(after.state["module"], before.state["module"])
+    assert after.state["optimizer"] == before.state["optimizer"] == {}
+    # The StepLR was put back, then scaled with the optimizer: its base lr is the suggestion.
+    saved, now = before.state["schedulers"][0], after.state["schedulers"][0]
+    assert (now["last_epoch"], now["_step_count"]) == (saved["last_epoch"], saved["_step_count"])
+    assert saved["base_lrs"] == [1e-2]
+    assert now["base_lrs"] == [pytest.approx(lr)]
+    assert after.first_batch_lr == pytest.approx(lr)
+    assert not (Path(trainer.logger.log_dir) / "lrfind_epoch_0.json").exists()
+
+
+class FigureLogger(Logger):
+    """A TensorBoard-like logger: ``experiment.add_figure``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.figures: list[tuple[str, Any, int]] = []
+        self.metrics: list[tuple[dict[str, float], int | None]] = []
+
+    @property
+    def name(self) -> str:
+        return "figures"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    @property
+    def experiment(self) -> Any:
+        return self
+
+    def add_figure(self, tag: str, figure: Any, global_step: int) -> None:
+        self.figures.append((tag, figure, global_step))
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self.metrics.append((metrics, step))
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def test_find_before_fit_restores_sets_lr_attr_and_fit_uses_it(tmp_path: Path) -> None:
+    pl.seed_everything(0, verbose=False)
+    figures = FigureLogger()
+    capture = Capture(epoch=0)
+    trainer = make_trainer(tmp_path, [capture], logger=[figures])
+    module = Regressor(lr=1e-2)
+    weights = copy.deepcopy(module.state_dict())
+    rng = torch.get_rng_state()
+
+    result = find(trainer, module, loader(), start_lr=1e-5, end_lr=100.0, num_steps=50,
+                  progress=False)  # fmt: skip
+
+    assert result.stop_reason in ("diverged", "non-finite loss")
+    lr = result.suggestion
+    assert lr is not None
+    assert_same(module.state_dict(), weights)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert module.training is True
+    assert module.hparams.lr == lr
+    assert [(tag, step) for tag, _, step in figures.figures] == [("lrfind", 0)]
+    assert figures.figures[0][1].axes[0].get_xscale() == "log"
+    assert figures.metrics == [({"lrfind/suggestion": lr}, 0)]
+
+    trainer.fit(module, loader())
+    assert capture.first_batch_lr == lr
+
+
+def test_find_with_datamodule_and_method(tmp_path: Path) -> None:
+    class Data(pl.LightningDataModule):
+        def train_dataloader(self) -> DataLoader[Any]:
+            return loader()
+
+    module = Regressor(lr=1e-2)
+    trainer = make_trainer(tmp_path, [], logger=False)
+    result = find(trainer, module, datamodule=Data(), method="valley", num_steps=30,
+                  start_lr=1e-5, progress=False)  # fmt: skip
+    assert result.method == "valley"
+    assert module.hparams.lr == result.suggest("valley").lr
+
+
+def test_bad_arguments_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="num_step"):
+        LRFinder(num_step=10)
+    with pytest.raises(ValueError, match="num_steps"):
+        LRFinder(num_steps=2)
+    with pytest.raises(ValueError, match="epochs"):
+        LRFinder(epochs=(-1,))
+
+    class NoLr(Regressor):
+        def __init__(self) -> None:
+            super().__init__()
+            del self.hparams["lr"]
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    trainer = make_trainer(tmp_path, [], logger=False)
+    with pytest.raises(ValueError, match="lr_attr"):
+        find(trainer, NoLr(), loader(), progress=False)
+
+    class Manual(Regressor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = False
+
+    with pytest.raises(LRFindError, match="automatic optimization"):
+        find(trainer, Manual(), loader(), apply=False, progress=False)
+
+
+def test_example_runs(tmp_path: Path) -> None:
+    lr = runpy.run_path(str(EXAMPLE))["main"](tmp_path)
+    assert 1e-5 < lr < 10.0
+    assert (tmp_path / "lightning_lr_find.png").stat().st_size > 0
+    assert (tmp_path / "lightning_example" / "version_0" / "lrfind_epoch_0.json").exists()
+
+
+def test_missing_lightning_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "lightning.pytorch", None)
+    monkeypatch.delitem(sys.modules, "lrfind.integrations.lightning", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'lrfind\[lightning\]'"):
+        importlib.import_module("lrfind.integrations.lightning")
