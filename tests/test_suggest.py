@@ -42,10 +42,12 @@ def test_minimum_is_a_tenth_of_the_lowest_point():
 
 
 def test_minimum_is_clamped_to_the_swept_range():
-    losses = (X + 5.8) ** 2 + 1.0  # lowest at 10 ** -5.8: / 10 falls below 1e-6
+    lrs = np.logspace(-6, 2, 101)
+    x = np.log10(lrs)
+    losses = (x - x[12]) ** 2 + 1.0  # lowest at point 12, 0.96 decades up: / 10 falls below 1e-6
     losses[0] = 100.0
-    found = suggest(LRS, losses, "minimum", smoothing=0.0)
-    assert found.lr == LRS[0]
+    found = suggest(lrs, losses, "minimum", smoothing=0.0)
+    assert found.lr == lrs[0]
     assert found.index == 0
 
 
@@ -111,3 +113,12 @@ def test_no_method_raises_or_leaves_the_range(losses, method):
         assert lrs[0] <= found.lr <= lrs[-1]
         assert 0 <= found.index < len(lrs)
         assert 0.0 <= found.confidence <= 1.0
+
+
+def test_peer_methods_skip_the_first_tenth_and_the_last_five_points():
+    losses = 2.0 - np.tanh(2.0 * (X + 3.0))  # steepest at index 30
+    losses[1:6] -= 0.5  # a noisy drop in the first tenth (61 // 10 = 6 points)
+    losses[-5:] = 0.0  # and a fall in the last five: neither is looked at
+    assert suggest(LRS, losses, "steepest", smoothing=0.0).index == 30
+    found = suggest(LRS, losses, "minimum", smoothing=0.0)
+    assert found.lr == pytest.approx(LRS[55] / 10)

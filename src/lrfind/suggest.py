@@ -13,8 +13,10 @@ index error and never a silent garbage value.
 - ``slide``: fastai's interval rule, sliding left from the end until the slope
   settles.
 - ``auto``: lrfind's default. It smooths the raw losses with a centred filter (no EMA
-  lag), anchors on the lowest point before the blow-up, and backs off from it by a
-  calibrated distance in decades, never to before the descent began.
+  lag), anchors on the late, steep part of the descent (where the loss has made most
+  of its way down to its lowest point before the blow-up), backs off a calibrated
+  distance in decades, stays within a calibrated band below the lowest point, and
+  never goes to before the descent began.
 
 >>> import numpy as np
 >>> lrs = np.logspace(-6, 0, 61)
@@ -48,11 +50,28 @@ FLAT_RTOL = 1e-6
 AUTO_SIGMA_DECADES = 0.15
 """Width (in decades of lr) of the centred Gaussian smoother used by ``auto``."""
 
-AUTO_BACKOFF_DECADES = 0.8
-"""How far ``auto`` backs off, in decades, from the lowest point of the smoothed curve."""
+AUTO_DESCENT_FRACTION = 0.6
+"""``auto`` anchors where the smoothed loss has made this fraction of its descent."""
+
+AUTO_BACKOFF_DECADES = 0.1
+"""How far ``auto`` backs off, in decades, from that anchor."""
+
+AUTO_MAX_BELOW_MIN = 0.8
+"""``auto`` stays within this many decades below the lowest smoothed loss..."""
+
+AUTO_MIN_BELOW_MIN = 0.0
+"""...and at least this many decades below it (never past the bottom of the valley)."""
 
 AUTO_DESCENT_START = 0.1
 """``auto`` never suggests an lr before the loss has made this fraction of its descent."""
+
+PEER_SKIP_START = 10
+"""The peer methods ignore the first ``n // PEER_SKIP_START`` points (a tenth of the curve)..."""
+
+PEER_SKIP_END = 5
+"""...and the last 5, as fastai's ``lr_find`` and torch-lr-finder (``skip_start=10,
+skip_end=5``) do: the first points of a debiased EMA follow the noise of single
+batches, and the last ones are the blow-up."""
 
 SLIDE_WINDOW_DECADES = 15 * 8 / 99
 """fastai's ``slide`` compares slopes 15 steps apart in a 100-step, 8-decade sweep."""
@@ -111,6 +130,22 @@ class _Curve:
     def ema(self) -> FloatArray:
         return ema(self.loss, self.smoothing)
 
+    def peer_view(self) -> tuple[_Curve, FloatArray]:
+        """The EMA over the whole curve, then the part the peer methods look at.
+
+        Without the first tenth and the last :data:`PEER_SKIP_END` points, as the peers
+        do; a curve too short for that is used whole.
+        """
+        smooth = self.ema()
+        lo, hi = len(self) // PEER_SKIP_START, len(self) - PEER_SKIP_END
+        if hi - lo < MIN_POINTS:
+            return self, smooth
+        part = _Curve(
+            self.x[lo:hi], self.loss[lo:hi], self.lrs[lo:hi], self.index[lo:hi], self.smoothing
+        )
+        part.__dict__["confidence"] = self.confidence  # the whole curve's
+        return part, smooth[lo:hi]
+
     @cached_property
     def centred(self) -> FloatArray:
         """The lag-free smoothing ``auto`` and the confidence work on."""
@@ -123,12 +158,23 @@ class _Curve:
         return confidence(self, self.centred)
 
 
+def _numbers(name: str, values: object) -> FloatArray:
+    """``values`` as a flat float64 array, or a ``ValueError`` naming ``name``."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be a sequence of numbers, got {values!r:.60}") from None
+    if array.ndim == 0:
+        raise ValueError(f"{name} must be a sequence of numbers, got {values!r:.60}")
+    return array.ravel()
+
+
 def _prepare(
     lrs: Sequence[float] | FloatArray, losses: Sequence[float] | FloatArray, smoothing: float
 ) -> _Curve | str:
     """Keep the points with a finite positive lr and a finite loss; or say why nothing is left."""
-    lr_arr = np.asarray(lrs, dtype=np.float64).ravel()
-    loss_arr = np.asarray(losses, dtype=np.float64).ravel()
+    lr_arr = _numbers("lrs", lrs)
+    loss_arr = _numbers("losses", losses)
     if lr_arr.shape != loss_arr.shape:
         raise ValueError(
             f"lrs and losses must have the same length, got {lr_arr.size} and {loss_arr.size}"
@@ -187,7 +233,7 @@ def _check(curve: _Curve, smooth: FloatArray, method: str) -> Suggestion | None:
 
 def steepest(curve: _Curve) -> Suggestion:
     """Steepest descent of the EMA-smoothed loss, before its minimum."""
-    smooth = curve.ema()
+    curve, smooth = curve.peer_view()
     if (refused := _check(curve, smooth, "steepest")) is not None:
         return refused
     i_min = int(np.argmin(smooth))
@@ -211,28 +257,27 @@ def _longest_descent(values: FloatArray) -> tuple[int, int]:
 
 def valley(curve: _Curve) -> Suggestion:
     """Halfway along the longest descending stretch of the EMA-smoothed loss (fastai)."""
-    smooth = curve.ema()
+    curve, smooth = curve.peer_view()
     if (refused := _check(curve, smooth, "valley")) is not None:
         return refused
     start, end = _longest_descent(smooth)
     i = max(start + (end - start) // 2, 0)
-    reason = f"halfway along the longest descent (points {start}..{end})"
+    reason = f"halfway along the longest descent (points {curve.index[start]}..{curve.index[end]})"
     return curve.at(i, "valley", reason, curve.confidence)
 
 
 def minimum(curve: _Curve) -> Suggestion:
     """The lr of the lowest EMA-smoothed loss, divided by 10 (clamped to the swept range)."""
-    smooth = curve.ema()
-    if (refused := _check(curve, smooth, "minimum")) is not None:
+    part, smooth = curve.peer_view()
+    if (refused := _check(part, smooth, "minimum")) is not None:
         return refused
-    i_min = int(np.argmin(smooth))
-    x = float(curve.x[i_min]) - 1.0
+    x = float(part.x[int(np.argmin(smooth))]) - 1.0
     return curve.at_log(x, "minimum", "lowest smoothed loss / 10", curve.confidence)
 
 
 def slide(curve: _Curve) -> Suggestion:
     """fastai's interval slide on the EMA-smoothed loss, with its windows in decades."""
-    smooth = curve.ema()
+    curve, smooth = curve.peer_view()
     if (refused := _check(curve, smooth, "slide")) is not None:
         return refused
     slope = np.gradient(smooth, curve.x)
@@ -249,19 +294,47 @@ def slide(curve: _Curve) -> Suggestion:
 
 
 def auto(curve: _Curve) -> Suggestion:
-    """lrfind's default: back off from the lowest point of a lag-free smoothed curve."""
+    """lrfind's default: the late, steep part of the descent of a lag-free smoothed curve.
+
+    On the centred smoothing (no EMA lag), find the lowest point and the point where
+    the loss has made :data:`AUTO_DESCENT_FRACTION` of its descent from the start to
+    that lowest point; back off :data:`AUTO_BACKOFF_DECADES` from there, keep the
+    result between :data:`AUTO_MAX_BELOW_MIN` and :data:`AUTO_MIN_BELOW_MIN` decades
+    below the lowest point, and never before the descent began
+    (:data:`AUTO_DESCENT_START`). The constants were fitted on part of the quality
+    benchmark's tasks (``benchmarks/tasks.py``: ``FIT``); the rest is held out.
+    """
     smooth = curve.centred
     if (refused := _check(curve, smooth, "auto")) is not None:
         return refused
-    i_min = int(np.argmin(smooth))
-    depth = float(smooth[0] - smooth[i_min])
-    descending = np.flatnonzero(smooth[: i_min + 1] <= smooth[0] - AUTO_DESCENT_START * depth)
-    x_start = float(curve.x[descending[0]]) if descending.size else float(curve.x[0])
-    x = max(float(curve.x[i_min]) - AUTO_BACKOFF_DECADES, x_start)
-    reason = f"{AUTO_BACKOFF_DECADES:g} decades below the lowest smoothed loss"
-    if x == x_start and x_start > curve.x[i_min] - AUTO_BACKOFF_DECADES:
+    x_min, x_anchor, x_start = _auto_points(curve.x, smooth)
+    x = min(
+        max(x_anchor - AUTO_BACKOFF_DECADES, x_min - AUTO_MAX_BELOW_MIN), x_min - AUTO_MIN_BELOW_MIN
+    )
+    reason = (
+        f"{AUTO_BACKOFF_DECADES:g} decades below {AUTO_DESCENT_FRACTION:.0%} of the descent "
+        f"(lowest smoothed loss at {10.0**x_min:.3g})"
+    )
+    if x == x_min - AUTO_MAX_BELOW_MIN:
+        reason = f"{AUTO_MAX_BELOW_MIN:g} decades below the lowest smoothed loss"
+    elif x == x_min - AUTO_MIN_BELOW_MIN:
+        reason = f"{AUTO_MIN_BELOW_MIN:g} decades below the lowest smoothed loss (steep to the end)"
+    if x < x_start:
+        x = x_start
         reason = "where the descent began (the lowest loss came soon after)"
     return curve.at_log(x, "auto", reason, curve.confidence)
+
+
+def _auto_points(x: FloatArray, smooth: FloatArray) -> tuple[float, float, float]:
+    """log10 lr of the lowest point, of the anchor and of the start of the descent."""
+    i_min = int(np.argmin(smooth))
+    depth = float(smooth[0] - smooth[i_min])
+    descent = smooth[: i_min + 1]
+    anchor = np.flatnonzero(descent <= smooth[0] - AUTO_DESCENT_FRACTION * depth)
+    started = np.flatnonzero(descent <= smooth[0] - AUTO_DESCENT_START * depth)
+    x_anchor = float(x[anchor[0]]) if anchor.size else float(x[i_min])
+    x_start = float(x[started[0]]) if started.size else float(x[0])
+    return float(x[i_min]), x_anchor, x_start
 
 
 METHODS: dict[str, Callable[[_Curve], Suggestion]] = {

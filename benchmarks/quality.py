@@ -1,0 +1,557 @@
+"""Quality benchmark: every suggestion against the grid search's best, in one run.
+
+For each task of :mod:`tasks` and each seed: lrfind's range test (``lrfind.find`` with
+its defaults; once with ``repeats=1`` and once with ``repeats=3``), every lrfind
+method's suggestion, Karpathy's constant 3e-4, and the peers' own suggestions with
+their documented defaults (:mod:`peers`, when installed). Every suggestion is trained
+for real under the grid's protocol (:func:`tasks.train`) and scored by its normalized
+regret ``(L - L*) / (L0 - L*)``, with L the validation loss (mean over the seeds),
+L* the best of the grid (cached in ``benchmarks/cache/``, one JSON file per task) and L0 the
+untrained loss. Writes ``benchmarks/results/quality.md``, then runs
+``benchmarks/report.py``.
+
+    python benchmarks/quality.py                    # grid from the cache, all else fresh
+    python benchmarks/quality.py --recompute-grid   # rebuild the grid cache too
+    python benchmarks/quality.py --reuse            # reuse sweeps/trainings of a previous
+                                                    # run (benchmarks/.cache/, not committed)
+
+Run it in an environment with the peers (``pip install -e ".[bench]"``) to compare
+them; without them their rows say ``not installed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import peers
+import tasks as suite
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+LOCAL = HERE / ".cache"
+RESULTS = HERE / "results"
+CACHE = HERE / "cache"
+"""The grid's results, one small JSON file per task (committed)."""
+
+KARPATHY = 3e-4
+REPEATS = 3
+GOOD = 0.05
+"""A task counts as solved when its regret is at most this."""
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ---------------------------------------------------------------- the grid (ground truth)
+
+
+def _grid_path(task: suite.Task) -> Path:
+    return CACHE / f"{task.name}.json"
+
+
+def compute_grid(task: suite.Task) -> dict[str, Any]:
+    """Train the whole grid of one task (len(GRID) x len(SEEDS) runs)."""
+    start = time.perf_counter()
+    losses = [[suite.train(task, lr, seed) for seed in suite.SEEDS] for lr in suite.GRID]
+    return {
+        "task": task.name,
+        "description": task.description,
+        "budget": task.budget,
+        "batch_size": task.batch_size,
+        "seeds": list(suite.SEEDS),
+        "grid": list(suite.GRID),
+        "losses": [[v if math.isfinite(v) else None for v in row] for row in losses],
+        "untrained": [suite.untrained_loss(task, seed) for seed in suite.SEEDS],
+        "seconds": round(time.perf_counter() - start, 1),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def load_grid(task: suite.Task, recompute: bool = False, log: Any = print) -> dict[str, Any]:
+    """The task's cached grid; computed (and written) when missing or asked to."""
+    path = _grid_path(task)
+    if path.exists() and not recompute:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("budget") == task.budget and data.get("grid") == list(suite.GRID):
+            return data
+        log(f"grid cache of {task.name} is stale (budget or grid changed): recomputing")
+    log(f"computing the grid of {task.name} ({len(suite.GRID)} lrs x {len(suite.SEEDS)} seeds)")
+    data = compute_grid(task)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    log(f"  done in {data['seconds']}s -> {path.name}")
+    return data
+
+
+# ---------------------------------------------------------------- memo of trainings
+
+
+class Memo:
+    """Validation losses of trainings already done (task, seed, lr); optionally on disk."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.data: dict[str, float] = {}
+        if path is not None and path.exists():
+            self.data = json.loads(path.read_text(encoding="utf-8"))
+        self.trained = 0
+
+    @staticmethod
+    def key(task: suite.Task, seed: int, lr: float) -> str:
+        return f"{task.name}|{task.budget}|{seed}|{lr:.9e}"
+
+    def train(self, task: suite.Task, lr: float, seed: int) -> float:
+        key = self.key(task, seed, lr)
+        if key not in self.data:
+            value = suite.train(task, lr, seed)
+            self.data[key] = value if math.isfinite(value) else float("inf")
+            self.trained += 1
+        return self.data[key]
+
+    def save(self) -> None:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps({k: (v if math.isfinite(v) else 1e308) for k, v in self.data.items()})
+            self.path.write_text(text, encoding="utf-8")
+
+
+# ---------------------------------------------------------------- one task
+
+
+@dataclass
+class Pick:
+    """One method's suggestion on one seed."""
+
+    lr: float | None
+    steps: int
+    confidence: float | None = None
+    note: str = ""
+    interval: tuple[float, float] | None = None
+
+
+@dataclass
+class TaskScore:
+    """Everything measured on one task."""
+
+    task: suite.Task
+    best_lr: float
+    l_star: float
+    l0: float
+    grid_steps: int
+    picks: dict[str, list[Pick]] = field(default_factory=dict)
+    losses: dict[str, list[float]] = field(default_factory=dict)
+
+    def regret_of(self, loss: float) -> float:
+        return (loss - self.l_star) / (self.l0 - self.l_star)
+
+    def regret(self, method: str) -> float:
+        return self.regret_of(float(np.mean(self.losses[method])))
+
+    def seed_regrets(self, method: str) -> list[float]:
+        return [self.regret_of(v) for v in self.losses[method]]
+
+    def spread(self, method: str) -> float | None:
+        """Largest minus smallest log10 suggestion over the seeds (None if any is missing)."""
+        lrs = [p.lr for p in self.picks[method]]
+        if any(lr is None for lr in lrs):
+            return None
+        logs = np.log10([lr for lr in lrs if lr is not None])
+        return float(logs.max() - logs.min())
+
+    def cost(self, method: str) -> float:
+        """The sweep's steps as a fraction of one seed's grid (len(GRID) x budget)."""
+        return float(np.mean([p.steps for p in self.picks[method]])) / self.grid_steps
+
+
+def lrfind_picks(task: suite.Task, seed: int, repeats: int) -> dict[str, Pick]:
+    """lrfind's range test with its defaults; every method's suggestion."""
+    import lrfind
+    from lrfind.suggest import METHODS
+
+    model, optimizer, loader = suite.fresh(task, seed, 1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrfind.LRFindWarning)  # confidence is reported
+        result = lrfind.find(
+            model, optimizer, loader, loss_fn=task.loss_fn(), repeats=repeats, progress=False
+        )
+    steps = sum(len(lrs) for lrs, _ in result.runs) if result.runs else len(result.lrs)
+    names = ("auto",) if repeats > 1 else tuple(METHODS)
+    picks = {}
+    for name in names:
+        found = result.suggest(name)
+        interval = result.interval(name) if repeats > 1 else None
+        picks[name] = Pick(found.lr, steps, found.confidence, found.reason, interval)
+    return picks
+
+
+def sweeps(task: suite.Task, seed: int, versions: dict[str, str | None]) -> dict[str, Pick]:
+    """Every method's suggestion for one task and seed."""
+    picks = lrfind_picks(task, seed, 1)
+    picks[f"auto, repeats={REPEATS}"] = lrfind_picks(task, seed, REPEATS)["auto"]
+    picks["karpathy 3e-4"] = Pick(KARPATHY, 0)
+    for name, found in peers.run_all(task, seed, versions).items():
+        picks[name] = Pick(found.lr, found.steps, None, found.note)
+    return picks
+
+
+def score_task(
+    task: suite.Task,
+    data: dict[str, Any],
+    memo: Memo,
+    versions: dict[str, str | None],
+    picks_cache: dict[str, Any],
+) -> TaskScore:
+    """Sweep, suggest, train and score every method on one task."""
+    untrained = float(np.mean(data["untrained"]))
+    rows = np.array(
+        [[untrained if v is None else min(v, untrained) for v in row] for row in data["losses"]]
+    )
+    # A diverged grid run counts as the untrained loss (it is no better than not training).
+    means = rows.mean(axis=1)
+    best = int(np.argmin(means))
+    score = TaskScore(
+        task, suite.GRID[best], float(means[best]), untrained, len(suite.GRID) * task.budget
+    )
+    for seed in suite.SEEDS:
+        key = f"{task.name}|{seed}"
+        if key in picks_cache:
+            found = {name: Pick(**_unjson(p)) for name, p in picks_cache[key].items()}
+        else:
+            found = sweeps(task, seed, versions)
+            picks_cache[key] = {name: p.__dict__ for name, p in found.items()}
+        for name, pick in found.items():
+            score.picks.setdefault(name, []).append(pick)
+            # no suggestion: the user is left with nothing trained (L0)
+            trained = untrained if pick.lr is None else memo.train(task, pick.lr, seed)
+            loss = min(trained, untrained)
+            score.losses.setdefault(name, []).append(loss)
+    return score
+
+
+def _unjson(pick: dict[str, Any]) -> dict[str, Any]:
+    if pick.get("interval") is not None:
+        pick = {**pick, "interval": tuple(pick["interval"])}
+    return pick
+
+
+# ---------------------------------------------------------------- report
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman rank correlation (average ranks for ties)."""
+
+    def ranks(values: list[float]) -> np.ndarray:
+        array = np.asarray(values, dtype=np.float64)
+        order = np.argsort(array, kind="stable")
+        out = np.empty(len(array))
+        out[order] = np.arange(len(array), dtype=np.float64)
+        for value in np.unique(array):
+            tied = array == value
+            out[tied] = out[tied].mean()
+        return out
+
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def summary_table(scores: list[TaskScore], methods: list[str], notes: dict[str, str]) -> list[str]:
+    lines = [
+        "| method | median | mean | worst | tasks <= 0.05 | spread (decades) | sweep cost |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in methods:
+        if notes.get(name):
+            lines.append(f"| {name} | {notes[name]} | | | | | |")
+            continue
+        regrets = np.array([s.regret(name) for s in scores])
+        spreads = [s.spread(name) for s in scores]
+        known = [v for v in spreads if v is not None]
+        spread = f"{np.mean(known):.2f}" if known else "—"
+        if len(known) < len(spreads):
+            spread += f" ({len(spreads) - len(known)} with none)"
+        cost = np.mean([s.cost(name) for s in scores])
+        good = int(np.sum(regrets <= GOOD))
+        lines.append(
+            f"| {name} | {np.median(regrets):.3f} | {regrets.mean():.3f} | "
+            f"{regrets.max():.3f} | {good}/{len(regrets)} ({good / len(regrets):.0%}) | "
+            f"{spread} | {cost:.1%} |"
+        )
+    return lines
+
+
+def targets(scores: list[TaskScore], rivals: list[str]) -> list[str]:
+    """Whether ``auto`` meets the issue's targets on these tasks."""
+    regrets = np.array([s.regret("auto") for s in scores])
+    median, worst = float(np.median(regrets)), float(regrets.max())
+    frac = float(np.mean(regrets <= GOOD))
+    beats = []
+    for name in rivals:
+        other = np.array([s.regret(name) for s in scores])
+        if median < np.median(other) and worst < other.max():
+            continue
+        beats.append(name)
+    checks = [
+        ("median <= 0.01", median <= 0.01, f"{median:.3f}"),
+        ("worst <= 0.15", worst <= 0.15, f"{worst:.3f}"),
+        (">= 90% of tasks <= 0.05", frac >= 0.9, f"{frac:.0%}"),
+        (
+            "median and worst strictly better than every peer and Karpathy",
+            not beats,
+            "yes" if not beats else "not better than: " + ", ".join(beats),
+        ),
+    ]
+    return [f"- {'met' if ok else 'NOT met'}: {what} ({value})" for what, ok, value in checks]
+
+
+def confidence_section(scores: list[TaskScore], threshold: float) -> list[str]:
+    pairs = [
+        (pick.confidence, regret)
+        for s in scores
+        for pick, regret in zip(s.picks["auto"], s.seed_regrets("auto"), strict=True)
+        if pick.confidence is not None
+    ]
+    conf = [c for c, _ in pairs]
+    regret = [r for _, r in pairs]
+    rho = spearman(conf, regret)
+    buckets = [(0.0, threshold), (threshold, 0.6), (0.6, 1.01)]
+    lines = [
+        f"Each (task, seed) sweep's `auto` confidence against the regret of its own "
+        f"suggestion, trained on that seed ({len(pairs)} sweeps). Spearman rank "
+        f"correlation: **{rho:.2f}** (negative: lower confidence, higher regret). "
+        f"`Result.warn_if_unsure` warns below `LOW_CONFIDENCE` = {threshold}.",
+        "",
+        "| confidence | sweeps | median regret | mean regret | worst regret | share > 0.05 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for lo, hi in buckets:
+        inside = np.array([r for c, r in pairs if lo <= c < hi])
+        label = f"[{lo:g}, {min(hi, 1.0):g}{']' if hi > 1 else ')'}"
+        if inside.size == 0:
+            lines.append(f"| {label} | 0 | — | — | — | — |")
+            continue
+        lines.append(
+            f"| {label} | {inside.size} | {np.median(inside):.3f} | {inside.mean():.3f} | "
+            f"{inside.max():.3f} | {np.mean(inside > GOOD):.0%} |"
+        )
+    return lines
+
+
+def repeats_section(scores: list[TaskScore]) -> list[str]:
+    single, multi = "auto", f"auto, repeats={REPEATS}"
+    r1 = np.array([s.regret(single) for s in scores])
+    rk = np.array([s.regret(multi) for s in scores])
+    spread1 = [v for v in (s.spread(single) for s in scores) if v is not None]
+    spreadk = [v for v in (s.spread(multi) for s in scores) if v is not None]
+    widths = [
+        math.log10(p.interval[1] / p.interval[0])
+        for s in scores
+        for p in s.picks[multi]
+        if p.interval is not None
+    ]
+    better = int(np.sum(rk < r1 - 1e-3))
+    worse = int(np.sum(rk > r1 + 1e-3))
+    return [
+        "| | median | mean | worst | spread over seeds (decades) | sweep cost |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| repeats=1 | {np.median(r1):.3f} | {r1.mean():.3f} | {r1.max():.3f} | "
+        f"{np.mean(spread1):.2f} | {np.mean([s.cost(single) for s in scores]):.1%} |",
+        f"| repeats={REPEATS} | {np.median(rk):.3f} | {rk.mean():.3f} | {rk.max():.3f} | "
+        f"{np.mean(spreadk):.2f} | {np.mean([s.cost(multi) for s in scores]):.1%} |",
+        "",
+        f"With repeats={REPEATS}, regret is lower on {better} task(s), higher on {worse}, "
+        f"and within 0.001 on the rest; `Result.interval()` (lowest..highest of the "
+        f"{REPEATS} runs) is {np.mean(widths):.2f} decades wide on average.",
+    ]
+
+
+def _split(name: str) -> str:
+    if name in suite.FIT:
+        return "fit"
+    return "held out (fresh)" if name in suite.FRESH else "held out"
+
+
+def per_task_table(scores: list[TaskScore], methods: list[str]) -> list[str]:
+    header = "| task | split | best grid lr | L0 | L* | " + " | ".join(methods) + " |"
+    lines = [header, "|---|---|---:|---:|---:|" + "---:|" * len(methods)]
+    for s in scores:
+        split = _split(s.task.name)
+        cells = [_fmt(s.regret(m), 3) for m in methods]
+        lines.append(
+            f"| {s.task.name} | {split} | {s.best_lr:.2g} | {s.l0:.3f} | {s.l_star:.3f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return lines
+
+
+def render(
+    scores: list[TaskScore],
+    versions: dict[str, str | None],
+    command: str,
+    seconds: float,
+    trained: int,
+) -> str:
+    from lrfind.result import LOW_CONFIDENCE
+    from lrfind.suggest import METHODS
+
+    methods = [
+        *METHODS,
+        f"auto, repeats={REPEATS}",
+        "karpathy 3e-4",
+        *peers.ROWS,
+    ]
+    notes: dict[str, str] = {}
+    for name in peers.ROWS:
+        peer = "fastai" if name.startswith("fastai") else name
+        if versions.get(peer) is None:
+            notes[name] = "not installed"
+    shown = [m for m in methods if not notes.get(m)]
+    rivals = [m for m in shown if m == "karpathy 3e-4" or m in peers.ROWS]
+    held = [s for s in scores if s.task.name not in suite.FIT]
+    fresh = [s for s in scores if s.task.name in suite.FRESH]
+    fit = [s for s in scores if s.task.name in suite.FIT]
+    peer_text = ", ".join(f"{k} {v}" if v else f"{k} not installed" for k, v in versions.items())
+    lines = [
+        "## Quality: suggestions against grid search",
+        "",
+        f"Generated by `{command}` on {datetime.date.today().isoformat()} "
+        f"({platform.python_implementation()} {platform.python_version()}, torch "
+        f"{torch.__version__}, 1 thread; peers: {peer_text}); {seconds / 60:.1f} min, "
+        f"{trained} trainings of suggestions.",
+        "",
+        f"Protocol (shared/DESIGN.md): {len(scores)} tasks; per task a grid of "
+        f"{len(suite.GRID)} learning rates (3 per decade, 1e-5..10), each trained for the "
+        f"task's fixed budget with `OneCycleLR(max_lr=lr)` on {len(suite.SEEDS)} seeds "
+        "(seed = initial weights and batch order), validation loss at the end. "
+        "Normalized regret = (L - L*) / (L0 - L*), L = the suggestion's validation loss "
+        "trained under the same protocol (mean over the seeds, each seed with the "
+        "suggestion of its own sweep), L* = the grid's best (mean over seeds), L0 = the "
+        "untrained loss; a run that ends worse than untrained (diverged included) and a "
+        "missing suggestion (lr=None) count as L0. "
+        "Every lrfind method uses `lrfind.find` with its defaults (1e-7..10, 100 steps); "
+        "the peers use their own documented defaults. Spread = largest minus smallest "
+        "log10(suggestion) over the seeds, mean over tasks; sweep cost = the sweep's "
+        "steps as a fraction of one seed's grid (19 x budget steps). "
+        f"`auto`'s constants were fitted on the {len(fit)} `fit` tasks only; the "
+        f"{len(held)} others are held out. While `auto` was designed, the sweep curves of "
+        f"the {len(held) - len(fresh)} original held-out tasks were visible (the constants "
+        f"were chosen by the fit tasks' score alone); the {len(fresh)} `fresh` tasks were "
+        "added after `auto` was frozen, and `auto` was not changed after seeing them.",
+        "",
+    ]
+    for title, group in (
+        (f"Held out ({len(held)} tasks)", held),
+        (f"Whole suite ({len(scores)} tasks)", scores),
+        (f"Fresh held-out tasks ({len(fresh)} tasks, added after auto was frozen)", fresh),
+        (f"Fit tasks ({len(fit)} tasks, used to choose auto's constants)", fit),
+    ):
+        if not group:
+            continue
+        lines += [f"### {title}", "", *summary_table(group, methods, notes), ""]
+        lines += ["Targets for `auto`:", "", *targets(group, rivals), ""]
+    lines += [
+        f"### repeats={REPEATS}: regret or only spread?",
+        "",
+        *repeats_section(scores),
+        "",
+        "### Does low confidence mean high regret?",
+        "",
+        *confidence_section(scores, LOW_CONFIDENCE),
+        "",
+        "### Regret per task",
+        "",
+        *per_task_table(scores, shown),
+        "",
+        "### Tasks",
+        "",
+        "| task | split | what | budget (steps) |",
+        "|---|---|---|---:|",
+        *(
+            f"| {s.task.name} | {_split(s.task.name)} | {s.task.description} | {s.task.budget} |"
+            for s in scores
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recompute-grid", action="store_true", help="rebuild the grid cache")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the sweeps and trainings of a previous run (benchmarks/.cache/)",
+    )
+    parser.add_argument("--tasks", help="comma-separated task names (default: all)")
+    parser.add_argument("--no-peers", action="store_true", help="skip the peers")
+    parser.add_argument("--out", type=Path, default=RESULTS / "quality.md")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    start = time.perf_counter()
+    chosen = suite.TASKS
+    if args.tasks:
+        chosen = tuple(suite.by_name(name) for name in args.tasks.split(","))
+    versions = peers.installed()
+    if args.no_peers:
+        versions = dict.fromkeys(versions)
+    torch.set_num_threads(1)
+    log("peers: " + ", ".join(f"{k}={v}" for k, v in versions.items()))
+    memo = Memo(LOCAL / "trainings.json" if args.reuse else None)
+    picks_path = LOCAL / "picks.json"
+    picks_cache: dict[str, Any] = {}
+    if args.reuse and picks_path.exists():
+        picks_cache = json.loads(picks_path.read_text(encoding="utf-8"))
+    scores = []
+    for task in chosen:
+        data = load_grid(task, recompute=args.recompute_grid, log=log)
+        log(f"{task.name}: sweeps, suggestions and their trainings")
+        scores.append(score_task(task, data, memo, versions, picks_cache))
+        memo.save()
+        LOCAL.mkdir(parents=True, exist_ok=True)
+        picks_path.write_text(json.dumps(picks_cache), encoding="utf-8")
+        s = scores[-1]
+        log(
+            f"  auto {s.regret('auto'):.3f}  minimum {s.regret('minimum'):.3f}  "
+            f"karpathy {s.regret('karpathy 3e-4'):.3f}"
+        )
+    command = "python benchmarks/quality.py" + (" " + " ".join(argv) if argv else "")
+    if argv is None and len(sys.argv) > 1:
+        command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
+    text = render(scores, versions, command, time.perf_counter() - start, memo.trained)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    log(f"wrote {args.out}")
+    if args.out.resolve() == (RESULTS / "quality.md").resolve():
+        subprocess.run([sys.executable, str(HERE / "report.py")], check=True)
+
+
+if __name__ == "__main__":
+    main()

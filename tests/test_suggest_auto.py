@@ -1,0 +1,148 @@
+"""``auto`` on synthetic curves whose answer is known by construction."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lrfind.result import LOW_CONFIDENCE
+from lrfind.suggest import (
+    AUTO_BACKOFF_DECADES,
+    AUTO_DESCENT_FRACTION,
+    AUTO_MAX_BELOW_MIN,
+    suggest,
+)
+
+LRS = np.logspace(-7, 1, 201)  # 25 points per decade
+X = np.log10(LRS)
+STEP = 8 / 200
+
+
+def valley(x: np.ndarray, top: float, bottom: float, start: float, end: float) -> np.ndarray:
+    """Flat at ``top``, linear down to ``bottom`` over [start, end], flat for half a
+    decade (the lowest point is in its middle, at ``end + 0.25``), then a steep blow-up."""
+    down = np.clip((x - start) / (end - start), 0.0, 1.0)
+    loss = top - (top - bottom) * down
+    edge = end + 0.5
+    return loss + np.where(x > edge, 20.0 * (x - edge) ** 2, 0.0)
+
+
+def log_lr(losses: np.ndarray, lrs: np.ndarray = LRS) -> float:
+    found = suggest(lrs, losses, "auto")
+    assert found.lr is not None, found.reason
+    return math.log10(found.lr)
+
+
+def test_anchor_on_the_late_descent_then_back_off() -> None:
+    # descent from -3 to -2: the anchor is where 60% of it is done, at -3 + 0.6 = -2.4
+    losses = valley(X, 2.0, 1.0, -3.0, -2.0)
+    expected = -3.0 + AUTO_DESCENT_FRACTION * 1.0 - AUTO_BACKOFF_DECADES
+    assert log_lr(losses) == pytest.approx(expected, abs=STEP + 0.02)
+
+
+def test_long_descent_is_clamped_below_the_lowest_point() -> None:
+    # a slow descent over 4 decades would put the anchor at -3.6; the band keeps the
+    # suggestion within AUTO_MAX_BELOW_MIN decades of the lowest point (-1.75)
+    losses = valley(X, 2.0, 1.0, -6.0, -2.0)
+    assert log_lr(losses) == pytest.approx(-1.75 - AUTO_MAX_BELOW_MIN, abs=0.1)
+
+
+@pytest.mark.parametrize(("scale", "shift"), [(1.0, 0.0), (3.0, 10.0), (0.01, -5.0)])
+def test_invariant_to_the_units_of_the_loss(scale: float, shift: float) -> None:
+    losses = valley(X, 2.0, 1.0, -3.0, -2.0)
+    assert log_lr(scale * losses + shift) == pytest.approx(log_lr(losses), abs=1e-9)
+
+
+def test_shift_of_the_curve_shifts_the_suggestion() -> None:
+    base = log_lr(valley(X, 2.0, 1.0, -3.0, -2.0))
+    moved = log_lr(valley(X, 2.0, 1.0, -2.0, -1.0))
+    assert moved - base == pytest.approx(1.0, abs=STEP)
+
+
+def test_robust_to_noise_and_to_a_lone_spike() -> None:
+    clean = valley(X, 2.0, 1.0, -3.0, -2.0)
+    rng = np.random.default_rng(0)
+    noisy = clean + rng.normal(0.0, 0.05, clean.size)
+    assert log_lr(noisy) == pytest.approx(log_lr(clean), abs=0.15)
+    spiked = clean.copy()
+    spiked[np.searchsorted(X, -2.6)] = 50.0
+    assert log_lr(spiked) == pytest.approx(log_lr(clean), abs=1e-9)
+
+
+def test_no_lag_unlike_the_ema() -> None:
+    # the EMA-based minimum moves right with the smoothing; auto's centred filter does not
+    losses = valley(X, 2.0, 1.0, -3.0, -2.0)
+    assert log_lr(losses) < -2.0
+    assert suggest(LRS, losses, "auto", smoothing=0.0).lr == suggest(LRS, losses, "auto").lr
+
+
+def test_stopped_sweep_on_a_short_curve() -> None:
+    # 100 points like lrfind's default sweep, stopped at the blow-up (no point after -1.5)
+    lrs = np.logspace(-7, 1, 100)
+    x = np.log10(lrs)
+    losses = valley(x, 2.3, 0.3, -3.0, -2.0)
+    keep = x <= -1.0
+    found = suggest(lrs[keep], losses[keep], "auto")
+    assert found.lr is not None
+    assert -2.8 <= math.log10(found.lr) <= -2.0
+
+
+def test_confidence_separates_clean_from_noisy() -> None:
+    clean = valley(X, 2.0, 1.0, -3.0, -2.0)
+    rng = np.random.default_rng(1)
+    noisy = clean + rng.normal(0.0, 1.0, clean.size)
+    high = suggest(LRS, clean, "auto").confidence
+    low = suggest(LRS, noisy, "auto").confidence
+    assert high > 0.9
+    assert low < LOW_CONFIDENCE
+
+
+def test_confidence_lower_without_a_blow_up() -> None:
+    with_edge = valley(X, 2.0, 1.0, -3.0, -2.0)
+    # noise makes the depth-to-noise part finite, so the two differ by the edge alone
+    rng = np.random.default_rng(2)
+    noise = rng.normal(0.0, 0.02, X.size)
+    without = np.where(X > -2.0, 1.0 - 0.01 * (X + 2.0), with_edge)
+    assert (
+        suggest(LRS, without + noise, "auto").confidence
+        < suggest(LRS, with_edge + noise, "auto").confidence
+    )
+
+
+@pytest.mark.parametrize(
+    ("losses", "reason"),
+    [
+        (np.full(X.size, 3.0), "flat curve"),
+        (np.linspace(1.0, 5.0, X.size), "never decreased"),
+        (np.full(X.size, np.nan), "too few points"),
+    ],
+)
+def test_refuses_with_a_reason(losses: np.ndarray, reason: str) -> None:
+    found = suggest(LRS, losses, "auto")
+    assert found.lr is None
+    assert reason in found.reason
+
+
+def test_random_curves_stay_in_range_and_never_raise() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n = int(rng.integers(1, 150))
+        lrs = np.sort(rng.uniform(-7, 1, n))
+        lrs = 10.0 ** np.unique(lrs)
+        kind = rng.integers(4)
+        if kind == 0:
+            losses = rng.normal(0, 1, lrs.size)
+        elif kind == 1:
+            losses = rng.standard_cauchy(lrs.size)
+        elif kind == 2:
+            losses = valley(np.log10(lrs), 2.0, rng.uniform(-1, 2), -4.0, rng.uniform(-3, 0))
+        else:
+            losses = rng.choice([np.nan, np.inf, -np.inf, 1.0, 0.5], lrs.size)
+        found = suggest(lrs, losses, "auto")
+        if found.lr is None:
+            assert found.reason
+        else:
+            assert lrs[0] <= found.lr <= lrs[-1]
+            assert 0.0 <= found.confidence <= 1.0
