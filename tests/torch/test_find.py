@@ -398,3 +398,27 @@ def test_digits_adam_descends_then_diverges():
     assert result.losses[-1] > 2 * result.losses[lowest]
     assert 1e-4 < result.suggestion < 1e-1
     assert result.suggest().confidence > 0.5
+
+
+def test_a_frozen_batchnorm_stays_in_eval_mode_during_the_sweep():
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+    model.train()
+    model[1].eval()  # the user froze this BatchNorm's statistics
+    seen = []
+    model[1].register_forward_hook(lambda m, i, o: seen.append(m.training))
+    val = [(torch.randn(8, 8), torch.randint(0, 3, (8,)))]
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    quiet_find(model, opt, data(), loss_fn=nn.CrossEntropyLoss(), num_steps=6, val_data=val)
+    assert seen == [False] * 12  # train and validation forwards alike
+    assert model.training
+    assert not model[1].training
+
+
+def test_a_model_in_eval_mode_is_trained_in_train_mode_and_handed_back_in_eval():
+    model = mlp().eval()
+    seen = []
+    model.register_forward_hook(lambda m, i, o: seen.append(m.training))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    quiet_find(model, opt, data(), loss_fn=nn.CrossEntropyLoss(), num_steps=6, repeats=2)
+    assert seen == [True] * 12
+    assert not any(m.training for m in model.modules())

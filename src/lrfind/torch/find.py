@@ -151,6 +151,7 @@ class _Trainer:
         self.ratios = _lr_ratios(optimizer)
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.checked = False
+        self._modes: list[tuple[torch.nn.Module, bool]] | None = None
 
     def _next_batch(self) -> Any:
         with blame(f"by {self.batches.name} (the data loader), fetching batch {self.batches.seen}"):
@@ -167,7 +168,6 @@ class _Trainer:
 
     def __call__(self, lr: float) -> torch.Tensor | float | None:
         _set_lr(self.optimizer, lr, self.ratios)
-        self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         lockstep = self.lockstep
         if lockstep:
@@ -213,6 +213,20 @@ class _Trainer:
             return agreed
         return total / self.accumulation_steps if self.accumulation_steps > 1 else total
 
+    def train_mode(self) -> None:
+        """The modes the sweep trains in (set before it, after validation, after a repeat).
+
+        A model handed over in eval mode is switched to train mode; one already in train
+        mode keeps the per-module modes its user chose (a frozen BatchNorm stays in eval).
+        """
+        if self._modes is None:
+            if not self.model.training:
+                self.model.train()
+            self._modes = [(module, module.training) for module in self.model.modules()]
+            return
+        for module, training in self._modes:
+            module.training = training
+
     @torch.no_grad()
     def validate(self) -> torch.Tensor:
         """Mean loss over the first ``val_batches`` validation batches (a fresh pass each time)."""
@@ -226,7 +240,7 @@ class _Trainer:
             value = self._loss(to_device(batch, self.device)).detach().float()
             total = value if total is None else total + value
             count += 1
-        self.model.train()
+        self.train_mode()
         if total is None:
             raise ValueError("val_data yielded no batches")
         return total / count
@@ -387,6 +401,12 @@ def find(
             "world_size": distributed.world_size(),
             "param_groups": len(optimizer.param_groups),
         }
+
+        def reset() -> None:  # between repeats
+            snap.restore()
+            trainer.train_mode()
+
+        trainer.train_mode()
         # training needs autograd, even when find() is called under no_grad / inference_mode
         with torch.inference_mode(False), torch.enable_grad():
             result = run_sweep(
@@ -394,7 +414,7 @@ def find(
                 config,
                 progress=progress and distributed.is_main(),
                 materialize=materialize,
-                reset=snap.restore,
+                reset=reset,
                 extra_settings=extra,
             )
         if lockstep:

@@ -168,7 +168,6 @@ class Snapshot:
     where: str = "cpu"
     _targets: list[torch.Tensor] = field(default_factory=list)
     _had_grad: list[bool] = field(default_factory=list)
-    _grad_targets: list[torch.Tensor] = field(default_factory=list)
     _modes: list[tuple[torch.nn.Module, bool]] = field(default_factory=list)
     _payload: dict[str, Any] | None = None
     _path: str | None = None
@@ -203,7 +202,9 @@ class Snapshot:
                 snap._targets.append(tensor)
         params = [t for t in snap._targets if isinstance(t, torch.nn.Parameter)]
         snap._had_grad = [p.grad is not None for p in params]
-        snap._grad_targets = [p.grad for p in params if p.grad is not None]
+        # copied, not held: holding the gradient tensors would keep a second set of
+        # gradients alive on the device for the whole sweep
+        grads = [p.grad for p in params if p.grad is not None]
         snap._modes = [(module, module.training) for module in model.modules()]
         snap._slots = _tensor_slots(model)
         snap._group_list = optimizer.param_groups
@@ -221,7 +222,7 @@ class Snapshot:
         snap._optimizer_skeleton = _pull_tensors(optimizer.state_dict(), optimizer_tensors)
         payload = {
             "tensors": _host_copies(snap._targets),
-            "grads": _host_copies(snap._grad_targets),
+            "grads": _host_copies(grads),
             "optimizer": _host_copies(optimizer_tensors),  # apart: restore deep-copies these
         }
         if where == "disk":
@@ -262,12 +263,10 @@ class Snapshot:
             for target, saved in zip(self._targets, payload["tensors"], strict=True):
                 target.copy_(saved)
             params = [t for t in self._targets if isinstance(t, torch.nn.Parameter)]
-            grads = iter(zip(self._grad_targets, payload["grads"], strict=True))
+            grads = iter(payload["grads"])
             for param, had in zip(params, self._had_grad, strict=True):
                 if had:
-                    grad, saved = next(grads)
-                    grad.copy_(saved)
-                    param.grad = grad
+                    param.grad = next(grads).to(param.device, copy=True)
                 else:
                     param.grad = None
         # tensors loaded afresh from disk need no second copy; those kept in memory do
