@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lrfind.suggest import METHODS
+from lrfind.suggest import METHODS, _prepare
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -37,6 +37,17 @@ def _import_pyplot() -> Any:
     except ImportError as error:  # pragma: no cover - matplotlib is a dependency
         raise ImportError("plotting needs matplotlib: pip install matplotlib") from error
     return plt
+
+
+def _centred(result: Result) -> np.ndarray | None:
+    """The lag-free smoothing ``auto`` works on, aligned with ``result.lrs`` (NaN where a
+    point was not used), or None when the curve cannot be smoothed."""
+    curve = _prepare(result.lrs, result.losses, result.smoothing)
+    if isinstance(curve, str):
+        return None
+    out = np.full(len(result.lrs), np.nan)
+    out[curve.index] = curve.centred
+    return out
 
 
 def _y_limits(raw: np.ndarray, smooth: np.ndarray) -> tuple[float, float] | None:
@@ -80,16 +91,27 @@ def plot_result(
     label = "validation loss" if result.settings.get("validation") else "loss"
     if show_raw and len(lrs):
         ax.plot(lrs, raw, color="#1f77b4", alpha=0.45, lw=1, label=f"raw {label}")
+    centred = _centred(result)
     if len(lrs):
         beta = result.smoothing
-        ax.plot(lrs, smooth, color="#1f77b4", lw=2, label=f"smoothed (EMA {beta:g})")
+        ema_style = {"lw": 1.2, "ls": "--"} if centred is not None else {"lw": 2}
+        ax.plot(lrs, smooth, color="#1f77b4", label=f"EMA {beta:g} (peers' smoothing)", **ema_style)
+    if centred is not None:
+        ax.plot(lrs, centred, color="#08306b", lw=2.2, label="lag-free smoothing (auto)")
     names = list(METHODS) if method == "all" else [method or result.method]
     for name in names:
         found = result.suggest(name)
         if found.lr is None or found.index is None:
             ax.plot([], [], " ", label=f"{name}: none ({found.reason})")
             continue
-        y = float(np.interp(np.log10(found.lr), np.log10(lrs), smooth))
+        curve = centred if name == "auto" and centred is not None else smooth
+        known = np.isfinite(curve)
+        # with repeats the suggestion may come from other runs than the curve drawn
+        y = (
+            float(np.interp(np.log10(found.lr), np.log10(lrs[known]), curve[known]))
+            if known.any()
+            else np.nan
+        )
         color = _COLORS.get(name, "black")
         ax.axvline(found.lr, color=color, ls="--", lw=1, alpha=0.7)
         ax.plot(
