@@ -390,9 +390,7 @@ def repeats_section(scores: list[TaskScore]) -> list[str]:
 
 
 def _split(name: str) -> str:
-    if name in suite.FIT:
-        return "fit"
-    return "held out (fresh)" if name in suite.FRESH else "held out"
+    return "fit" if name in suite.FIT else "held out"
 
 
 def per_task_table(scores: list[TaskScore], methods: list[str]) -> list[str]:
@@ -433,7 +431,6 @@ def render(
     shown = [m for m in methods if not notes.get(m)]
     rivals = [m for m in shown if m == "karpathy 3e-4" or m in peers.ROWS]
     held = [s for s in scores if s.task.name not in suite.FIT]
-    fresh = [s for s in scores if s.task.name in suite.FRESH]
     fit = [s for s in scores if s.task.name in suite.FIT]
     peer_text = ", ".join(f"{k} {v}" if v else f"{k} not installed" for k, v in versions.items())
     lines = [
@@ -457,17 +454,17 @@ def render(
         "the peers use their own documented defaults. Spread = largest minus smallest "
         "log10(suggestion) over the seeds, mean over tasks; sweep cost = the sweep's "
         "steps as a fraction of one seed's grid (19 x budget steps). "
-        f"`auto`'s constants were fitted on the {len(fit)} `fit` tasks only; the "
-        f"{len(held)} others are held out. While `auto` was designed, the sweep curves of "
-        f"the {len(held) - len(fresh)} original held-out tasks were visible (the constants "
-        f"were chosen by the fit tasks' score alone); the {len(fresh)} `fresh` tasks were "
-        "added after `auto` was frozen, and `auto` was not changed after seeing them.",
+        f"`auto`'s constants were fitted on the {len(fit)} `fit` tasks only (a seeded "
+        f"random half of the suite, `tasks.SPLIT_SEED` = {suite.SPLIT_SEED}, fixed before "
+        f"the fit); the {len(held)} others are held out and were not used to choose "
+        "anything. Caveat: an earlier version of `auto`, fitted on another split, had been "
+        "run on every task, so the shape of the curves of some held-out tasks was seen "
+        "before this split was drawn.",
         "",
     ]
     for title, group in (
         (f"Held out ({len(held)} tasks)", held),
         (f"Whole suite ({len(scores)} tasks)", scores),
-        (f"Fresh held-out tasks ({len(fresh)} tasks, added after auto was frozen)", fresh),
         (f"Fit tasks ({len(fit)} tasks, used to choose auto's constants)", fit),
     ):
         if not group:

@@ -8,10 +8,14 @@ import numpy as np
 import pytest
 
 from lrfind.result import LOW_CONFIDENCE
+from lrfind.smoothing import centred_smooth
 from lrfind.suggest import (
-    AUTO_BACKOFF_DECADES,
-    AUTO_DESCENT_FRACTION,
-    AUTO_MAX_BELOW_MIN,
+    AUTO_BLOWUP_BACKOFF,
+    AUTO_BOTTOM_WEIGHT,
+    AUTO_DEPTH_DECADES,
+    AUTO_OFFSET_DECADES,
+    AUTO_SMOOTH_DECADES,
+    _auto_points,
     suggest,
 )
 
@@ -35,24 +39,73 @@ def log_lr(losses: np.ndarray, lrs: np.ndarray = LRS) -> float:
     return math.log10(found.lr)
 
 
-def test_anchor_on_the_late_descent_then_back_off() -> None:
-    # descent from -3 to -2: the anchor is where 60% of it is done, at -3 + 0.6 = -2.4
+def points(losses: np.ndarray) -> tuple[float, float, float, float | None, float]:
+    smooth = centred_smooth(X, losses, max(AUTO_SMOOTH_DECADES, 1.5 * STEP))
+    found = _auto_points(X, smooth)
+    assert found is not None
+    return found
+
+
+def test_points_of_a_known_valley() -> None:
+    # descent 2 -> 1 over [-3, -2], flat bottom [-2, -1.5], blow-up after -1.5
+    x_min, x_bottom, x_start, x_blowup, depth = points(valley(X, 2.0, 1.0, -3.0, -2.0))
+    assert -2.0 <= x_min <= -1.5  # inside the flat bottom (the smoothing tilts it)
+    assert x_bottom == pytest.approx(-2.1, abs=0.05)  # 90% of the descent: 2 - 0.9
+    assert x_start == pytest.approx(-2.9, abs=0.1)  # 10% of the descent
+    assert x_blowup == pytest.approx(-1.5 + math.sqrt(0.5 / 20.0), abs=0.15)  # rise 0.5
+    assert depth == pytest.approx(0.5, abs=0.03)  # half of the starting loss 2
+
+
+def test_formula_on_a_known_valley() -> None:
+    # by hand: lowest point ~-1.8, relative depth ~0.5, bottom from -2.1:
+    # -1.8 + 0.4 - 1.3 * 0.5 - 0.3 * 0.3 = -2.14
     losses = valley(X, 2.0, 1.0, -3.0, -2.0)
-    expected = -3.0 + AUTO_DESCENT_FRACTION * 1.0 - AUTO_BACKOFF_DECADES
-    assert log_lr(losses) == pytest.approx(expected, abs=STEP + 0.02)
+    x_min, x_bottom, _, _, depth = points(losses)
+    expected = (
+        x_min
+        + AUTO_OFFSET_DECADES
+        - AUTO_DEPTH_DECADES * depth
+        - AUTO_BOTTOM_WEIGHT * (x_min - x_bottom)
+    )
+    assert log_lr(losses) == pytest.approx(expected, abs=1e-9)
+    assert log_lr(losses) == pytest.approx(-2.14, abs=0.08)
+    assert "relative depth" in suggest(LRS, losses, "auto").reason
 
 
-def test_long_descent_is_clamped_below_the_lowest_point() -> None:
-    # a slow descent over 4 decades would put the anchor at -3.6; the band keeps the
-    # suggestion within AUTO_MAX_BELOW_MIN decades of the lowest point (-1.75)
-    losses = valley(X, 2.0, 1.0, -6.0, -2.0)
-    assert log_lr(losses) == pytest.approx(-1.75 - AUTO_MAX_BELOW_MIN, abs=0.1)
+def test_deeper_descent_backs_off_further() -> None:
+    # same shape, relative depth 0.9 instead of 0.5: 1.3 * 0.4 = 0.52 decades lower
+    half = log_lr(valley(X, 2.0, 1.0, -3.0, -2.0))
+    deep = log_lr(valley(X, 2.0, 0.2, -3.0, -2.0))
+    assert half - deep == pytest.approx(AUTO_DEPTH_DECADES * 0.4, abs=0.08)
 
 
-@pytest.mark.parametrize(("scale", "shift"), [(1.0, 0.0), (3.0, 10.0), (0.01, -5.0)])
-def test_invariant_to_the_units_of_the_loss(scale: float, shift: float) -> None:
+def test_shallow_sharp_valley_stays_below_the_blow_up() -> None:
+    # relative depth 0.1 would put it near the lowest point, past the blow-up's margin
+    losses = valley(X, 2.0, 1.8, -3.0, -2.0)
+    x_min, _, _, x_blowup, _ = points(losses)
+    assert x_blowup is not None
+    found = suggest(LRS, losses, "auto")
+    assert "blew up" in found.reason
+    assert found.lr is not None
+    assert math.log10(found.lr) == pytest.approx(x_blowup - AUTO_BLOWUP_BACKOFF, abs=1e-9)
+    assert math.log10(found.lr) < x_min
+
+
+def test_negative_losses_count_as_a_full_descent() -> None:
+    # a starting level <= 0 has no relative depth: auto takes 1 (the furthest back-off)
+    losses = valley(X, -1.0, -2.0, -3.0, -2.0)
+    x_min, x_bottom, _, _, depth = points(losses)
+    assert depth == 1.0
+    expected = (
+        x_min + AUTO_OFFSET_DECADES - AUTO_DEPTH_DECADES - AUTO_BOTTOM_WEIGHT * (x_min - x_bottom)
+    )
+    assert log_lr(losses) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0, 0.01])
+def test_invariant_to_the_scale_of_the_loss(scale: float) -> None:
     losses = valley(X, 2.0, 1.0, -3.0, -2.0)
-    assert log_lr(scale * losses + shift) == pytest.approx(log_lr(losses), abs=1e-9)
+    assert log_lr(scale * losses) == pytest.approx(log_lr(losses), abs=1e-9)
 
 
 def test_shift_of_the_curve_shifts_the_suggestion() -> None:
@@ -68,7 +121,8 @@ def test_robust_to_noise_and_to_a_lone_spike() -> None:
     assert log_lr(noisy) == pytest.approx(log_lr(clean), abs=0.15)
     spiked = clean.copy()
     spiked[np.searchsorted(X, -2.6)] = 50.0
-    assert log_lr(spiked) == pytest.approx(log_lr(clean), abs=1e-9)
+    # the running median drops the spike; only its neighbours' medians move a hair
+    assert log_lr(spiked) == pytest.approx(log_lr(clean), abs=1e-4)
 
 
 def test_no_lag_unlike_the_ema() -> None:
@@ -86,7 +140,8 @@ def test_stopped_sweep_on_a_short_curve() -> None:
     keep = x <= -1.0
     found = suggest(lrs[keep], losses[keep], "auto")
     assert found.lr is not None
-    assert -2.8 <= math.log10(found.lr) <= -2.0
+    # relative depth 0.87 -> about a decade below the bottom's middle
+    assert -3.0 <= math.log10(found.lr) <= -2.3
 
 
 def test_confidence_separates_clean_from_noisy() -> None:

@@ -13,10 +13,9 @@ index error and never a silent garbage value.
 - ``slide``: fastai's interval rule, sliding left from the end until the slope
   settles.
 - ``auto``: lrfind's default. It smooths the raw losses with a centred filter (no EMA
-  lag), anchors on the late, steep part of the descent (where the loss has made most
-  of its way down to its lowest point before the blow-up), backs off a calibrated
-  distance in decades, stays within a calibrated band below the lowest point, and
-  never goes to before the descent began.
+  lag) and places the suggestion relative to the lowest point by the shape of the
+  descent: how much of the starting loss it removed and how wide its bottom is; it
+  stays a calibrated distance below the blow-up and never before the descent began.
 
 >>> import numpy as np
 >>> lrs = np.logspace(-6, 0, 61)
@@ -48,19 +47,35 @@ FLAT_RTOL = 1e-6
 """A curve whose smoothed values spread less than this, relative to their size, is flat."""
 
 AUTO_SIGMA_DECADES = 0.15
-"""Width (in decades of lr) of the centred Gaussian smoother used by ``auto``."""
+"""Width (in decades of lr) of the centred Gaussian smoother the confidence works on."""
 
-AUTO_DESCENT_FRACTION = 0.6
-"""``auto`` anchors where the smoothed loss has made this fraction of its descent."""
+AUTO_SMOOTH_DECADES = 0.2
+"""Width (in decades of lr) of the centred Gaussian smoother ``auto`` places its points on."""
 
-AUTO_BACKOFF_DECADES = 0.1
-"""How far ``auto`` backs off, in decades, from that anchor."""
+AUTO_START_SPAN = 0.1
+"""The starting level of the loss is the median smoothed loss over this first part of the
+curve (robust to the noise of the first few batches)."""
 
-AUTO_MAX_BELOW_MIN = 0.8
-"""``auto`` stays within this many decades below the lowest smoothed loss..."""
+AUTO_OFFSET_DECADES = 0.4
+"""``auto`` starts from the lowest smoothed loss plus this many decades..."""
 
-AUTO_MIN_BELOW_MIN = 0.0
-"""...and at least this many decades below it (never past the bottom of the valley)."""
+AUTO_DEPTH_DECADES = 1.3
+"""...minus this many decades times the relative depth of the descent (the share of the
+starting loss that the descent removed, in [0, 1]: a deep descent backs off further)..."""
+
+AUTO_BOTTOM_FRACTION = 0.9
+"""...minus :data:`AUTO_BOTTOM_WEIGHT` times the width of the valley's bottom: the
+distance from where the loss has made this fraction of its descent to its lowest point."""
+
+AUTO_BOTTOM_WEIGHT = 0.3
+"""How much of the bottom's width ``auto`` backs off (a wide, flat bottom: further)."""
+
+AUTO_BLOWUP_RISE = 0.5
+"""The blow-up is where the smoothed loss, after its lowest point, has risen again by
+this fraction of the descent..."""
+
+AUTO_BLOWUP_BACKOFF = 0.4
+"""...and ``auto`` stays at least this many decades below it."""
 
 AUTO_DESCENT_START = 0.1
 """``auto`` never suggests an lr before the loss has made this fraction of its descent."""
@@ -294,47 +309,81 @@ def slide(curve: _Curve) -> Suggestion:
 
 
 def auto(curve: _Curve) -> Suggestion:
-    """lrfind's default: the late, steep part of the descent of a lag-free smoothed curve.
+    """lrfind's default: a point placed by the shape of a lag-free smoothed curve.
 
-    On the centred smoothing (no EMA lag), find the lowest point and the point where
-    the loss has made :data:`AUTO_DESCENT_FRACTION` of its descent from the start to
-    that lowest point; back off :data:`AUTO_BACKOFF_DECADES` from there, keep the
-    result between :data:`AUTO_MAX_BELOW_MIN` and :data:`AUTO_MIN_BELOW_MIN` decades
-    below the lowest point, and never before the descent began
-    (:data:`AUTO_DESCENT_START`). The constants were fitted on part of the quality
-    benchmark's tasks (``benchmarks/tasks.py``: ``FIT``); the rest is held out.
+    On the centred smoothing (:data:`AUTO_SMOOTH_DECADES`, no EMA lag) take the lowest
+    point ``x_min`` (log10 lr), the starting level (median over the first
+    :data:`AUTO_START_SPAN` of the curve) and the depth of the descent between them.
+    The suggestion is::
+
+        x_min + AUTO_OFFSET_DECADES
+              - AUTO_DEPTH_DECADES * relative_depth
+              - AUTO_BOTTOM_WEIGHT * bottom_width
+
+    where ``relative_depth`` is the share of the starting loss the descent removed
+    (clipped to [0, 1]; 1 when the starting loss is not positive) and ``bottom_width``
+    the distance in decades from where the loss made :data:`AUTO_BOTTOM_FRACTION` of
+    its descent to ``x_min``. A shallow descent that ends in a sharp valley (the best
+    learning rate of a full training sits at, or just past, the range test's minimum)
+    stays near ``x_min``; a deep descent with a wide, flat bottom backs off by up to
+    a decade and more. The result stays :data:`AUTO_BLOWUP_BACKOFF` decades below the
+    blow-up (where the loss rose again by :data:`AUTO_BLOWUP_RISE` of the descent),
+    never before the descent began (:data:`AUTO_DESCENT_START`), and inside the swept
+    range. The constants were fitted on a seeded random half of the quality
+    benchmark's tasks (``benchmarks/tasks.py``: ``FIT``); the other half is held out.
+    The curve's optimizer is not known to ``auto`` and is not used.
+
+    A flat curve, or one whose lowest smoothed point is its first, gives ``lr=None``.
     """
-    smooth = curve.centred
+    step = float(np.median(np.diff(curve.x)))
+    smooth = centred_smooth(curve.x, curve.loss, max(AUTO_SMOOTH_DECADES, 1.5 * step))
     if (refused := _check(curve, smooth, "auto")) is not None:
         return refused
-    x_min, x_anchor, x_start = _auto_points(curve.x, smooth)
-    x = min(
-        max(x_anchor - AUTO_BACKOFF_DECADES, x_min - AUTO_MAX_BELOW_MIN), x_min - AUTO_MIN_BELOW_MIN
+    points = _auto_points(curve.x, smooth)
+    if points is None:
+        return Suggestion(None, None, "auto", "the loss never fell below its starting level")
+    x_min, x_bottom, x_start, x_blowup, depth = points
+    x = (
+        x_min
+        + AUTO_OFFSET_DECADES
+        - AUTO_DEPTH_DECADES * depth
+        - AUTO_BOTTOM_WEIGHT * (x_min - x_bottom)
     )
     reason = (
-        f"{AUTO_BACKOFF_DECADES:g} decades below {AUTO_DESCENT_FRACTION:.0%} of the descent "
-        f"(lowest smoothed loss at {10.0**x_min:.3g})"
+        f"placed by the descent's shape: relative depth {depth:.2f}, lowest smoothed loss "
+        f"at {10.0**x_min:.3g}"
     )
-    if x == x_min - AUTO_MAX_BELOW_MIN:
-        reason = f"{AUTO_MAX_BELOW_MIN:g} decades below the lowest smoothed loss"
-    elif x == x_min - AUTO_MIN_BELOW_MIN:
-        reason = f"{AUTO_MIN_BELOW_MIN:g} decades below the lowest smoothed loss (steep to the end)"
+    if x_blowup is not None and x > x_blowup - AUTO_BLOWUP_BACKOFF:
+        x = x_blowup - AUTO_BLOWUP_BACKOFF
+        reason = f"{AUTO_BLOWUP_BACKOFF:g} decades below where the loss blew up"
     if x < x_start:
         x = x_start
         reason = "where the descent began (the lowest loss came soon after)"
     return curve.at_log(x, "auto", reason, curve.confidence)
 
 
-def _auto_points(x: FloatArray, smooth: FloatArray) -> tuple[float, float, float]:
-    """log10 lr of the lowest point, of the anchor and of the start of the descent."""
+def _auto_points(
+    x: FloatArray, smooth: FloatArray
+) -> tuple[float, float, float, float | None, float] | None:
+    """The points ``auto`` works from, or ``None`` when the loss never fell below its start.
+
+    Returns the log10 lr of the lowest point, of the start of the valley's bottom
+    (:data:`AUTO_BOTTOM_FRACTION` of the descent made), of the start of the descent
+    (:data:`AUTO_DESCENT_START`), of the blow-up after the lowest point (``None`` when
+    the loss did not rise that much), and the relative depth of the descent.
+    """
     i_min = int(np.argmin(smooth))
-    depth = float(smooth[0] - smooth[i_min])
+    start = float(np.median(smooth[: max(1, int(AUTO_START_SPAN * len(smooth)))]))
+    depth = start - float(smooth[i_min])
+    if not depth > 0:
+        return None
     descent = smooth[: i_min + 1]
-    anchor = np.flatnonzero(descent <= smooth[0] - AUTO_DESCENT_FRACTION * depth)
-    started = np.flatnonzero(descent <= smooth[0] - AUTO_DESCENT_START * depth)
-    x_anchor = float(x[anchor[0]]) if anchor.size else float(x[i_min])
-    x_start = float(x[started[0]]) if started.size else float(x[0])
-    return float(x[i_min]), x_anchor, x_start
+    bottom = np.flatnonzero(descent <= start - AUTO_BOTTOM_FRACTION * depth)
+    started = np.flatnonzero(descent <= start - AUTO_DESCENT_START * depth)
+    rise = np.flatnonzero(smooth[i_min:] >= smooth[i_min] + AUTO_BLOWUP_RISE * depth)
+    x_blowup = float(x[i_min + rise[0]]) if rise.size else None
+    relative = float(np.clip(depth / start, 0.0, 1.0)) if start > 0 else 1.0
+    return float(x[i_min]), float(x[bottom[0]]), float(x[started[0]]), x_blowup, relative
 
 
 METHODS: dict[str, Callable[[_Curve], Suggestion]] = {
