@@ -68,3 +68,20 @@ def test_bad_place():
     model = torch.nn.Linear(2, 1)
     with pytest.raises(ValueError, match="snapshot"):
         Snapshot.take(model, torch.optim.SGD(model.parameters(), lr=0.1), where="gpu")
+
+
+def test_restore_twice_gives_the_same_state(state_of, same):
+    model = torch.nn.Linear(3, 2)
+    frozen = torch.nn.Parameter(torch.ones(2))
+    opt = torch.optim.Adam([*model.parameters(), frozen], lr=1e-2)
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()  # state for the model's parameters, none for `frozen`
+    before = state_of(model, opt)
+    snap = Snapshot.take(model, opt)
+    for _ in range(2):  # as between repeats: train, restore, train again, restore
+        frozen.grad = torch.ones(2)
+        model(torch.randn(4, 3)).sum().backward()
+        opt.step()  # creates state for `frozen`, which had none
+        snap.restore()
+        same(before, state_of(model, opt))
+    snap.close()

@@ -269,10 +269,11 @@ class Snapshot:
                     param.grad = next(grads).to(param.device, copy=True)
                 else:
                     param.grad = None
-        # tensors loaded afresh from disk need no second copy; those kept in memory do
         saved = _push_tensors(self._optimizer_skeleton, payload["optimizer"])
-        self.optimizer.load_state_dict(copy.deepcopy(saved) if self._payload is not None else saved)
+        self.optimizer.load_state_dict(saved)
         self._keep_optimizer_objects()
+        if self._payload is not None:  # kept for another restore: the optimizer must not share it
+            self._unshare(payload["optimizer"])
         for module, training in self._modes:
             module.training = training
         if self.scheduler is not None:
@@ -319,6 +320,25 @@ class Snapshot:
         vars(optimizer).update(self._optimizer_attrs)
         optimizer.state = self._state_dict
         optimizer.param_groups = self._group_list
+
+    def _unshare(self, saved: list[torch.Tensor]) -> None:
+        """Clone the snapshot's tensors that the optimizer took as they were.
+
+        Most restored state is copied into the optimizer's original tensors (see
+        :meth:`_keep_optimizer_objects`); only what had no original (state that did not
+        exist before the sweep's first step, on the same device) is still the snapshot's
+        own tensor. A deep copy of the whole state up front would cost a second copy of
+        the optimizer state at every restore.
+        """
+        ids = {id(tensor) for tensor in saved}
+        containers: list[dict[Any, Any]] = [
+            *self.optimizer.state.values(),
+            *self.optimizer.param_groups,
+        ]
+        for container in containers:
+            for key, value in container.items():
+                if isinstance(value, torch.Tensor) and id(value) in ids:
+                    container[key] = value.clone()
 
     def close(self) -> None:
         """Drop the copy; remove the temporary file of a disk snapshot."""
