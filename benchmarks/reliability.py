@@ -185,8 +185,9 @@ def main() -> int:
         "A generated curve counts once under each category that describes it (a curve "
         "can be both 'NaN / inf' and 'spikes'); '(all inputs)' counts each once. "
         "*State lost*: after the fault, something `find()` promises to "
-        "put back differed (a parameter, buffer or gradient, tensor for tensor and object "
-        "for object; the optimizer's state, param groups or attributes; the scheduler; "
+        "put back differed (a parameter or buffer, tensor for tensor and object for "
+        "object; a gradient, tensor for tensor; the optimizer's state, param groups or "
+        "attributes; the scheduler; "
         "the torch / numpy / Python RNG; a module's train/eval mode) or a temporary file "
         "was left behind.",
         "",

@@ -4,8 +4,9 @@ Each test runs ``lrfind.find`` against something hostile (an exception raised fr
 model, the loss, the data loader or the optimizer at the first, a middle or the last
 step; KeyboardInterrupt; short or uneven loaders; tuple / dict / dataclass outputs;
 frozen parts; an optimizer and scheduler already stepped; eval mode;
-``torch.compile``) and then checks, tensor for tensor and object for object, that
-the parameters, buffers, gradients, optimizer state and param groups, scheduler,
+``torch.compile``) and then checks, tensor for tensor (and object for object, but for
+gradients, which come back as new tensors) that the parameters, buffers, gradients,
+optimizer state and param groups, scheduler,
 RNG states and the train/eval mode of every module are what they were, that no
 temporary file is left, and that the error the user sees names what went wrong.
 ``benchmarks/reliability.py`` counts the faults tried through ``LRFIND_RELIABILITY_LOG``.
