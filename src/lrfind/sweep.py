@@ -28,7 +28,7 @@ from lrfind.smoothing import EmaState, ema_update
 
 FloatArray = npt.NDArray[np.float64]
 StepFn = Callable[[float], Any]
-Materialize = Callable[[Sequence[Any]], FloatArray]
+Materialize = Callable[[Sequence[Any]], "Sequence[float] | FloatArray"]
 
 DEFAULT_MAX_SKIPS = 50
 """A sweep stops after this many skipped steps in a row (``step`` returned ``None``)."""
@@ -112,18 +112,28 @@ def _one_sweep(
     bar: Any,
     max_skips: int,
 ) -> _Curve:
-    """One pass over the schedule. Losses are turned into floats every ``check_every`` steps."""
+    """One pass over the schedule. Losses are turned into floats every ``check_every`` steps.
+
+    Runs once per training step, so it keeps Python work out of the loop: the schedule
+    as Python floats, the settings in locals, no progress-bar calls when it is hidden.
+    """
     curve = _Curve([], [])
     rule = stopping.DivergenceRule(config.diverge_factor)
     state, ema = rule.start(), EmaState()
-    pending: list[tuple[float, Any]] = []
+    pending_lrs: list[float] = []
+    pending: list[Any] = []
+    schedule: list[float] = lrs.tolist()
+    count, every, beta = len(schedule), config.check_every, config.smoothing
+    shown = not bar.disable
+    kept_lrs, kept_losses = curve.lrs, curve.losses
+    is_finite, update = stopping.is_finite, rule.update
     i, skipped = 0, 0
-    while i < len(lrs):
-        lr = float(lrs[i])
+    while i < count:
+        lr = schedule[i]
         try:
             value = step(lr)
         except BaseException as error:
-            error.add_note(f"lrfind: raised by step(lr={lr:.3g}) at step {i} of {len(lrs)}")
+            error.add_note(f"lrfind: raised by step(lr={lr:.3g}) at step {i} of {count}")
             raise
         if value is None:  # the step was skipped (fp16 overflow, say): same lr again
             skipped += 1
@@ -132,30 +142,32 @@ def _one_sweep(
                 break
             continue
         skipped = 0
-        pending.append((lr, value))
+        pending_lrs.append(lr)
+        pending.append(value)
         i += 1
-        bar.update(1)
-        if len(pending) < config.check_every and i < len(lrs):
+        if shown:
+            bar.update(1)
+        if len(pending) < every and i < count:
             continue
-        losses = materialize([v for _, v in pending])
-        for (point_lr, _), loss in zip(pending, losses, strict=True):
-            if not stopping.is_finite(float(loss)):
+        losses = materialize(pending)
+        for point_lr, read in zip(pending_lrs, losses, strict=True):
+            loss = float(read)
+            if not is_finite(loss):
                 curve.reason = stopping.NON_FINITE
                 break
-            curve.lrs.append(point_lr)
-            curve.losses.append(float(loss))
-            ema, smoothed = ema_update(ema, float(loss), config.smoothing)
-            state, diverged = rule.update(state, smoothed)
+            kept_lrs.append(point_lr)
+            kept_losses.append(loss)
+            ema, smoothed = ema_update(ema, loss, beta)
+            state, diverged = update(state, smoothed)
             if diverged:
                 curve.reason = stopping.DIVERGED
                 break
-        pending.clear()
+        pending_lrs.clear()
+        pending = []  # a fresh list: ``materialize`` may have kept the one it was given
         if curve.reason != stopping.COMPLETED:
             break
-        if curve.losses and not bar.disable:  # formatting costs microseconds per step
-            bar.set_postfix(
-                lr=f"{curve.lrs[-1]:.2e}", loss=f"{curve.losses[-1]:.4g}", refresh=False
-            )
+        if shown and kept_losses:  # formatting costs microseconds per step
+            bar.set_postfix(lr=f"{kept_lrs[-1]:.2e}", loss=f"{kept_losses[-1]:.4g}", refresh=False)
     return curve
 
 

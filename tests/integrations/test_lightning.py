@@ -312,3 +312,20 @@ def test_missing_lightning_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delitem(sys.modules, "lrfind.integrations.lightning", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'lrfind\[lightning\]'"):
         importlib.import_module("lrfind.integrations.lightning")
+
+
+@pytest.mark.parametrize("restore_grads", [True, False])
+def test_restore_grads_is_passed_on(tmp_path: Path, restore_grads: bool) -> None:
+    module = Regressor(lr=1e-2)
+    x, y = next(iter(loader()))
+    torch.nn.functional.mse_loss(module.net(x), y).backward()
+    grads = [p.grad.clone() for p in module.parameters() if p.grad is not None]
+    assert grads
+    trainer = make_trainer(tmp_path, [], logger=False)
+    find(trainer, module, loader(), apply=False, num_steps=10, start_lr=1e-5,
+         progress=False, restore_grads=restore_grads)  # fmt: skip
+    after = [p.grad for p in module.parameters()]
+    if restore_grads:
+        assert all(g is not None and torch.equal(g, b) for g, b in zip(after, grads, strict=True))
+    else:
+        assert after == [None] * len(after)

@@ -176,3 +176,21 @@ def test_missing_transformers_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delitem(sys.modules, "lrfind.integrations.transformers", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'lrfind\[transformers\]'"):
         importlib.import_module("lrfind.integrations.transformers")
+
+
+@pytest.mark.parametrize("restore_grads", [True, False])
+def test_restore_grads_is_passed_on(tmp_path: Path, restore_grads: bool) -> None:
+    model = gpt2()
+    rows = token_rows(8)
+    batch = {key: torch.stack([row[key] for row in rows]) for key in rows[0]}
+    model(**batch).loss.backward()
+    grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    assert len(grads) == len(list(model.parameters()))
+    trainer = Trainer(model=model, args=arguments(tmp_path), train_dataset=token_rows())
+    find(trainer, start_lr=1e-5, end_lr=1e-3, num_steps=6, progress=False,
+         restore_grads=restore_grads)  # fmt: skip
+    after = [p.grad for p in model.parameters()]
+    if restore_grads:
+        assert all(g is not None and torch.equal(g, b) for g, b in zip(after, grads, strict=True))
+    else:
+        assert after == [None] * len(after)

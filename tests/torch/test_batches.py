@@ -105,3 +105,57 @@ def test_compute_loss_errors_say_what_to_pass():
         compute_loss(lambda **kw: model(kw["x"]), {"x": x}, torch.nn.MSELoss(), None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"must be a torch\.Tensor"):
         compute_loss(model, x, None, lambda m, b: 1.0)
+
+
+def test_blame_notes_the_innermost_place_only():
+    from lrfind.torch.batches import add_blame, blame
+
+    with pytest.raises(KeyError) as info, blame("outer"), blame("inner"):
+        raise KeyError("y")
+    assert info.value.__notes__ == ["lrfind: raised inner"]
+    error = ValueError("x")
+    add_blame(error, "first")
+    add_blame(error, "second")  # already placed: no second note
+    assert error.__notes__ == ["lrfind: raised first"]
+    with blame("nothing raised"):
+        pass  # and a clean exit adds nothing anywhere
+
+
+def test_to_device_keeps_plain_tuples_and_lists_and_their_tensors():
+    cpu = torch.device("cpu")
+    x, y = torch.zeros(2), torch.ones(2)
+    same = to_device((x, y), cpu)
+    assert type(same) is tuple
+    assert same[0] is x
+    assert same[1] is y
+    as_list = to_device([x, y, 3, "name"], cpu)
+    assert type(as_list) is list
+    assert as_list[0] is x
+    assert as_list[2:] == [3, "name"]
+    moved = to_device((x, [y, (x,)], {"y": y}), torch.device("meta"))
+    assert type(moved) is tuple
+    assert type(moved[1]) is list
+    assert type(moved[1][1]) is tuple
+    assert moved[0].device.type == moved[1][0].device.type == moved[2]["y"].device.type == "meta"
+    assert x.device == cpu  # the original is untouched
+
+
+def test_compute_loss_notes_which_call_raised():
+    model = torch.nn.Linear(3, 2)
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+
+    def bad_model(_: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("model")
+
+    def bad_loss(*_: object) -> torch.Tensor:
+        raise RuntimeError("loss")
+
+    with pytest.raises(RuntimeError) as info:
+        compute_loss(bad_model, (x, y), torch.nn.CrossEntropyLoss(), None)  # type: ignore[arg-type]
+    assert info.value.__notes__ == ["lrfind: raised by the model's forward (model(x))"]
+    with pytest.raises(RuntimeError) as info:
+        compute_loss(model, [x, y], bad_loss, None)
+    assert info.value.__notes__ == ["lrfind: raised by loss_fn(prediction, target)"]
+    with pytest.raises(RuntimeError) as info:
+        compute_loss(model, {"x": x}, None, lambda m, b: bad_loss())
+    assert info.value.__notes__ == ["lrfind: raised by forward(model, batch)"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import math
 import os
 import signal
 import socket
@@ -325,3 +326,15 @@ def test_the_accelerate_example_runs_under_torchrun(tmp_path: Path) -> None:
     assert output.count("global batch 64") == 1  # two processes, the main one prints
     result = lrfind.Result.load(tmp_path / "lr_find_accelerate.json")
     assert result.settings["world_size"] == 2
+
+
+def test_mean_losses_reads_python_floats_in_one_process() -> None:
+    cpu = torch.device("cpu")
+    one = distributed.mean_losses([torch.tensor(1.5)], cpu)
+    assert one == [1.5]
+    assert type(one[0]) is float
+    values = [torch.tensor(0.1, dtype=torch.float32), torch.tensor(2.0), torch.tensor(float("nan"))]
+    read = distributed.mean_losses(values, cpu)
+    assert all(type(v) is float for v in read)
+    assert read[:2] == [float(np.float32(0.1)), 2.0]
+    assert math.isnan(read[2])

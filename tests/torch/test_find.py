@@ -422,3 +422,123 @@ def test_a_model_in_eval_mode_is_trained_in_train_mode_and_handed_back_in_eval()
     quiet_find(model, opt, data(), loss_fn=nn.CrossEntropyLoss(), num_steps=6, repeats=2)
     assert seen == [True] * 12
     assert not any(m.training for m in model.modules())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"grad_clip": 0.5}, {"dtype": torch.bfloat16}, {"val": True}],
+    ids=["plain", "grad-clip", "bf16", "validation"],
+)
+def test_the_single_step_path_trains_exactly_like_the_general_one(options):
+    """One process, one micro-batch: find() takes a leaner step; it must train the same."""
+    import importlib
+
+    from lrfind.torch.batches import Batches
+
+    find_module = importlib.import_module("lrfind.torch.find")
+    runs = []
+    for general in (False, True):
+        torch.manual_seed(0)
+        model = mlp()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        trainer = find_module._Trainer(
+            model,
+            optimizer,
+            Batches(data()),
+            loss_fn=nn.CrossEntropyLoss(),
+            forward=None,
+            device=torch.device("cpu"),
+            dtype=options.get("dtype"),
+            scaler=None,
+            accumulation_steps=1,
+            grad_clip=options.get("grad_clip"),
+            val_data=data(n=64, seed=1) if options.get("val") else None,
+            val_batches=1 if options.get("val") else None,
+        )
+        assert trainer.step == trainer._single_step  # what find() hands to the sweep
+        trainer.train_mode()
+        step = trainer.__call__ if general else trainer.step
+        torch.manual_seed(1)  # dropout draws the same masks in both runs
+        losses = [float(step(lr)) for lr in lr_schedule(1e-4, 1e-1, 12)]
+        runs.append((losses, [p.detach().clone() for p in model.parameters()], optimizer))
+    (fast, fast_params, fast_opt), (slow, slow_params, slow_opt) = runs
+    assert fast == slow
+    assert all(torch.equal(a, b) for a, b in zip(fast_params, slow_params, strict=True))
+    assert fast_opt.param_groups[0]["lr"] == slow_opt.param_groups[0]["lr"] == 1e-1
+    for a, b in zip(fast_opt.state.values(), slow_opt.state.values(), strict=True):
+        assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_find_passes_the_general_step_when_micro_batches_or_ranks_need_it(monkeypatch):
+    import importlib
+
+    find_module = importlib.import_module("lrfind.torch.find")
+    seen = []
+    original = find_module.run_sweep
+
+    def spy(step, *args, **kwargs):
+        seen.append(getattr(step, "__name__", type(step).__name__))
+        return original(step, *args, **kwargs)
+
+    monkeypatch.setattr(find_module, "run_sweep", spy)
+    for accumulation in (1, 2):
+        model = mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        quiet_find(
+            model,
+            opt,
+            data(),
+            loss_fn=nn.CrossEntropyLoss(),
+            num_steps=6,
+            accumulation_steps=accumulation,
+        )
+    assert seen == ["_single_step", "_Trainer"]
+
+
+@pytest.mark.parametrize("restore_grads", [True, False])
+@pytest.mark.parametrize("fail", [False, True], ids=["returns", "raises"])
+def test_restore_grads_true_brings_gradients_back_false_leaves_none(
+    restore_grads, fail, state_of, same
+):
+    torch.manual_seed(0)
+    model = mlp()
+    loader = data()
+    opt, sched = warm_adam(model, loader)  # its last backward left gradients
+    assert all(p.grad is not None for p in model.parameters())
+    before = state_of(model, opt, sched)
+    steps = []
+
+    def forward(model, batch):
+        steps.append(1)
+        if fail and len(steps) == 5:
+            raise Boom("halfway")
+        x, y = batch
+        return nn.functional.cross_entropy(model(x), y)
+
+    with pytest.raises(Boom) if fail else warnings.catch_warnings():
+        quiet_find(
+            model,
+            opt,
+            loader,
+            forward=forward,
+            scheduler=sched,
+            num_steps=8,
+            restore_grads=restore_grads,
+        )
+    after = state_of(model, opt, sched)
+    if not restore_grads:
+        assert all(p.grad is None for p in model.parameters())
+        before["grads"] = [None] * len(before["grads"])
+    same(before, after)
+
+
+def test_restore_grads_must_be_a_bool():
+    model = mlp()
+    with pytest.raises(ValueError, match="restore_grads"):
+        quiet_find(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            data(),
+            loss_fn=nn.CrossEntropyLoss(),
+            restore_grads="no",
+        )

@@ -256,3 +256,42 @@ def test_cpu_snapshot_writes_no_file(
     assert calls.loads == []
     assert made == []
     _assert_same(before, _state(model, optimizer))
+
+
+def test_disk_snapshot_streams_the_live_tensors_and_maps_the_file_back(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``torch.save`` gets the model's and optimizer's own storage (no copy built first);
+    the restore maps the file (``mmap=True``) instead of reading it all into memory."""
+    model, optimizer, _ = _trained()
+    before = _state(model, optimizer)
+    saved: list[Any] = []
+    loads: list[dict[str, Any]] = []
+    save, load = torch.save, torch.load
+
+    def saving(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+        saved.append({key: [t.data_ptr() for t in value] for key, value in obj.items()})
+        save(obj, f, *args, **kwargs)
+
+    def loading(f: Any, *args: Any, **kwargs: Any) -> Any:
+        loads.append(kwargs)
+        return load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", saving)
+    monkeypatch.setattr(torch, "load", loading)
+    live = {
+        "tensors": [*model.parameters(), *model.buffers()],
+        "grads": [p.grad for p in model.parameters()],
+        "optimizer": [t for s in optimizer.state.values() for t in s.values()],
+    }
+    snap = Snapshot.take(model, optimizer, where="disk")
+    try:
+        assert saved == [{k: [t.data_ptr() for t in v] for k, v in live.items()}]  # type: ignore[union-attr]
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+        snap.restore()
+    finally:
+        snap.close()
+    assert loads == [{"map_location": "cpu", "weights_only": True, "mmap": True}]
+    _assert_same(before, _state(model, optimizer))

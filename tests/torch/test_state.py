@@ -85,3 +85,139 @@ def test_restore_twice_gives_the_same_state(state_of, same):
         snap.restore()
         same(before, state_of(model, opt))
     snap.close()
+
+
+def _adam_mid_training(tensor_lr=False):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.BatchNorm1d(5))
+    lr = torch.tensor(1e-2) if tensor_lr else 1e-2
+    opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=False)
+    for _ in range(2):
+        opt.zero_grad()
+        model(torch.randn(8, 6)).square().mean().backward()
+        opt.step()
+    return model, opt
+
+
+def _train(model, opt, steps=2):
+    for _ in range(steps):
+        opt.zero_grad()
+        model(torch.randn(8, 6)).square().mean().backward()
+        opt.step()
+
+
+def test_restore_writes_into_the_optimizers_own_objects(state_of, same, monkeypatch):
+    """No load_state_dict: the lists, dicts and state tensors are the ones it had."""
+    model, opt = _adam_mid_training(tensor_lr=True)
+    before = state_of(model, opt)
+    groups, group, params, state = opt.param_groups, opt.param_groups[0], None, opt.state
+    params = group["params"]
+    entries = {p: (entry, dict(entry)) for p, entry in state.items()}
+    pointers = {p: {k: v.data_ptr() for k, v in e.items()} for p, e in state.items()}
+    lr = group["lr"]
+    snap = Snapshot.take(model, opt)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("restore must not go through load_state_dict")
+
+    monkeypatch.setattr(torch.optim.Optimizer, "load_state_dict", refused)
+    _train(model, opt)
+    group["lr"].fill_(0.5)
+    group["extra"] = "added during the sweep"
+    opt.param_groups = [dict(group)]  # even a replaced list and group dict come back
+    snap.restore()
+    snap.close()
+    same(before, state_of(model, opt))
+    assert opt.param_groups is groups
+    assert groups[0] is group
+    assert group["params"] is params
+    assert "extra" not in group
+    assert group["lr"] is lr
+    assert float(lr) == pytest.approx(1e-2)
+    assert opt.state is state
+    assert state.keys() == entries.keys()
+    for p, (entry, values) in entries.items():
+        assert state[p] is entry
+        for key, tensor in values.items():
+            assert entry[key] is tensor
+            assert tensor.data_ptr() == pointers[p][key]
+
+
+def test_restore_allocates_no_tensor_memory(state_of, same):
+    """Everything is copied into tensors that exist: no second copy, not even briefly."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model, opt = _adam_mid_training()
+    frozen = torch.nn.Parameter(torch.ones(3))  # gets state during the sweep only
+    opt.add_param_group({"params": [frozen]})
+    before = state_of(model, opt)
+    snap = Snapshot.take(model, opt)
+    _train(model, opt)
+    frozen.grad = torch.ones(3)
+    opt.step()
+    assert frozen in opt.state
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        snap.restore()
+    allocated = [(e.name, e.cpu_memory_usage) for e in prof.events() if e.cpu_memory_usage > 0]
+    assert allocated == []
+    assert any(e.name == "aten::copy_" for e in prof.events())  # it did see the restore
+    frozen.grad = None
+    same(before, state_of(model, opt))
+    assert frozen not in opt.state
+    snap.close()
+
+
+def test_state_an_optimizer_never_had_is_dropped_and_rebuilt_the_same(state_of, same):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    twin = torch.nn.Linear(4, 2)
+    twin.load_state_dict(model.state_dict())
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    twin_opt = torch.optim.Adam(twin.parameters(), lr=1e-2)
+    before = state_of(model, opt)
+    snap = Snapshot.take(model, opt)
+    _x = torch.randn(8, 4)
+    for _ in range(3):
+        opt.zero_grad()
+        model(_x).sum().backward()
+        opt.step()
+    snap.restore()
+    snap.close()
+    same(before, state_of(model, opt))
+    assert len(opt.state) == 0
+    for m, o in ((model, opt), (twin, twin_opt)):  # it trains on as a fresh one does
+        o.zero_grad()
+        m(_x).sum().backward()
+        o.step()
+    assert torch.equal(model.weight, twin.weight)
+    assert torch.equal(opt.state[model.weight]["exp_avg"], twin_opt.state[twin.weight]["exp_avg"])
+
+
+@pytest.mark.parametrize("where", ["cpu", "disk"])
+def test_a_snapshot_without_gradients(where, state_of, same, tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    model, opt = _adam_mid_training()
+    assert all(p.grad is not None for p in model.parameters())
+    before = state_of(model, opt)
+    snap = Snapshot.take(model, opt, where=where, grads=False)
+    if where == "cpu":
+        assert snap._payload is not None
+        assert snap._payload["grads"] == []
+    _train(model, opt)
+    snap.restore()
+    snap.close()
+    assert all(p.grad is None for p in model.parameters())
+    before["grads"] = [None] * len(before["grads"])
+    same(before, state_of(model, opt))
+
+
+def test_the_cpu_snapshot_holds_one_copy(tmp_path):
+    model, opt = _adam_mid_training()
+    snap = Snapshot.take(model, opt)
+    assert snap._payload is not None
+    held = sum(t.numel() * t.element_size() for ts in snap._payload.values() for t in ts)
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    grads = sum(p.grad.numel() * p.grad.element_size() for p in model.parameters())
+    state = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values())
+    assert held == weights + grads + state
+    snap.close()

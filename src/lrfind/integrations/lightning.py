@@ -68,6 +68,7 @@ SWEEP_OPTIONS = frozenset(
         "check_every",
         "progress",
         "snapshot",
+        "restore_grads",
     }
 )
 """Keywords of :func:`lrfind.find` that :class:`LRFinder` and :func:`find` pass on."""
@@ -360,7 +361,7 @@ class LRFinder(pl.Callback):
         log: log the figure and suggestion to the Trainer's loggers (:func:`log_result`).
         **options: :func:`lrfind.find`'s ``start_lr``, ``end_lr``, ``num_steps``,
             ``mode``, ``smoothing``, ``diverge_factor``, ``repeats``, ``check_every``,
-            ``progress``, ``snapshot``.
+            ``progress``, ``snapshot``, ``restore_grads``.
 
     Attributes:
         results: the :class:`~lrfind.result.Result` of each epoch swept, by epoch.

@@ -55,6 +55,7 @@ def find(
     repeats: int = 1,
     check_every: int | None = None,
     snapshot: str = "cpu",
+    restore_grads: bool = True,
     progress: bool = True,
 ) -> Result:
     """Run the range test on a Hugging Face ``Trainer``; put everything back after.
@@ -66,7 +67,7 @@ def find(
             Without a suggestion nothing is set and an ``LRFindWarning`` says why.
         method: the suggestion method (default ``"auto"``).
         start_lr, end_lr, num_steps, mode, smoothing, diverge_factor, repeats,
-            check_every, snapshot, progress: as for :func:`lrfind.find`.
+            check_every, snapshot, restore_grads, progress: as for :func:`lrfind.find`.
 
     Returns:
         The :class:`~lrfind.result.Result`; ``settings`` also records the Trainer's
@@ -120,6 +121,7 @@ def find(
             scheduler=scheduler,
             device=args.device,
             snapshot=snapshot,
+            restore_grads=restore_grads,
             repeats=repeats,
             method=method or "auto",
             check_every=check_every,

@@ -31,8 +31,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import torch
 import torch.distributed as dist
 
@@ -57,17 +55,19 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def mean_losses(values: Sequence[torch.Tensor], device: torch.device) -> npt.NDArray[np.float64]:
+def mean_losses(values: Sequence[torch.Tensor], device: torch.device) -> list[float]:
     """Stack the losses of a few steps, average them over ranks, read them in one sync.
 
     The all-reduce is a sum divided by the world size (gloo has no average). A
     non-finite loss on any rank makes the mean non-finite on every rank. ``find``
     reads its losses here when it runs in one process; under several ranks
-    :class:`LockStep` has averaged them already.
+    :class:`LockStep` has averaged them already. Python floats, not a numpy array:
+    with ``check_every=1`` this runs at every step, and an array costs more than the
+    rest of the sweep's bookkeeping together.
     """
+    if len(values) == 1 and world_size() == 1:  # check_every=1, the CPU default: one read
+        return [float(values[0])]
     size = world_size()
-    if size == 1 and len(values) == 1:  # check_every=1, the CPU default: one read, no copies
-        return np.array([float(values[0])], dtype=np.float64)
     stacked = torch.stack([v.detach().reshape(()) for v in values]).to(torch.float64)
     if size > 1:
         backend = dist.get_backend()
@@ -75,7 +75,8 @@ def mean_losses(values: Sequence[torch.Tensor], device: torch.device) -> npt.NDA
             stacked = stacked.to(device)
         dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
         stacked = stacked / size
-    return np.asarray(stacked.cpu().numpy(), dtype=np.float64)
+    read: list[float] = stacked.cpu().tolist()
+    return read
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,16 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import torch
 
 from lrfind.result import Result
-from lrfind.sweep import SweepConfig, run_sweep
+from lrfind.sweep import StepFn, SweepConfig, run_sweep
 from lrfind.torch import distributed
 from lrfind.torch.batches import (
     Batches,
     ForwardFn,
     LossFn,
+    add_blame,
     blame,
     check_batch,
     compute_loss,
@@ -105,8 +104,9 @@ def _lr_ratios(optimizer: torch.optim.Optimizer) -> list[float]:
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float, ratios: Sequence[float]) -> None:
     for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr * ratio)
+        current = group["lr"]
+        if isinstance(current, torch.Tensor):
+            current.fill_(lr * ratio)
         else:
             group["lr"] = lr * ratio
 
@@ -152,19 +152,75 @@ class _Trainer:
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.checked = False
         self._modes: list[tuple[torch.nn.Module, bool]] | None = None
+        # What the sweep calls: one process and one micro-batch per step (the usual case)
+        # take a path with no per-step context managers; anything else the general one.
+        self.step: StepFn = (
+            self._single_step if lockstep is None and accumulation_steps == 1 else self
+        )
 
     def _next_batch(self) -> Any:
-        with blame(f"by {self.batches.name} (the data loader), fetching batch {self.batches.seen}"):
-            batch = next(self.batches)
+        batches = self.batches
+        try:
+            batch = next(batches)
+        except BaseException as error:  # the note is only formatted when something raised
+            add_blame(error, f"by {batches.name} (the data loader), fetching batch {batches.seen}")
+            raise
         if not self.checked:
             check_batch(batch, self.loss_fn, self.forward)
             self.checked = True
-        with blame(f"while moving a batch to device {str(self.device)!r}"):
+        try:
             return to_device(batch, self.device)
+        except BaseException as error:
+            add_blame(error, f"while moving a batch to device {str(self.device)!r}")
+            raise
 
     def _loss(self, batch: Any) -> torch.Tensor:
+        if self.dtype is None:
+            return compute_loss(self.model, batch, self.loss_fn, self.forward)
         with autocast(self.device, self.dtype):
             return compute_loss(self.model, batch, self.loss_fn, self.forward)
+
+    def _optimizer_step(self) -> bool:
+        """Clip, step (through the scaler if any); ``False`` when the scaler skipped it."""
+        scaler = self.scaler
+        if scaler is not None:
+            if self.grad_clip is not None:
+                scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+            scale = scaler.get_scale()
+            with blame("by optimizer.step() (through the GradScaler)"):
+                scaler.step(self.optimizer)
+            scaler.update()
+            return not (scaler.is_enabled() and scaler.get_scale() < scale)
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        try:
+            self.optimizer.step()
+        except BaseException as error:
+            add_blame(error, "by optimizer.step()")
+            raise
+        return True
+
+    def _single_step(self, lr: float) -> torch.Tensor | None:
+        """:meth:`__call__` in one process with one micro-batch: the same, with less Python."""
+        optimizer = self.optimizer
+        _set_lr(optimizer, lr, self.ratios)
+        optimizer.zero_grad(set_to_none=True)
+        loss = self._loss(self._next_batch())
+        value = loss.detach()
+        if value.dtype != torch.float32:
+            value = value.float()
+        backward = self.scaler.scale(loss) if self.scaler is not None else loss
+        try:
+            backward.backward()
+        except BaseException as error:
+            add_blame(error, "in backward()")
+            raise
+        if not self._optimizer_step():
+            return None  # skipped for overflow: the sweep retries this lr
+        if self.val_data is not None:
+            return self.validate()
+        return value
 
     def __call__(self, lr: float) -> torch.Tensor | float | None:
         _set_lr(self.optimizer, lr, self.ratios)
@@ -191,21 +247,8 @@ class _Trainer:
                 ):
                     backward.backward()
         assert total is not None
-        if self.scaler is not None:
-            if self.grad_clip is not None:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
-            scale = self.scaler.get_scale()
-            with blame("by optimizer.step() (through the GradScaler)"):
-                self.scaler.step(self.optimizer)
-            self.scaler.update()
-            if self.scaler.is_enabled() and self.scaler.get_scale() < scale:
-                return None  # skipped for overflow: the sweep retries this lr
-        else:
-            if self.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
-            with blame("by optimizer.step()"):
-                self.optimizer.step()
+        if not self._optimizer_step():
+            return None  # skipped for overflow: the sweep retries this lr
         if self.val_data is not None:
             val_loss = self.validate()
             return lockstep.exchange(val_loss) if lockstep else val_loss
@@ -268,6 +311,7 @@ def find(
     scheduler: Any = None,
     device: torch.device | str | None = None,
     snapshot: str = "cpu",
+    restore_grads: bool = True,
     repeats: int = 1,
     method: str = "auto",
     check_every: int | None = None,
@@ -282,7 +326,7 @@ def find(
     returns or raises (KeyboardInterrupt included), the model's parameters, gradients
     and buffers, the optimizer state and param groups, ``scheduler``, ``grad_scaler``,
     the train/eval mode of every module and the torch / numpy / Python RNG states are
-    exactly what they were.
+    exactly what they were (the gradients only with ``restore_grads=True``).
 
     Args:
         model: the model to train (also DistributedDataParallel or ``torch.compile``d).
@@ -308,6 +352,14 @@ def find(
         scheduler: an LR scheduler attached to ``optimizer``, to restore too.
         device: where batches go (default: the model's device).
         snapshot: ``"cpu"`` (host memory) or ``"disk"`` (a temporary file, removed).
+            It holds one copy of the parameters, buffers and optimizer state, plus the
+            gradients when ``restore_grads`` is true and the model has any.
+        restore_grads: ``True``: the parameters' ``.grad`` come back exactly (the
+            snapshot holds a copy of them). ``False``: no copy of the gradients is
+            held, and afterwards every ``.grad`` is ``None``, as
+            ``optimizer.zero_grad()`` leaves them; the usual choice when the next thing
+            you do is train (which starts with ``zero_grad()``), and it saves one
+            gradient-sized copy of the model in memory.
         repeats: sweeps from the same starting state (the data order differs); the
             suggestion is their median and :meth:`Result.interval` their range.
         method: the result's default suggestion method.
@@ -366,7 +418,9 @@ def find(
         method=method,
     )
     scaler = make_scaler(amp, grad_scaler, target)
-    snap = Snapshot.take(model, optimizer, scheduler, scaler, snapshot)
+    if not isinstance(restore_grads, bool):
+        raise ValueError(f"restore_grads must be True or False, got {restore_grads!r}")
+    snap = Snapshot.take(model, optimizer, scheduler, scaler, snapshot, grads=restore_grads)
     batches: Batches | None = None
     lockstep: distributed.LockStep | None = None
     try:
@@ -388,9 +442,9 @@ def find(
             lockstep=lockstep,
         )
 
-        def materialize(values: Sequence[Any]) -> npt.NDArray[np.float64]:
+        def materialize(values: Sequence[Any]) -> list[float]:
             if lockstep:  # already averaged over the ranks, one float per step
-                return np.asarray(values, dtype=np.float64)
+                return [float(value) for value in values]
             return distributed.mean_losses(values, target)
 
         extra = {
@@ -410,7 +464,7 @@ def find(
         # training needs autograd, even when find() is called under no_grad / inference_mode
         with torch.inference_mode(False), torch.enable_grad():
             result = run_sweep(
-                trainer,
+                trainer.step,
                 config,
                 progress=progress and distributed.is_main(),
                 materialize=materialize,

@@ -4,10 +4,12 @@ One snapshot, taken before the sweep: parameters, their gradients, every buffer
 (persistent or not), each module's train/eval mode, the optimizer's state and
 param-group settings, an attached LR scheduler, a GradScaler, and the torch
 (CPU and CUDA), numpy and Python RNG states. Tensors are copied to host memory
-(``where="cpu"``: no second copy on the accelerator) or to a temporary file
-(``where="disk"``, loaded back with ``weights_only=True`` and removed afterwards).
-:meth:`Snapshot.restore` writes them back *into the same tensor objects*, so
-references held elsewhere (the optimizer's, the user's) stay valid.
+(``where="cpu"``: no second copy on the accelerator) or streamed to a temporary file
+(``where="disk"``: written from the live tensors, mapped back with ``weights_only=True``
+and removed afterwards). :meth:`Snapshot.restore` writes them back *into the same
+tensor objects* (the optimizer's state tensors and dicts included, without
+``load_state_dict``), so references held elsewhere (the optimizer's, the user's) stay
+valid and the restore allocates nothing. ``grads=False`` leaves the gradients out.
 
 >>> import torch
 >>> model = torch.nn.Linear(2, 1)
@@ -72,9 +74,12 @@ def _host_copies(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
 
 @dataclass(frozen=True)
 class _TensorRef:
-    """Where a tensor of the optimizer's state dict went in the snapshot's tensor list."""
+    """Where a tensor of the optimizer's state went in the snapshot's tensor list."""
 
     index: int
+
+
+_ATOMS = (int, float, bool, str, bytes, type(None))
 
 
 def _pull_tensors(value: Any, tensors: list[torch.Tensor]) -> Any:
@@ -92,39 +97,47 @@ def _pull_tensors(value: Any, tensors: list[torch.Tensor]) -> Any:
     if isinstance(value, list | tuple):
         items = [_pull_tensors(item, tensors) for item in value]
         return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
-    return copy.deepcopy(value)
+    return value if type(value) in _ATOMS else copy.deepcopy(value)
 
 
-def _push_tensors(value: Any, tensors: list[torch.Tensor]) -> Any:
-    """The inverse of :func:`_pull_tensors`: fresh containers, tensors put back."""
-    if isinstance(value, _TensorRef):
-        return tensors[value.index]
-    if isinstance(value, dict):
-        return {key: _push_tensors(item, tensors) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        items = [_push_tensors(item, tensors) for item in value]
-        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
-    return copy.deepcopy(value)
-
-
-def _reuse(old: Any, new: Any) -> Any:
-    """``old`` with ``new``'s values copied in when both are alike tensors, else ``new``.
-
-    Restoring into the original tensor objects keeps references held elsewhere valid
-    (a tensor lr, optimizer state captured by a CUDA graph).
-    """
-    if (
-        isinstance(old, torch.Tensor)
-        and isinstance(new, torch.Tensor)
-        and old is not new
-        and old.shape == new.shape
+def _alike(old: torch.Tensor, new: torch.Tensor) -> bool:
+    """Whether ``new``'s values can be copied into ``old`` as they are."""
+    return (
+        old.shape == new.shape
         and old.dtype == new.dtype
-        and old.device == new.device
-    ):
-        with torch.no_grad():
-            old.copy_(new)
-        return old
-    return new
+        and old.layout == torch.strided
+        and new.layout == torch.strided
+        and not old.is_quantized
+    )
+
+
+def _put_back(skeleton: Any, originals: list[torch.Tensor], saved: list[torch.Tensor]) -> Any:
+    """The inverse of :func:`_pull_tensors`, writing into the original tensors.
+
+    A tensor comes back as the very object the optimizer held when the snapshot was
+    taken, with the saved values copied in (no allocation, so no second copy of the
+    optimizer state at any time); only one that no longer fits them (resized in place)
+    is replaced by a new tensor (a copy: never the snapshot's own, which may be kept for
+    another restore or mapped from its file). Nested containers are fresh, as
+    ``load_state_dict`` would make them; other values are fresh copies.
+    """
+    if isinstance(skeleton, _TensorRef):
+        original, value = originals[skeleton.index], saved[skeleton.index]
+        if _alike(original, value):
+            with torch.no_grad():
+                original.copy_(value)
+            return original
+        return value.to(original.device, copy=True)
+    if isinstance(skeleton, dict):
+        return {k: _put_back(v, originals, saved) for k, v in skeleton.items()}
+    if isinstance(skeleton, list | tuple):
+        items = [_put_back(item, originals, saved) for item in skeleton]
+        return type(skeleton)(*items) if hasattr(skeleton, "_fields") else type(skeleton)(items)
+    return skeleton if type(skeleton) in _ATOMS else copy.deepcopy(skeleton)
+
+
+_PARAMS = object()
+"""Stands for a param group's ``"params"`` list in its skeleton (kept by reference)."""
 
 
 def _tensor_slots(model: torch.nn.Module) -> list[tuple[dict[str, Any], str, Any]]:
@@ -159,28 +172,36 @@ class _RngState:
 
 @dataclass
 class Snapshot:
-    """Everything needed to put a model, optimizer, scheduler and scaler back exactly."""
+    """Everything needed to put a model, optimizer, scheduler and scaler back exactly.
+
+    ``grads=False`` keeps no copy of the parameters' gradients: :meth:`restore` then
+    leaves every ``.grad`` as ``None`` (as ``optimizer.zero_grad()`` leaves them).
+    """
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any = None
     scaler: Any = None
     where: str = "cpu"
+    grads: bool = True
     _targets: list[torch.Tensor] = field(default_factory=list)
+    _params: list[torch.nn.Parameter] = field(default_factory=list)
     _had_grad: list[bool] = field(default_factory=list)
     _modes: list[tuple[torch.nn.Module, bool]] = field(default_factory=list)
-    _payload: dict[str, Any] | None = None
+    _payload: dict[str, list[torch.Tensor]] | None = None
     _path: str | None = None
     _scheduler_state: Any = None
     _scaler_state: Any = None
     _rng: _RngState | None = None
     _slots: list[tuple[dict[str, Any], str, Any]] = field(default_factory=list)
-    _groups: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     _group_list: list[dict[str, Any]] = field(default_factory=list)
+    _groups: list[tuple[dict[str, Any], Any, list[Any], dict[Any, Any]]] = field(
+        default_factory=list
+    )
     _state_dict: Any = None
-    _state_entries: dict[Any, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    _state_entries: list[tuple[Any, dict[Any, Any], dict[Any, Any]]] = field(default_factory=list)
+    _optimizer_tensors: list[torch.Tensor] = field(default_factory=list)
     _optimizer_attrs: dict[str, Any] = field(default_factory=dict)
-    _optimizer_skeleton: Any = None
 
     @classmethod
     def take(
@@ -190,51 +211,71 @@ class Snapshot:
         scheduler: Any = None,
         scaler: Any = None,
         where: str = "cpu",
+        *,
+        grads: bool = True,
     ) -> Snapshot:
-        """Copy the state now; ``where`` is ``"cpu"`` (host memory) or ``"disk"``."""
+        """Copy the state now; ``where`` is ``"cpu"`` (host memory) or ``"disk"``.
+
+        A disk snapshot is written straight from the model's and optimizer's own tensors
+        (``torch.save`` streams them one storage at a time): no copy is built in memory.
+        """
         if where not in SNAPSHOT_PLACES:
             raise ValueError(f"snapshot must be 'cpu' or 'disk', got {where!r}")
-        snap = cls(model, optimizer, scheduler, scaler, where)
+        snap = cls(model, optimizer, scheduler, scaler, where, grads)
         seen: set[int] = set()
         for tensor in [*model.parameters(), *model.buffers()]:
             if id(tensor) not in seen:
                 seen.add(id(tensor))
                 snap._targets.append(tensor)
-        params = [t for t in snap._targets if isinstance(t, torch.nn.Parameter)]
-        snap._had_grad = [p.grad is not None for p in params]
+        snap._params = [t for t in snap._targets if isinstance(t, torch.nn.Parameter)]
+        snap._had_grad = [grads and p.grad is not None for p in snap._params]
         # copied, not held: holding the gradient tensors would keep a second set of
         # gradients alive on the device for the whole sweep
-        grads = [p.grad for p in params if p.grad is not None]
+        saved_grads = [p.grad for p in snap._params if grads and p.grad is not None]
         snap._modes = [(module, module.training) for module in model.modules()]
         snap._slots = _tensor_slots(model)
+        # The optimizer's own objects, and a skeleton of their contents in which every
+        # tensor is a reference into ``_optimizer_tensors`` (the objects to write back into).
+        tensors = snap._optimizer_tensors
         snap._group_list = optimizer.param_groups
-        snap._groups = [(group, dict(group)) for group in optimizer.param_groups]
+        for group in optimizer.param_groups:
+            skeleton = {
+                key: _PARAMS if key == "params" else _pull_tensors(value, tensors)
+                for key, value in group.items()
+            }
+            params = group.get("params")
+            snap._groups.append((group, params, list(params or ()), skeleton))
         snap._state_dict = optimizer.state
-        snap._state_entries = {
-            param: (entry, dict(entry)) for param, entry in optimizer.state.items()
-        }
+        snap._state_entries = [
+            (key, entry, _pull_tensors(dict(entry), tensors))
+            for key, entry in optimizer.state.items()
+        ]
         snap._optimizer_attrs = {
             key: value
             for key, value in vars(optimizer).items()
             if key not in ("state", "param_groups")
         }
-        optimizer_tensors: list[torch.Tensor] = []
-        snap._optimizer_skeleton = _pull_tensors(optimizer.state_dict(), optimizer_tensors)
-        payload = {
-            "tensors": _host_copies(snap._targets),
-            "grads": _host_copies(grads),
-            "optimizer": _host_copies(optimizer_tensors),  # apart: restore deep-copies these
-        }
         if where == "disk":
             fd, snap._path = tempfile.mkstemp(prefix="lrfind-snapshot-", suffix=".pt")
             os.close(fd)
             try:
-                torch.save(payload, snap._path)
+                torch.save(
+                    {
+                        "tensors": [t.detach() for t in snap._targets],
+                        "grads": [g.detach() for g in saved_grads],
+                        "optimizer": [t.detach() for t in tensors],
+                    },
+                    snap._path,
+                )
             except BaseException:
                 snap.close()
                 raise
         else:
-            snap._payload = payload
+            snap._payload = {
+                "tensors": _host_copies(snap._targets),
+                "grads": _host_copies(saved_grads),
+                "optimizer": _host_copies(tensors),
+            }
         if scheduler is not None:
             snap._scheduler_state = copy.deepcopy(scheduler.state_dict())
         if scaler is not None:
@@ -245,12 +286,15 @@ class Snapshot:
         snap._rng = _RngState.take()
         return snap
 
-    def _load(self) -> dict[str, Any]:
+    def _load(self) -> dict[str, list[torch.Tensor]]:
         if self._payload is not None:
             return self._payload
         if self._path is None:
             raise RuntimeError("the snapshot was closed before it was restored")
-        loaded: dict[str, Any] = torch.load(self._path, map_location="cpu", weights_only=True)
+        # mmap: the file's pages are read as they are copied back, not first into a copy
+        loaded: dict[str, list[torch.Tensor]] = torch.load(
+            self._path, map_location="cpu", weights_only=True, mmap=True
+        )
         return loaded
 
     def restore(self) -> None:
@@ -262,18 +306,18 @@ class Snapshot:
         with torch.no_grad():
             for target, saved in zip(self._targets, payload["tensors"], strict=True):
                 target.copy_(saved)
-            params = [t for t in self._targets if isinstance(t, torch.nn.Parameter)]
             grads = iter(payload["grads"])
-            for param, had in zip(params, self._had_grad, strict=True):
-                if had:
-                    param.grad = next(grads).to(param.device, copy=True)
-                else:
+            for param, had in zip(self._params, self._had_grad, strict=True):
+                if not had:
                     param.grad = None
-        saved = _push_tensors(self._optimizer_skeleton, payload["optimizer"])
-        self.optimizer.load_state_dict(saved)
-        self._keep_optimizer_objects()
-        if self._payload is not None:  # kept for another restore: the optimizer must not share it
-            self._unshare(payload["optimizer"])
+                    continue
+                saved = next(grads)
+                grad = param.grad
+                if grad is not None and grad.device == param.device and _alike(grad, saved):
+                    grad.copy_(saved)  # the sweep's gradient tensor, refilled: no allocation
+                else:
+                    param.grad = saved.to(param.device, copy=True)  # never the snapshot's own
+        self._restore_optimizer(payload["optimizer"])
         for module, training in self._modes:
             module.training = training
         if self.scheduler is not None:
@@ -291,54 +335,41 @@ class Snapshot:
         if self._rng is not None:
             self._rng.restore()
 
-    def _keep_optimizer_objects(self) -> None:
-        """Put the restored optimizer state back into its original Python objects.
+    def _restore_optimizer(self, saved: list[torch.Tensor]) -> None:
+        """Put the optimizer back in place, without ``load_state_dict``.
 
-        ``load_state_dict`` builds new param-group dicts, a new state dict and new state
-        tensors; a user holding ``optimizer.param_groups[0]`` (or a tensor lr) would
-        otherwise hold a stale copy.
+        Its state and param-group dicts, the lists holding them and every state tensor
+        are the objects it had when the snapshot was taken, with the saved values copied
+        into them: a user (or a scheduler, or a captured CUDA graph) holding any of them
+        still holds the live one, and no second copy of the optimizer state is made.
+        State that appeared during the sweep (an optimizer that had never stepped) is
+        dropped, as it did not exist before.
         """
-        optimizer = self.optimizer
-        for (group, before), loaded in zip(self._groups, optimizer.param_groups, strict=True):
-            merged = {key: _reuse(before.get(key), value) for key, value in loaded.items()}
+        originals = self._optimizer_tensors
+        for group, params, members, skeleton in self._groups:
+            if isinstance(params, list):
+                params[:] = members  # the list object the optimizer built, as it was
+            values = {
+                key: params if value is _PARAMS else _put_back(value, originals, saved)
+                for key, value in skeleton.items()
+            }
             group.clear()
-            group.update(merged)
-        self._group_list[:] = [group for group, _ in self._groups]
-        loaded_state = optimizer.state
-        for param, entry in loaded_state.items():
-            if param in self._state_entries:
-                original, before = self._state_entries[param]
-                merged = {key: _reuse(before.get(key), value) for key, value in entry.items()}
-                original.clear()
-                original.update(merged)
-                loaded_state[param] = original
-        self._state_dict.clear()
-        self._state_dict.update(loaded_state)
+            group.update(values)
+        self._group_list[:] = [group for group, _, _, _ in self._groups]
+        for _, entry, skeleton in self._state_entries:
+            values = _put_back(skeleton, originals, saved)
+            entry.clear()
+            entry.update(values)
+        state = self._state_dict
+        state.clear()
+        state.update({key: entry for key, entry, _ in self._state_entries})
+        optimizer = self.optimizer
         for key in [k for k in vars(optimizer) if k not in self._optimizer_attrs]:
             if key not in ("state", "param_groups"):
                 delattr(optimizer, key)  # e.g. the scheduler's ``_opt_called`` flag
         vars(optimizer).update(self._optimizer_attrs)
-        optimizer.state = self._state_dict
+        optimizer.state = state
         optimizer.param_groups = self._group_list
-
-    def _unshare(self, saved: list[torch.Tensor]) -> None:
-        """Clone the snapshot's tensors that the optimizer took as they were.
-
-        Most restored state is copied into the optimizer's original tensors (see
-        :meth:`_keep_optimizer_objects`); only what had no original (state that did not
-        exist before the sweep's first step, on the same device) is still the snapshot's
-        own tensor. A deep copy of the whole state up front would cost a second copy of
-        the optimizer state at every restore.
-        """
-        ids = {id(tensor) for tensor in saved}
-        containers: list[dict[Any, Any]] = [
-            *self.optimizer.state.values(),
-            *self.optimizer.param_groups,
-        ]
-        for container in containers:
-            for key, value in container.items():
-                if isinstance(value, torch.Tensor) and id(value) in ids:
-                    container[key] = value.clone()
 
     def close(self) -> None:
         """Drop the copy; remove the temporary file of a disk snapshot."""
