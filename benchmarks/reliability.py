@@ -164,6 +164,10 @@ def main() -> int:
         wall = time.perf_counter() - clock
         rows = read_log(log)
         outcomes = read_junit(junit) if junit.exists() else {}
+    if not outcomes or not rows:
+        # pytest did not run (missing, or nothing collected): no table to write
+        print(f"pytest did not run the suites (exit code {done.returncode})", file=sys.stderr)
+        return 2
     load_after = os.getloadavg()
     failed = sum(o.failed for o in outcomes.values()) + (done.returncode not in (0, 1))
     lost = sum(bool(row.get("lost_state")) for row in rows)

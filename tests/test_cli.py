@@ -21,7 +21,7 @@ PNG_HEADER = b"\x89PNG\r\n\x1a\n"
 TINY_DEMO = [
     "demo",
     "--num-steps",
-    "12",
+    "25",
     "--grid",
     "--grid-lrs",
     "1e-3",
@@ -72,8 +72,8 @@ def test_demo_writes_png_json_and_prints_table_and_plot(demo_run: tuple[Path, st
     out, stdout = demo_run
     assert_png(out / "lr_find.png")
     result = Result.load(out / "lr_find.json")
-    assert 5 <= len(result.lrs) <= 12
-    assert result.settings["num_steps"] == 12
+    assert 5 <= len(result.lrs) <= 25
+    assert result.settings["num_steps"] == 25
     for name in ("auto", "steepest", "valley", "minimum", "slide"):
         assert any(line.lstrip("* ").startswith(name) for line in stdout.splitlines())
     assert "learning rate (log scale)" in stdout
@@ -100,7 +100,7 @@ def test_demo_is_deterministic(tmp_path: Path, demo_run: tuple[Path, str]) -> No
     out, _ = demo_run
     threads = torch.get_num_threads()
     try:  # in-process, to save a start-up; the demo sets torch's threads
-        assert cli.main(["demo", "--num-steps", "12", "--no-progress", "--out", str(tmp_path)]) == 0
+        assert cli.main(["demo", "--num-steps", "25", "--no-progress", "--out", str(tmp_path)]) == 0
     finally:
         torch.set_num_threads(threads)
     assert Result.load(tmp_path / "lr_find.json").losses.tolist() == (

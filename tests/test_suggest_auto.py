@@ -11,8 +11,10 @@ from lrfind.result import LOW_CONFIDENCE
 from lrfind.smoothing import centred_smooth
 from lrfind.suggest import (
     AUTO_BLOWUP_BACKOFF,
-    AUTO_BOTTOM_WEIGHT,
     AUTO_DEPTH_DECADES,
+    AUTO_FALLBACK_CONFIDENCE,
+    AUTO_FALLBACK_DECADES,
+    AUTO_NO_BLOWUP_BACKOFF,
     AUTO_OFFSET_DECADES,
     AUTO_SMOOTH_DECADES,
     _auto_points,
@@ -41,14 +43,14 @@ def log_lr(losses: np.ndarray, lrs: np.ndarray = LRS) -> float:
 
 def points(losses: np.ndarray) -> tuple[float, float, float, float | None, float]:
     smooth = centred_smooth(X, losses, max(AUTO_SMOOTH_DECADES, 1.5 * STEP))
-    found = _auto_points(X, smooth)
+    found = _auto_points(X, smooth, float(1.4826 * np.median(np.abs(losses - smooth))))
     assert found is not None
     return found
 
 
 def test_points_of_a_known_valley() -> None:
     # descent 2 -> 1 over [-3, -2], flat bottom [-2, -1.5], blow-up after -1.5
-    x_min, x_bottom, x_start, x_blowup, depth = points(valley(X, 2.0, 1.0, -3.0, -2.0))
+    x_min, x_start, x_bottom, x_blowup, depth = points(valley(X, 2.0, 1.0, -3.0, -2.0))
     assert -2.0 <= x_min <= -1.5  # inside the flat bottom (the smoothing tilts it)
     assert x_bottom == pytest.approx(-2.1, abs=0.05)  # 90% of the descent: 2 - 0.9
     assert x_start == pytest.approx(-2.9, abs=0.1)  # 10% of the descent
@@ -57,18 +59,12 @@ def test_points_of_a_known_valley() -> None:
 
 
 def test_formula_on_a_known_valley() -> None:
-    # by hand: lowest point ~-1.8, relative depth ~0.5, bottom from -2.1:
-    # -1.8 + 0.4 - 1.3 * 0.5 - 0.3 * 0.3 = -2.14
+    # by hand: lowest point ~-1.8, relative depth ~0.5: -1.8 + 0.4 - 1.3 * 0.5 = -2.05
     losses = valley(X, 2.0, 1.0, -3.0, -2.0)
-    x_min, x_bottom, _, _, depth = points(losses)
-    expected = (
-        x_min
-        + AUTO_OFFSET_DECADES
-        - AUTO_DEPTH_DECADES * depth
-        - AUTO_BOTTOM_WEIGHT * (x_min - x_bottom)
-    )
+    x_min, _, _, _, depth = points(losses)
+    expected = x_min + AUTO_OFFSET_DECADES - AUTO_DEPTH_DECADES * depth
     assert log_lr(losses) == pytest.approx(expected, abs=1e-9)
-    assert log_lr(losses) == pytest.approx(-2.14, abs=0.08)
+    assert log_lr(losses) == pytest.approx(-2.05, abs=0.08)
     assert "relative depth" in suggest(LRS, losses, "auto").reason
 
 
@@ -94,11 +90,9 @@ def test_shallow_sharp_valley_stays_below_the_blow_up() -> None:
 def test_negative_losses_count_as_a_full_descent() -> None:
     # a starting level <= 0 has no relative depth: auto takes 1 (the furthest back-off)
     losses = valley(X, -1.0, -2.0, -3.0, -2.0)
-    x_min, x_bottom, _, _, depth = points(losses)
+    x_min, _, _, _, depth = points(losses)
     assert depth == 1.0
-    expected = (
-        x_min + AUTO_OFFSET_DECADES - AUTO_DEPTH_DECADES - AUTO_BOTTOM_WEIGHT * (x_min - x_bottom)
-    )
+    expected = x_min + AUTO_OFFSET_DECADES - AUTO_DEPTH_DECADES
     assert log_lr(losses) == pytest.approx(expected, abs=1e-9)
 
 
@@ -164,6 +158,53 @@ def test_confidence_lower_without_a_blow_up() -> None:
         suggest(LRS, without + noise, "auto").confidence
         < suggest(LRS, with_edge + noise, "auto").confidence
     )
+
+
+def test_a_wiggle_within_the_noise_is_not_a_blow_up() -> None:
+    # descent 3.2 -> 0.5, a flat bottom, a hump of 2 over [-1.9, -1.1] (about 1.5 after
+    # the smoothing), then the real blow-up after -0.6. Clean, the hump rises by more than
+    # half the descent: a blow-up. With a zigzag of +-0.6 on top (noise ~0.89) it is less
+    # than twice the noise, and the blow-up is the real one.
+    hump = np.where((X > -1.9) & (X < -1.1), 2.0 * np.sin((X + 1.9) / 0.8 * np.pi), 0.0)
+    descent = 3.2 - 2.7 * np.clip(X + 3.5, 0.0, 1.0) + 0.2 * np.clip(X + 1.9, 0.0, None)
+    base = descent + hump + 40.0 * np.clip(X + 0.6, 0.0, None) ** 2
+    zigzag = 0.6 * (-1.0) ** np.arange(X.size)
+    clean_blowup = points(base)[3]
+    noisy_blowup = points(base + zigzag)[3]
+    assert clean_blowup is not None
+    assert noisy_blowup is not None
+    assert -1.9 < clean_blowup < -1.1  # the hump
+    assert noisy_blowup > -0.6  # the real blow-up
+
+
+def test_without_a_blow_up_stays_below_where_the_loss_levelled_off() -> None:
+    # a loss that falls 2 -> 0.02 over [-4, -2] and keeps creeping down to the end of
+    # the sweep (a convex problem trained towards zero loss): no blow-up, the lowest
+    # point is the last one, and the formula alone would land near 1e-1
+    losses = 2.0 - 1.98 * np.clip((X + 4.0) / 2.0, 0.0, 1.0) - 0.001 * np.clip(X + 2.0, 0, None)
+    x_min, _, x_bottom, x_blowup, depth = points(losses)
+    assert x_blowup is None
+    assert x_min == pytest.approx(X[-1], abs=0.3)
+    assert x_bottom == pytest.approx(-2.2, abs=0.1)  # 90% of the descent
+    assert x_min + AUTO_OFFSET_DECADES - AUTO_DEPTH_DECADES * depth > x_bottom
+    found = suggest(LRS, losses, "auto")
+    assert found.lr is not None
+    assert math.log10(found.lr) == pytest.approx(x_bottom - AUTO_NO_BLOWUP_BACKOFF, abs=1e-9)
+    assert "no blow-up" in found.reason
+
+
+def test_flat_then_blow_up_gets_a_low_confidence_fallback() -> None:
+    # no descent at all, then the loss explodes after 1e-2: a guess half a decade below
+    losses = np.where(X > -2.0, 1.0 + 50.0 * (X + 2.0) ** 2, 1.0)
+    rng = np.random.default_rng(5)
+    losses = losses + rng.normal(0.0, 0.01, X.size)
+    found = suggest(LRS, losses, "auto")
+    assert found.lr is not None
+    smooth = centred_smooth(X, losses, max(AUTO_SMOOTH_DECADES, 1.5 * STEP))
+    x_rose = float(X[np.flatnonzero(smooth >= 1.0 + 0.5)[0]])  # half the start above it
+    assert math.log10(found.lr) == pytest.approx(x_rose - AUTO_FALLBACK_DECADES, abs=STEP)
+    assert found.confidence <= AUTO_FALLBACK_CONFIDENCE < LOW_CONFIDENCE
+    assert "no descent" in found.reason
 
 
 @pytest.mark.parametrize(

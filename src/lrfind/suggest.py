@@ -13,9 +13,10 @@ index error and never a silent garbage value.
 - ``slide``: fastai's interval rule, sliding left from the end until the slope
   settles.
 - ``auto``: lrfind's default. It smooths the raw losses with a centred filter (no EMA
-  lag) and places the suggestion relative to the lowest point by the shape of the
-  descent: how much of the starting loss it removed and how wide its bottom is; it
-  stays a calibrated distance below the blow-up and never before the descent began.
+  lag) and places the suggestion relative to the lowest point by how much of the
+  starting loss the descent removed; it stays a calibrated distance below the blow-up
+  and never before the descent began. A curve that blows up without a descent gets a
+  low-confidence guess below the blow-up instead of nothing.
 
 >>> import numpy as np
 >>> lrs = np.logspace(-6, 0, 61)
@@ -61,24 +62,47 @@ AUTO_OFFSET_DECADES = 0.4
 
 AUTO_DEPTH_DECADES = 1.3
 """...minus this many decades times the relative depth of the descent (the share of the
-starting loss that the descent removed, in [0, 1]: a deep descent backs off further)..."""
+starting loss that the descent removed, in [0, 1]: a deep descent backs off further)."""
 
-AUTO_BOTTOM_FRACTION = 0.9
-"""...minus :data:`AUTO_BOTTOM_WEIGHT` times the width of the valley's bottom: the
-distance from where the loss has made this fraction of its descent to its lowest point."""
-
-AUTO_BOTTOM_WEIGHT = 0.3
-"""How much of the bottom's width ``auto`` backs off (a wide, flat bottom: further)."""
+AUTO_SIGNAL_NOISE = 2.0
+"""A rise of the smoothed loss smaller than this many times the noise (of the raw losses
+around the smoothed curve) is not a blow-up. (A descent within the noise still gets a
+suggestion, with the low confidence such a curve earns.)"""
 
 AUTO_BLOWUP_RISE = 0.5
 """The blow-up is where the smoothed loss, after its lowest point, has risen again by
-this fraction of the descent..."""
+this fraction of the descent (and by :data:`AUTO_SIGNAL_NOISE` times the noise)..."""
 
-AUTO_BLOWUP_BACKOFF = 0.4
+AUTO_BLOWUP_BACKOFF = 0.6
 """...and ``auto`` stays at least this many decades below it."""
+
+AUTO_BOTTOM_FRACTION = 0.9
+"""Without a blow-up in the sweep, the lowest point is only where the sweep ended: then
+``auto`` also stays :data:`AUTO_NO_BLOWUP_BACKOFF` decades below where the loss had made
+this fraction of its descent..."""
+
+AUTO_NO_BLOWUP_BACKOFF = 0.4
+"""...(a loss that keeps falling to the end of the sweep, e.g. a convex problem trained
+towards zero loss, says nothing about where training stops generalizing)."""
 
 AUTO_DESCENT_START = 0.1
 """``auto`` never suggests an lr before the loss has made this fraction of its descent."""
+
+AUTO_FALLBACK_DECADES = 0.5
+"""A curve with no descent that blows up (the smoothed loss rises above its start by
+:data:`AUTO_BLOWUP_RISE` of the starting level) gets a fallback this many decades below
+where it rose..."""
+
+AUTO_FALLBACK_SPAN = 2.0
+"""...provided the curve ran for at least this many decades before that point..."""
+
+AUTO_FALLBACK_FLAT = 0.75
+"""...and the smoothed loss moved there by less than this fraction of the blow-up's rise
+(a loss that rose from the start gets no fallback: the sweep should start lower)..."""
+
+AUTO_FALLBACK_CONFIDENCE = 0.1
+"""...with at most this confidence (below :data:`lrfind.result.LOW_CONFIDENCE`, so that
+``find`` warns about it)."""
 
 PEER_SKIP_START = 10
 """The peer methods ignore the first ``n // PEER_SKIP_START`` points (a tenth of the curve)..."""
@@ -316,43 +340,56 @@ def auto(curve: _Curve) -> Suggestion:
     :data:`AUTO_START_SPAN` of the curve) and the depth of the descent between them.
     The suggestion is::
 
-        x_min + AUTO_OFFSET_DECADES
-              - AUTO_DEPTH_DECADES * relative_depth
-              - AUTO_BOTTOM_WEIGHT * bottom_width
+        x_min + AUTO_OFFSET_DECADES - AUTO_DEPTH_DECADES * relative_depth
 
     where ``relative_depth`` is the share of the starting loss the descent removed
-    (clipped to [0, 1]; 1 when the starting loss is not positive) and ``bottom_width``
-    the distance in decades from where the loss made :data:`AUTO_BOTTOM_FRACTION` of
-    its descent to ``x_min``. A shallow descent that ends in a sharp valley (the best
-    learning rate of a full training sits at, or just past, the range test's minimum)
-    stays near ``x_min``; a deep descent with a wide, flat bottom backs off by up to
-    a decade and more. The result stays :data:`AUTO_BLOWUP_BACKOFF` decades below the
-    blow-up (where the loss rose again by :data:`AUTO_BLOWUP_RISE` of the descent),
-    never before the descent began (:data:`AUTO_DESCENT_START`), and inside the swept
-    range. The constants were fitted on a seeded random half of the quality
-    benchmark's tasks (``benchmarks/tasks.py``: ``FIT``); the other half is held out.
-    The curve's optimizer is not known to ``auto`` and is not used.
+    (clipped to [0, 1]; 1 when the starting loss is not positive). A shallow descent
+    (the best learning rate of a full training sits at, or just past, the range test's
+    minimum) stays near or a little past ``x_min``; a descent that takes the loss close
+    to zero backs off by a decade and more. Without a blow-up in the sweep, it also stays
+    :data:`AUTO_NO_BLOWUP_BACKOFF` decades below where the loss levelled off
+    (:data:`AUTO_BOTTOM_FRACTION` of the descent made). The result stays
+    :data:`AUTO_BLOWUP_BACKOFF` decades below the blow-up (where the loss rose again by
+    :data:`AUTO_BLOWUP_RISE` of the descent and by :data:`AUTO_SIGNAL_NOISE` times the
+    noise), never before the descent began (:data:`AUTO_DESCENT_START`), and inside the
+    swept range.
 
-    A flat curve, or one whose lowest smoothed point is its first, gives ``lr=None``.
+    A curve without a descent that still blows up gets a fallback
+    :data:`AUTO_FALLBACK_DECADES` below the blow-up, with a confidence of at most
+    :data:`AUTO_FALLBACK_CONFIDENCE`; a flat curve, or one that neither decreased nor
+    blew up, gives ``lr=None``.
+
+    The constants were fitted on the quality benchmark's ``fit`` tasks
+    (``benchmarks/fit_auto.py``); its ``held out`` tasks were not used. The curve's
+    optimizer is not known to ``auto`` and is not used.
     """
     step = float(np.median(np.diff(curve.x)))
     smooth = centred_smooth(curve.x, curve.loss, max(AUTO_SMOOTH_DECADES, 1.5 * step))
-    if (refused := _check(curve, smooth, "auto")) is not None:
-        return refused
-    points = _auto_points(curve.x, smooth)
+    if _flat(smooth):
+        return Suggestion(None, None, "auto", "flat curve: the loss did not change")
+    noise = noise_level(curve, smooth)
+    points = _auto_points(curve.x, smooth, noise) if int(np.argmin(smooth)) > 0 else None
+    descent = _start_level(smooth) - float(smooth.min())
+    if not descent > AUTO_SIGNAL_NOISE * noise:
+        # no descent, or one within the noise: a flat loss that blew up gets a guess
+        # below the blow-up; failing that, a descent within the noise gets the formula
+        fallback = _auto_fallback(curve, smooth, noise)
+        if fallback is not None:
+            return fallback
     if points is None:
-        return Suggestion(None, None, "auto", "the loss never fell below its starting level")
-    x_min, x_bottom, x_start, x_blowup, depth = points
-    x = (
-        x_min
-        + AUTO_OFFSET_DECADES
-        - AUTO_DEPTH_DECADES * depth
-        - AUTO_BOTTOM_WEIGHT * (x_min - x_bottom)
-    )
+        return Suggestion(None, None, "auto", "the loss never decreased")
+    x_min, x_start, x_bottom, x_blowup, depth = points
+    x = x_min + AUTO_OFFSET_DECADES - AUTO_DEPTH_DECADES * depth
     reason = (
         f"placed by the descent's shape: relative depth {depth:.2f}, lowest smoothed loss "
         f"at {10.0**x_min:.3g}"
     )
+    if x_blowup is None and x > x_bottom - AUTO_NO_BLOWUP_BACKOFF:
+        x = x_bottom - AUTO_NO_BLOWUP_BACKOFF
+        reason = (
+            f"no blow-up in the sweep: {AUTO_NO_BLOWUP_BACKOFF:g} decades below where the "
+            "loss levelled off"
+        )
     if x_blowup is not None and x > x_blowup - AUTO_BLOWUP_BACKOFF:
         x = x_blowup - AUTO_BLOWUP_BACKOFF
         reason = f"{AUTO_BLOWUP_BACKOFF:g} decades below where the loss blew up"
@@ -362,28 +399,53 @@ def auto(curve: _Curve) -> Suggestion:
     return curve.at_log(x, "auto", reason, curve.confidence)
 
 
+def _start_level(smooth: FloatArray) -> float:
+    """The starting level of the loss: the median over the first part of the curve."""
+    return float(np.median(smooth[: max(1, int(AUTO_START_SPAN * len(smooth)))]))
+
+
+def _auto_fallback(curve: _Curve, smooth: FloatArray, noise: float) -> Suggestion | None:
+    """A guarded guess below the blow-up of a flat loss; ``None`` when there is none."""
+    start = _start_level(smooth)
+    threshold = start + max(AUTO_BLOWUP_RISE * abs(start), AUTO_SIGNAL_NOISE * noise)
+    rose = np.flatnonzero(smooth >= threshold)
+    x = float(curve.x[rose[0]]) - AUTO_FALLBACK_DECADES if rose.size else -math.inf
+    before = smooth[curve.x <= x]
+    flat = x - float(curve.x[0]) >= AUTO_FALLBACK_SPAN and float(
+        before.max() - before.min()
+    ) <= AUTO_FALLBACK_FLAT * (threshold - start)
+    if not flat:
+        return None
+    reason = (
+        f"no descent: {AUTO_FALLBACK_DECADES:g} decades below where the loss blew up "
+        f"({10.0 ** float(curve.x[rose[0]]):.3g}); a guess, check it"
+    )
+    confidence = min(curve.confidence, AUTO_FALLBACK_CONFIDENCE)
+    return curve.at_log(x, "auto", reason, confidence)
+
+
 def _auto_points(
-    x: FloatArray, smooth: FloatArray
+    x: FloatArray, smooth: FloatArray, noise: float
 ) -> tuple[float, float, float, float | None, float] | None:
     """The points ``auto`` works from, or ``None`` when the loss never fell below its start.
 
-    Returns the log10 lr of the lowest point, of the start of the valley's bottom
-    (:data:`AUTO_BOTTOM_FRACTION` of the descent made), of the start of the descent
-    (:data:`AUTO_DESCENT_START`), of the blow-up after the lowest point (``None`` when
-    the loss did not rise that much), and the relative depth of the descent.
+    Returns the log10 lr of the lowest point, of the start of the descent
+    (:data:`AUTO_DESCENT_START`), of its levelling off (:data:`AUTO_BOTTOM_FRACTION`),
+    of the blow-up after the lowest point (``None`` when the loss did not rise that
+    much), and the relative depth of the descent.
     """
     i_min = int(np.argmin(smooth))
-    start = float(np.median(smooth[: max(1, int(AUTO_START_SPAN * len(smooth)))]))
+    start = _start_level(smooth)
     depth = start - float(smooth[i_min])
     if not depth > 0:
         return None
-    descent = smooth[: i_min + 1]
-    bottom = np.flatnonzero(descent <= start - AUTO_BOTTOM_FRACTION * depth)
-    started = np.flatnonzero(descent <= start - AUTO_DESCENT_START * depth)
-    rise = np.flatnonzero(smooth[i_min:] >= smooth[i_min] + AUTO_BLOWUP_RISE * depth)
+    started = np.flatnonzero(smooth[: i_min + 1] <= start - AUTO_DESCENT_START * depth)
+    bottom = np.flatnonzero(smooth[: i_min + 1] <= start - AUTO_BOTTOM_FRACTION * depth)
+    rise_by = max(AUTO_BLOWUP_RISE * depth, AUTO_SIGNAL_NOISE * noise)
+    rise = np.flatnonzero(smooth[i_min:] >= smooth[i_min] + rise_by)
     x_blowup = float(x[i_min + rise[0]]) if rise.size else None
     relative = float(np.clip(depth / start, 0.0, 1.0)) if start > 0 else 1.0
-    return float(x[i_min]), float(x[bottom[0]]), float(x[started[0]]), x_blowup, relative
+    return float(x[i_min]), float(x[started[0]]), float(x[bottom[0]]), x_blowup, relative
 
 
 METHODS: dict[str, Callable[[_Curve], Suggestion]] = {
