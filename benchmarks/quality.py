@@ -463,12 +463,13 @@ def render(
         "steps as a fraction of one seed's grid (19 x budget steps). "
         f"`auto`'s constants were fitted on the {len(fit)} `fit` tasks "
         "(`python benchmarks/fit_auto.py`; every one of them had been scored while `auto` "
-        f"was designed). The {len(held)} `held out` tasks (`tasks.FINAL_TASKS`) were "
-        "added, with their grid, before the last fit and were not used to fit anything; "
-        "their curves were never looked at. They were scored twice: before and after the "
-        "last change to `auto` (a descent within the noise gets a low-confidence "
-        "suggestion instead of none), which a failing Lightning test and this table's "
-        "summary row (two held-out seeds left with no suggestion) prompted.",
+        f"was designed). The {len(held)} `held out` tasks were not used to fit anything: "
+        "`tasks.FINAL_TASKS` was added with its grid before the last fit and scored twice, "
+        "before and after the last change to `auto` (a descent within the noise gets a "
+        "low-confidence suggestion instead of none; prompted by a failing Lightning test "
+        "and by that batch's summary row, two seeds left with no suggestion); "
+        "`tasks.LAST_TASKS` was added after `auto` was frozen and is scored here for the "
+        "first time.",
         "",
     ]
     for title, group in (
