@@ -29,7 +29,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-DECLARED_BACKENDS = ("lightning.pytorch", "transformers", "keras", "jax", "optax")
+DECLARED_BACKENDS = ("lightning.pytorch", "transformers", "accelerate", "keras", "jax", "optax")
 """What CI installs (``pip install -e ".[dev,integrations]"``) and must be able to import."""
 
 

@@ -34,7 +34,7 @@ from lrfind.torch.batches import (
     compute_loss,
     to_device,
 )
-from lrfind.torch.precision import autocast, check_amp, make_scaler
+from lrfind.torch.precision import autocast, check_amp, make_scaler, stepping_scaler
 from lrfind.torch.state import SNAPSHOT_PLACES, Snapshot
 
 ACCELERATOR_CHECK_EVERY = 10
@@ -141,8 +141,10 @@ class _Trainer:
         val_data: Iterable[Any] | None,
         val_batches: int | None,
         lockstep: distributed.LockStep | None = None,
+        scaler_in_step: bool = False,
     ) -> None:
         self.lockstep = lockstep
+        self.scaler_in_step = scaler_in_step  # the optimizer's step() drives the scaler
         self.model, self.optimizer, self.batches = model, optimizer, batches
         self.loss_fn, self.forward = loss_fn, forward
         self.device, self.dtype, self.scaler = device, dtype, scaler
@@ -183,6 +185,13 @@ class _Trainer:
     def _optimizer_step(self) -> bool:
         """Clip, step (through the scaler if any); ``False`` when the scaler skipped it."""
         scaler = self.scaler
+        if scaler is not None and self.scaler_in_step:  # Accelerate's AcceleratedOptimizer
+            if self.grad_clip is not None:
+                scaler.unscale_(getattr(self.optimizer, "optimizer", self.optimizer))
+                torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+            with blame("by optimizer.step() (through its GradScaler)"):
+                self.optimizer.step()
+            return not self.optimizer.step_was_skipped  # type: ignore[attr-defined]
         if scaler is not None:
             if self.grad_clip is not None:
                 scaler.unscale_(self.optimizer)
@@ -343,7 +352,10 @@ def find(
         amp: ``"bf16"``, ``"fp16"`` or ``None``: autocast on the model's device type.
             fp16 uses ``grad_scaler`` or a fresh GradScaler; a step it skips for overflow
             is retried at the same lr, not recorded.
-        grad_scaler: the GradScaler you train with (restored afterwards).
+        grad_scaler: the GradScaler you train with (restored afterwards). An optimizer
+            that steps through its own scaler (Accelerate's ``AcceleratedOptimizer``
+            under fp16) is handled as ``accelerator.backward`` would: the loss is scaled
+            with that scaler, and the optimizer's ``step()`` unscales and steps.
         grad_clip: clip the gradient norm to this (after unscaling).
         val_data: record the mean loss over ``val_batches`` validation batches after
             each step instead of the training loss (Smith's variant); iterated afresh
@@ -417,7 +429,13 @@ def find(
         repeats=repeats,
         method=method,
     )
-    scaler = make_scaler(amp, grad_scaler, target)
+    own_scaler = stepping_scaler(optimizer)
+    if own_scaler is not None and grad_scaler is not None and grad_scaler is not own_scaler:
+        raise ValueError(
+            "grad_scaler: the optimizer steps through its own GradScaler (Accelerate's "
+            "AcceleratedOptimizer); pass none, or that one"
+        )
+    scaler = own_scaler if own_scaler is not None else make_scaler(amp, grad_scaler, target)
     if not isinstance(restore_grads, bool):
         raise ValueError(f"restore_grads must be True or False, got {restore_grads!r}")
     snap = Snapshot.take(model, optimizer, scheduler, scaler, snapshot, grads=restore_grads)
@@ -440,6 +458,7 @@ def find(
             val_data=val_data,
             val_batches=val_batches,
             lockstep=lockstep,
+            scaler_in_step=own_scaler is not None,
         )
 
         def materialize(values: Sequence[Any]) -> list[float]:

@@ -38,6 +38,22 @@ def autocast(
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def stepping_scaler(optimizer: Any) -> Any:
+    """The GradScaler an optimizer's own ``step()`` goes through, or ``None``.
+
+    Hugging Face Accelerate's ``AcceleratedOptimizer`` (fp16 mixed precision) unscales,
+    steps and updates its scaler inside ``step()`` and tells a skipped step by
+    ``step_was_skipped``: its gradients must come from a scaled loss, and nobody else
+    may step that scaler.
+    """
+    scaler = getattr(optimizer, "scaler", None)
+    if scaler is None or not hasattr(optimizer, "step_was_skipped"):
+        return None
+    if not all(hasattr(scaler, name) for name in ("scale", "unscale_", "state_dict")):
+        return None
+    return scaler
+
+
 def make_scaler(amp: str | None, scaler: Any, device: torch.device) -> Any:
     """The user's GradScaler, a fresh one for fp16, or ``None``."""
     if scaler is not None:
