@@ -468,8 +468,8 @@ def render(
         "before and after the last change to `auto` (a descent within the noise gets a "
         "low-confidence suggestion instead of none; prompted by a failing Lightning test "
         "and by that batch's summary row, two seeds left with no suggestion); "
-        "`tasks.LAST_TASKS` was added after `auto` was frozen and is scored here for the "
-        "first time.",
+        "`tasks.LAST_TASKS` and `tasks.SEVENTH_TASKS` were added after `auto` was frozen "
+        "(the seventh batch is scored here for the first time).",
         "",
     ]
     for title, group in (
