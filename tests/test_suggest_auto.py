@@ -18,6 +18,7 @@ from lrfind.suggest import (
     AUTO_OFFSET_DECADES,
     AUTO_SMOOTH_DECADES,
     _auto_points,
+    _start_level,
     suggest,
 )
 
@@ -43,7 +44,8 @@ def log_lr(losses: np.ndarray, lrs: np.ndarray = LRS) -> float:
 
 def points(losses: np.ndarray) -> tuple[float, float, float, float | None, float]:
     smooth = centred_smooth(X, losses, max(AUTO_SMOOTH_DECADES, 1.5 * STEP))
-    found = _auto_points(X, smooth, float(1.4826 * np.median(np.abs(losses - smooth))))
+    noise = float(1.4826 * np.median(np.abs(losses - smooth)))
+    found = _auto_points(X, smooth, _start_level(smooth), noise)
     assert found is not None
     return found
 

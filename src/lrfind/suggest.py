@@ -368,12 +368,12 @@ def auto(curve: _Curve) -> Suggestion:
     if _flat(smooth):
         return Suggestion(None, None, "auto", "flat curve: the loss did not change")
     noise = noise_level(curve, smooth)
-    points = _auto_points(curve.x, smooth, noise) if int(np.argmin(smooth)) > 0 else None
-    descent = _start_level(smooth) - float(smooth.min())
-    if not descent > AUTO_SIGNAL_NOISE * noise:
+    start = _start_level(smooth)
+    points = _auto_points(curve.x, smooth, start, noise) if int(np.argmin(smooth)) > 0 else None
+    if not start - float(smooth.min()) > AUTO_SIGNAL_NOISE * noise:
         # no descent, or one within the noise: a flat loss that blew up gets a guess
         # below the blow-up; failing that, a descent within the noise gets the formula
-        fallback = _auto_fallback(curve, smooth, noise)
+        fallback = _auto_fallback(curve, smooth, start, noise)
         if fallback is not None:
             return fallback
     if points is None:
@@ -404,9 +404,10 @@ def _start_level(smooth: FloatArray) -> float:
     return float(np.median(smooth[: max(1, int(AUTO_START_SPAN * len(smooth)))]))
 
 
-def _auto_fallback(curve: _Curve, smooth: FloatArray, noise: float) -> Suggestion | None:
+def _auto_fallback(
+    curve: _Curve, smooth: FloatArray, start: float, noise: float
+) -> Suggestion | None:
     """A guarded guess below the blow-up of a flat loss; ``None`` when there is none."""
-    start = _start_level(smooth)
     threshold = start + max(AUTO_BLOWUP_RISE * abs(start), AUTO_SIGNAL_NOISE * noise)
     rose = np.flatnonzero(smooth >= threshold)
     x = float(curve.x[rose[0]]) - AUTO_FALLBACK_DECADES if rose.size else -math.inf
@@ -425,9 +426,10 @@ def _auto_fallback(curve: _Curve, smooth: FloatArray, noise: float) -> Suggestio
 
 
 def _auto_points(
-    x: FloatArray, smooth: FloatArray, noise: float
+    x: FloatArray, smooth: FloatArray, start: float, noise: float
 ) -> tuple[float, float, float, float | None, float] | None:
-    """The points ``auto`` works from, or ``None`` when the loss never fell below its start.
+    """The points ``auto`` works from, or ``None`` when the loss never fell below ``start``
+    (:func:`_start_level`).
 
     Returns the log10 lr of the lowest point, of the start of the descent
     (:data:`AUTO_DESCENT_START`), of its levelling off (:data:`AUTO_BOTTOM_FRACTION`),
@@ -435,7 +437,6 @@ def _auto_points(
     much), and the relative depth of the descent.
     """
     i_min = int(np.argmin(smooth))
-    start = _start_level(smooth)
     depth = start - float(smooth[i_min])
     if not depth > 0:
         return None

@@ -184,31 +184,29 @@ class _Trainer:
 
     def _optimizer_step(self) -> bool:
         """Clip, step (through the scaler if any); ``False`` when the scaler skipped it."""
-        scaler = self.scaler
-        if scaler is not None and self.scaler_in_step:  # Accelerate's AcceleratedOptimizer
-            if self.grad_clip is not None:
-                scaler.unscale_(getattr(self.optimizer, "optimizer", self.optimizer))
-                torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
-            with blame("by optimizer.step() (through its GradScaler)"):
-                self.optimizer.step()
-            return not self.optimizer.step_was_skipped  # type: ignore[attr-defined]
-        if scaler is not None:
-            if self.grad_clip is not None:
-                scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
-            scale = scaler.get_scale()
-            with blame("by optimizer.step() (through the GradScaler)"):
-                scaler.step(self.optimizer)
-            scaler.update()
-            return not (scaler.is_enabled() and scaler.get_scale() < scale)
+        scaler, optimizer = self.scaler, self.optimizer
         if self.grad_clip is not None:
+            if scaler is not None:  # clip the real gradients: unscale them first
+                # (Accelerate's AcceleratedOptimizer steps the optimizer it wraps)
+                wrapped = getattr(optimizer, "optimizer", optimizer)
+                scaler.unscale_(wrapped if self.scaler_in_step else optimizer)
             torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
-        try:
-            self.optimizer.step()
-        except BaseException as error:
-            add_blame(error, "by optimizer.step()")
-            raise
-        return True
+        if scaler is None:
+            try:
+                optimizer.step()
+            except BaseException as error:
+                add_blame(error, "by optimizer.step()")
+                raise
+            return True
+        if self.scaler_in_step:  # its step() unscales, steps and updates the scaler
+            with blame("by optimizer.step() (through its GradScaler)"):
+                optimizer.step()
+            return not optimizer.step_was_skipped  # type: ignore[attr-defined]
+        scale = scaler.get_scale()
+        with blame("by optimizer.step() (through the GradScaler)"):
+            scaler.step(optimizer)
+        scaler.update()
+        return not (scaler.is_enabled() and scaler.get_scale() < scale)
 
     def _single_step(self, lr: float) -> torch.Tensor | None:
         """:meth:`__call__` in one process with one micro-batch: the same, with less Python."""
