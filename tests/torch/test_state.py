@@ -202,7 +202,7 @@ def test_a_snapshot_without_gradients(where, state_of, same, tmp_path, monkeypat
     snap = Snapshot.take(model, opt, where=where, grads=False)
     if where == "cpu":
         assert snap._payload is not None
-        assert snap._payload["grads"] == []
+        assert snap._payload["grads"].views() == []
     _train(model, opt)
     snap.restore()
     snap.close()
@@ -215,9 +215,32 @@ def test_the_cpu_snapshot_holds_one_copy(tmp_path):
     model, opt = _adam_mid_training()
     snap = Snapshot.take(model, opt)
     assert snap._payload is not None
-    held = sum(t.numel() * t.element_size() for ts in snap._payload.values() for t in ts)
+    held = sum(copies.nbytes() for copies in snap._payload.values())
     weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     grads = sum(p.grad.numel() * p.grad.element_size() for p in model.parameters())
     state = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values())
     assert held == weights + grads + state
+    # one buffer per dtype (float32, and the int64 of BatchNorm's batch counter, if any):
+    # no tensor object per parameter lives through the sweep
+    dtypes = {t.dtype for t in model.state_dict().values()}
+    assert len(snap._payload["tensors"].buffers) == len(dtypes)
+    assert not any(isinstance(p, torch.Tensor) for p in snap._payload["tensors"].places)
     snap.close()
+
+
+def test_tensors_that_are_not_plain_dense_ones_get_their_own_copy():
+    model = torch.nn.Linear(3, 2)
+    model.register_buffer(
+        "table", torch.sparse_coo_tensor([[0, 2]], [1.0, 2.0], (4,), check_invariants=True)
+    )
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    snap = Snapshot.take(model, opt)
+    assert snap._payload is not None
+    places = snap._payload["tensors"].places
+    assert [isinstance(p, torch.Tensor) for p in places] == [False, False, True]
+    with torch.no_grad():
+        model.weight.add_(1.0)
+        model.table.copy_(torch.sparse_coo_tensor([[1]], [5.0], (4,), check_invariants=True))
+    snap.restore()
+    snap.close()
+    assert model.table.to_dense().tolist() == [1.0, 0.0, 2.0, 0.0]

@@ -28,6 +28,7 @@ import copy
 import os
 import random
 import tempfile
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,31 +46,57 @@ def _host_copy(tensor: torch.Tensor) -> torch.Tensor:
     return data.to("cpu", copy=True)
 
 
-def _host_copies(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Detached host copies of ``tensors``, cut out of one buffer per dtype.
+@dataclass
+class _HostCopies:
+    """Host copies of a list of tensors: one flat buffer per dtype, and where each sits.
 
     A few large allocations instead of one per tensor: the allocator serves them apart
     from the small blocks the training steps reuse. Copies scattered through glibc's
     heap made it hand freed step memory back to the system and page-fault it in again
     at every step (40% slower steps for a 3M-parameter transformer block, see
-    BENCHMARKS.md). Tensors that are not plain dense ones are copied one by one.
+    BENCHMARKS.md). The per-tensor views are only cut out by :meth:`views`, at restore:
+    during the sweep the snapshot holds a few buffers, not a tensor object per
+    parameter. Tensors that are not plain dense ones are copied one by one.
     """
-    copies: list[torch.Tensor | None] = [None] * len(tensors)
-    groups: dict[torch.dtype, list[int]] = {}
-    for i, tensor in enumerate(tensors):
-        plain = type(tensor) in (torch.Tensor, torch.nn.Parameter)
-        if plain and tensor.layout == torch.strided and not tensor.is_quantized:
-            groups.setdefault(tensor.dtype, []).append(i)
-        else:
-            copies[i] = _host_copy(tensor)
-    for dtype, indices in groups.items():
-        buffer = torch.empty(sum(tensors[i].numel() for i in indices), dtype=dtype)
-        start = 0
-        for i in indices:
-            data = tensors[i].detach()
-            copies[i] = buffer[start : start + data.numel()].view(data.shape).copy_(data)
-            start += data.numel()
-    return [made for made in copies if made is not None]
+
+    buffers: dict[torch.dtype, torch.Tensor]
+    places: list[tuple[torch.dtype, int, torch.Size] | torch.Tensor]
+    """Per tensor: (dtype, offset into that dtype's buffer, shape), or its own copy."""
+
+    @classmethod
+    def of(cls, tensors: list[torch.Tensor]) -> _HostCopies:
+        places: list[tuple[torch.dtype, int, torch.Size] | torch.Tensor] = []
+        sizes: dict[torch.dtype, int] = {}
+        for tensor in tensors:
+            plain = type(tensor) in (torch.Tensor, torch.nn.Parameter)
+            if plain and tensor.layout == torch.strided and not tensor.is_quantized:
+                offset = sizes.get(tensor.dtype, 0)
+                places.append((tensor.dtype, offset, tensor.shape))
+                sizes[tensor.dtype] = offset + tensor.numel()
+            else:
+                places.append(_host_copy(tensor))
+        buffers = {dtype: torch.empty(size, dtype=dtype) for dtype, size in sizes.items()}
+        copies = cls(buffers, places)
+        for tensor, place, view in zip(tensors, places, copies.views(), strict=True):
+            if not isinstance(place, torch.Tensor):
+                view.copy_(tensor.detach())
+        return copies
+
+    def views(self) -> list[torch.Tensor]:
+        """The copies, in the order of the tensors they were taken from."""
+        out = []
+        for place in self.places:
+            if isinstance(place, torch.Tensor):
+                out.append(place)
+            else:
+                dtype, offset, shape = place
+                out.append(self.buffers[dtype][offset : offset + shape.numel()].view(shape))
+        return out
+
+    def nbytes(self) -> int:
+        """Bytes held: the buffers and the separate copies."""
+        held = [*self.buffers.values(), *(p for p in self.places if isinstance(p, torch.Tensor))]
+        return sum(t.untyped_storage().nbytes() for t in held)
 
 
 @dataclass(frozen=True)
@@ -152,22 +179,32 @@ def _tensor_slots(model: torch.nn.Module) -> list[tuple[dict[str, Any], str, Any
 
 @dataclass
 class _RngState:
+    """The torch, numpy and Python RNG states.
+
+    Python's state (625 words) is kept as an array of machine words: as the tuple of
+    ints ``random.getstate()`` returns it would hold about 25 KB of int objects for the
+    whole sweep, a third of what the snapshot holds besides the tensors.
+    """
+
     torch_cpu: torch.Tensor
     torch_cuda: list[torch.Tensor] | None
     numpy: Any
-    python: Any
+    python: tuple[Any, array[int], Any]
 
     @classmethod
     def take(cls) -> _RngState:
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
-        return cls(torch.get_rng_state(), cuda, np.random.get_state(), random.getstate())
+        version, words, gauss = random.getstate()
+        packed = (version, array("Q", words), gauss)
+        return cls(torch.get_rng_state(), cuda, np.random.get_state(), packed)
 
     def restore(self) -> None:
         torch.set_rng_state(self.torch_cpu)
         if self.torch_cuda is not None:
             torch.cuda.set_rng_state_all(self.torch_cuda)
         np.random.set_state(self.numpy)
-        random.setstate(self.python)
+        version, words, gauss = self.python
+        random.setstate((version, tuple(words), gauss))
 
 
 @dataclass
@@ -188,7 +225,7 @@ class Snapshot:
     _params: list[torch.nn.Parameter] = field(default_factory=list)
     _had_grad: list[bool] = field(default_factory=list)
     _modes: list[tuple[torch.nn.Module, bool]] = field(default_factory=list)
-    _payload: dict[str, list[torch.Tensor]] | None = None
+    _payload: dict[str, _HostCopies] | None = None
     _path: str | None = None
     _scheduler_state: Any = None
     _scaler_state: Any = None
@@ -272,9 +309,9 @@ class Snapshot:
                 raise
         else:
             snap._payload = {
-                "tensors": _host_copies(snap._targets),
-                "grads": _host_copies(saved_grads),
-                "optimizer": _host_copies(tensors),
+                "tensors": _HostCopies.of(snap._targets),
+                "grads": _HostCopies.of(saved_grads),
+                "optimizer": _HostCopies.of(tensors),
             }
         if scheduler is not None:
             snap._scheduler_state = copy.deepcopy(scheduler.state_dict())
@@ -288,7 +325,7 @@ class Snapshot:
 
     def _load(self) -> dict[str, list[torch.Tensor]]:
         if self._payload is not None:
-            return self._payload
+            return {key: copies.views() for key, copies in self._payload.items()}
         if self._path is None:
             raise RuntimeError("the snapshot was closed before it was restored")
         # mmap: the file's pages are read as they are copied back, not first into a copy
