@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -139,12 +140,12 @@ class Task:
 
 
 TASKS = {
-    "mlp": Task("mlp", "MLP 256-512-512-10, batch 64", _mlp, 64, 40, 16),
-    "cnn": Task("cnn", "CNN 2 conv + BN, 3x32x32, batch 32", _cnn, 32, 16, 12),
+    "mlp": Task("mlp", "MLP 256-512-512-10, batch 64", _mlp, 64, 40, 12),
+    "cnn": Task("cnn", "CNN 2 conv + BN, 3x32x32, batch 32", _cnn, 32, 16, 10),
     "transformer": Task(
-        "transformer", "transformer block d=512 ff=2048, 4x16 tokens", _transformer, 4, 12, 14
+        "transformer", "transformer block d=512 ff=2048, 4x16 tokens", _transformer, 4, 12, 10
     ),
-    "tiny": Task("tiny", "Linear 32-10, batch 8: the fixed cost per step", _tiny, 8, 200, 24),
+    "tiny": Task("tiny", "Linear 32-10, batch 8: the fixed cost per step", _tiny, 8, 200, 16),
 }
 PROBE = "tiny"
 """A model with next to no compute: its steps show the fixed cost a finder adds per step."""
@@ -417,6 +418,15 @@ class Timing:
     faults: list[float] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)
     forwards: list[int] = field(default_factory=list)
+    process: list[int] = field(default_factory=list)
+    """Per round: which timing process it ran in (each has its own allocator history)."""
+
+    def merge(self, other: Timing, process: int) -> None:
+        """Append another process's rounds."""
+        for name, values in vars(other).items():
+            if name != "process":
+                getattr(self, name).extend(values)
+        self.process.extend([process] * len(other.round_medians))
 
 
 def time_task(task: Task, methods: list[str], rounds: int, steps: int) -> dict[str, Timing]:
@@ -509,6 +519,44 @@ def snapshot_costs(task: Task, repeats: int) -> dict[str, float]:
             restores.append(time.perf_counter() - middle)
         out[f"{where} take"] = statistics.median(takes)
         out[f"{where} restore"] = statistics.median(restores)
+    return out
+
+
+def _python_peak(call: Callable[[], Any]) -> int:
+    """Peak bytes of Python-allocated memory (``tracemalloc``) during ``call``."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def accounting(task: Task) -> dict[str, int]:
+    """Exactly what lrfind holds besides the training itself, in bytes, after two steps.
+
+    The snapshot's tensors (distinct storages, with and without the gradients) against
+    the model, gradient and optimizer sizes, and the peak of Python-allocated memory
+    (``tracemalloc``: Python objects and numpy arrays, not torch's tensor memory) during
+    a plain loop and during ``find``, each after a warm-up call.
+    """
+    ctx = make_context(task, 10)
+    run_plain(ctx, steps=2)
+    out = {
+        "model": tensor_bytes(ctx.model.state_dict()),
+        "grads": tensor_bytes([p.grad for p in ctx.model.parameters()]),
+        "optimizer": tensor_bytes(ctx.optimizer.state_dict()["state"]),
+    }
+    for grads in (True, False):
+        snap = Snapshot.take(ctx.model, ctx.optimizer, grads=grads)
+        assert snap._payload is not None
+        out[f"snapshot grads={grads}"] = sum(c.nbytes() for c in snap._payload.values())
+        snap.close()
+    run_plain(ctx)
+    run_lrfind(ctx)
+    out["python plain"] = _python_peak(lambda: run_plain(ctx))
+    out["python lrfind"] = _python_peak(lambda: run_lrfind(ctx))
     return out
 
 
@@ -634,6 +682,24 @@ def measure_memory(
     return parsed
 
 
+MEMORY_REPEATS = 3
+"""Fresh processes per memory row; the row reports their median."""
+
+
+def measure_memory_repeated(
+    python: str, task: str, method: str, scenario: str, steps: int, repeats: int
+) -> dict[str, Any] | str:
+    """:func:`measure_memory` in ``repeats`` fresh processes: the median extra, and each."""
+    runs = [measure_memory(python, task, method, scenario, steps) for _ in range(repeats)]
+    failed = [run for run in runs if isinstance(run, str)]
+    if failed:
+        return failed[0]
+    extras = [run["extra"] for run in runs if isinstance(run, dict)]
+    first = runs[0]
+    assert isinstance(first, dict)
+    return first | {"extra": statistics.median(extras), "extras": extras}
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -646,21 +712,38 @@ BOOTSTRAP = 4000
 QUICK_ROUNDS, QUICK_STEPS = 3, 20
 
 
-def paired_interval(values: list[float]) -> tuple[float, float, float]:
-    """Median of per-round values and its 95% bootstrap interval (rounds resampled).
+def paired_interval(
+    values: list[float], groups: list[int] | None = None
+) -> tuple[float, float, float]:
+    """Median of per-round values and its 95% bootstrap interval.
 
     Each value compares two methods measured in the same round (a ratio or a
     difference of their per-round medians), so what loads the machine during a round
-    loads both sides of it alike.
+    loads both sides of it alike. ``groups`` names the process of each round: rounds of
+    one process share its allocator history, so the bootstrap resamples the processes
+    first and then the rounds within each one (a process that happened to page-fault
+    more weighs as one draw, not as many independent rounds).
     """
     data = np.asarray(values, dtype=np.float64)
     if len(data) == 0:
         return float("nan"), float("nan"), float("nan")
     rng = np.random.default_rng(0)
-    picks = rng.integers(0, len(data), size=(BOOTSTRAP, len(data)))
-    medians = np.median(data[picks], axis=1)
+    labels = np.zeros(len(data), dtype=int) if groups is None else np.asarray(groups)
+    members = [data[labels == label] for label in np.unique(labels)]
+    medians = np.empty(BOOTSTRAP)
+    for b in range(BOOTSTRAP):
+        chosen = rng.integers(0, len(members), size=len(members))
+        pooled = [members[g][rng.integers(0, len(members[g]), len(members[g]))] for g in chosen]
+        medians[b] = np.median(np.concatenate(pooled))
     low, high = np.percentile(medians, [2.5, 97.5])
     return float(np.median(data)), float(low), float(high)
+
+
+def per_process_medians(values: list[float], groups: list[int]) -> list[float]:
+    """The median of the per-round values of each timing process, in process order."""
+    labels = np.asarray(groups)
+    data = np.asarray(values, dtype=np.float64)
+    return [float(np.median(data[labels == label])) for label in np.unique(labels)]
 
 
 def _interval(stat: tuple[float, float, float], digits: int = 3, scale: float = 1.0) -> str:
@@ -702,6 +785,7 @@ class Report:
     timings: dict[str, dict[str, Timing]] = field(default_factory=dict)
     sizes: dict[str, dict[str, int]] = field(default_factory=dict)
     memory: dict[tuple[str, str, str], dict[str, Any] | str] = field(default_factory=dict)
+    accounts: dict[str, dict[str, int]] = field(default_factory=dict)
     snapshot: dict[str, float] = field(default_factory=dict)
     reads: dict[int, tuple[int, int]] = field(default_factory=dict)
     files: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -740,7 +824,14 @@ class Report:
         self, task: str, name: str, allocator: str, versus: str = "plain", cpu: bool = True
     ) -> tuple[float, float, float]:
         """Median paired per-round ratio of ``name`` over ``versus`` and its 95% interval."""
-        return paired_interval(self.round_ratios(task, name, allocator, versus, cpu))
+        groups = self.allocators[allocator][task][name].process
+        return paired_interval(self.round_ratios(task, name, allocator, versus, cpu), groups)
+
+    def by_process(self, task: str, allocator: str, cpu: bool = True) -> str:
+        """lrfind / plain in each timing process separately, e.g. ``0.99/1.03/1.01``."""
+        groups = self.allocators[allocator][task]["lrfind"].process
+        ratios = self.round_ratios(task, "lrfind", allocator, cpu=cpu)
+        return "/".join(f"{value:.3f}" for value in per_process_medians(ratios, groups))
 
     def timing_table(self, allocator: str) -> list[str]:
         lines = [
@@ -813,8 +904,9 @@ class Report:
         return float(value["extra"] - plain["extra"])
 
     def memory_noise(self) -> float:
-        """How far one memory row moves between runs: the plain loop is measured twice in
-        the same state (the two scenarios with gradients), in separate processes."""
+        """How far a plain row's median moves between runs: the plain loop is measured in
+        the same state twice (the two scenarios with gradients), each the median of
+        :data:`MEMORY_REPEATS` processes; the largest gap between the two, over models."""
         gaps = [
             abs(a["extra"] - b["extra"])
             for task in MODELS
@@ -837,18 +929,35 @@ class Report:
             )
         return lines
 
+    def accounting_table(self) -> list[str]:
+        lines = [
+            "| model | model + optimizer state (bytes) | snapshot, restore_grads=False "
+            "(bytes) | + gradients (bytes) | snapshot, restore_grads=True (bytes) | "
+            "Python objects at peak: plain loop (KiB) | lrfind (KiB) | lrfind - plain (KiB) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for task, a in self.accounts.items():
+            lines.append(
+                f"| {task} | {a['model'] + a['optimizer']:,} | {a['snapshot grads=False']:,} | "
+                f"{a['model'] + a['optimizer'] + a['grads']:,} | "
+                f"{a['snapshot grads=True']:,} | {a['python plain'] / 1024:.1f} | "
+                f"{a['python lrfind'] / 1024:.1f} | "
+                f"{(a['python lrfind'] - a['python plain']) / 1024:.1f} |"
+            )
+        return lines
+
     def memory_table(self) -> list[str]:
         lines = [
             "| model | state at the call | method | steps | peak extra RSS over the RSS "
-            "before the call (MiB) | extra over plain (MiB) | bound (MiB) | within bound | "
-            "parameters with a .grad after the call |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "before the call (MiB), median | each process (MiB) | extra over plain (MiB) | "
+            "bound (MiB) | within bound | parameters with a .grad after the call |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         noise = self.memory_noise()
         for (task, scenario, name), value in self.memory.items():
             bound = self.memory_bound(task, scenario, name)
             if isinstance(value, str):
-                lines.append(f"| {task} | {scenario} | {name} | {value} |" + " |" * 5)
+                lines.append(f"| {task} | {scenario} | {name} | {value} |" + " |" * 6)
                 continue
             extra = self.memory_extra(task, scenario, name)
             shown = "—" if extra is None else _mib(extra)
@@ -860,6 +969,7 @@ class Report:
                 verdict = "within noise" if extra - bound <= noise else "**no**"
             lines.append(
                 f"| {task} | {scenario} | {name} | {value['steps']} | {_mib(value['extra'])} | "
+                f"{' / '.join(_mib(x) for x in value.get('extras', [value['extra']]))} | "
                 f"{shown} | {_mib(bound)} | {verdict} | {value.get('grads_after', '—')} |"
             )
         return lines
@@ -888,13 +998,16 @@ class Report:
             for cpu, kind in ((True, "CPU time"), (False, "wall time")):
                 stats = {task: self.paired(task, "lrfind", allocator, cpu=cpu) for task in MODELS}
                 above = [task for task, (_, low, _) in stats.items() if low > STEP_TARGET]
-                unresolved = [
+                undecided = [
                     task
                     for task, (mid, low, _) in stats.items()
                     if mid > STEP_TARGET and low <= STEP_TARGET
                 ]
-                verdict = "NOT met" if above else ("not resolved" if unresolved else "met")
-                shown = ", ".join(f"{task} {_interval(stat)}" for task, stat in stats.items())
+                verdict = "NOT met" if above else ("not resolved" if undecided else "met")
+                shown = ", ".join(
+                    f"{task} {_interval(stat)}, by process {self.by_process(task, allocator, cpu)}"
+                    for task, stat in stats.items()
+                )
                 self.verdicts.append(
                     f"- lrfind / plain <= {STEP_TARGET} per step ({kind}, malloc {allocator}; "
                     f"median paired per-round ratio [95% CI]): **{verdict}** ({shown})."
@@ -902,13 +1015,15 @@ class Report:
         for allocator, timings in self.allocators.items():
             probe = timings[PROBE]
             base = _median(probe["plain"].cpu_step_times)
-            extra = {
-                name: paired_interval(self.round_differences(PROBE, name, allocator))
+            costs = {
+                name: paired_interval(
+                    self.round_differences(PROBE, name, allocator), probe[name].process
+                )
                 for name in probe
                 if name != "plain"
             }
             shown = ", ".join(
-                f"{name} {_interval(stat, 0, 1e6)} µs" for name, stat in extra.items()
+                f"{name} {_interval(stat, 0, 1e6)} µs" for name, stat in costs.items()
             )
             line = (
                 f"- fixed cost per step over a plain step ({PROBE} model, CPU time, malloc "
@@ -917,7 +1032,8 @@ class Report:
             )
             if "torch-lr-finder" in probe:
                 gap = paired_interval(
-                    self.round_differences(PROBE, "lrfind", allocator, "torch-lr-finder")
+                    self.round_differences(PROBE, "lrfind", allocator, "torch-lr-finder"),
+                    probe["lrfind"].process,
                 )
                 line += f" lrfind - torch-lr-finder: {_interval(gap, 0, 1e6)} µs."
             self.verdicts.append(line)
@@ -968,8 +1084,9 @@ class Report:
                     )
                 )
             )
-            + f" ({measured} lrfind rows; measurement noise {_mib(noise)} MiB: the largest "
-            "difference between the two plain rows of a model measured in the same state; "
+            + f" ({measured} lrfind rows, each the median of {MEMORY_REPEATS} processes; "
+            f"measurement noise {_mib(noise)} MiB: the largest difference between the two "
+            "plain rows of a model measured in the same state; "
             "*NOT met* only where a row is over its bound by more than that)."
         )
         cpu_written, cpu_left = self.files["lrfind"]
@@ -1011,7 +1128,8 @@ class Report:
         load = " -> ".join(f"{a:.1f}/{b:.1f}/{c:.1f}" for a, b, c in self.load)
         sizes = "; ".join(
             f"{task}: {s['params'] / 1e6:.2f}M parameters, model {_mib(s['model'])} MiB, "
-            f"AdamW state {_mib(s['optimizer'])} MiB, N={s['steps']}, {s['rounds']} rounds"
+            f"AdamW state {_mib(s['optimizer'])} MiB, N={s['steps']}, "
+            f"{s['rounds']} rounds in each of {1 if self.quick else TIMING_PROCESSES} processes"
             for task, s in self.sizes.items()
         )
         parts = [
@@ -1042,7 +1160,11 @@ class Report:
             "the ratio (or difference) of two methods' per-round medians, so that load on "
             "this shared machine during a round weighs on both sides of the comparison. "
             "The median over the rounds is reported with a 95% bootstrap interval "
-            f"({BOOTSTRAP} resamples of the rounds). lrfind is called *slower than a peer* "
+            f"({BOOTSTRAP} resamples). Each allocator's timings run in {TIMING_PROCESSES} "
+            "processes one after the other, because with glibc's defaults how often a "
+            "step page-faults depends on the process's allocation history; the bootstrap "
+            "resamples the processes, then the rounds within each, and *by process* gives "
+            "each process's own median ratio. lrfind is called *slower than a peer* "
             "only where the interval of lrfind / peer lies entirely above 1. The per-step "
             f"target is *NOT met* only where the interval lies entirely above {STEP_TARGET}; "
             f"*met* where every model's median is at most {STEP_TARGET}; *not resolved* "
@@ -1072,7 +1194,7 @@ class Report:
             "",
             "### Time per step (CPU), heap trimming off",
             "",
-            "Same run in a second process with `MALLOC_TRIM_THRESHOLD_=2**40` and "
+            "Same runs in processes with `MALLOC_TRIM_THRESHOLD_=2**40` and "
             "`MALLOC_MMAP_THRESHOLD_=2**25`: freed memory stays mapped, so a step does not "
             "page-fault its activations back in. With glibc's defaults, whether a loop "
             "page-faults every step depends on what else lives on the heap (a snapshot, "
@@ -1099,7 +1221,8 @@ class Report:
             "",
             *self.sizes_table(),
             "",
-            "One fresh subprocess per row; the method runs once on a throwaway copy first "
+            f"{MEMORY_REPEATS} fresh subprocesses per row (the row shows their median); in "
+            "each, the method runs once on a throwaway copy first "
             "(imports, first-call allocations), then RSS is read, the high-water mark reset, "
             "and the call measured. States at the call: "
             + "; ".join(f"*{case.name}*: {case.text}" for case in SCENARIOS.values())
@@ -1114,6 +1237,17 @@ class Report:
             "gradients, get that bound too.",
             "",
             *self.memory_table(),
+            "",
+            "Exact accounting, the same models after two training steps: the bytes of "
+            "the tensors a snapshot holds (distinct storages) against the bound, and the "
+            "peak of Python-allocated memory (`tracemalloc`: Python objects and numpy "
+            "arrays, not tensor memory) during a plain loop of N steps and during "
+            "`lrfind.find` with N steps (restore and suggestion included), each after a "
+            "warm-up call. What lrfind holds beyond the snapshot's tensors is the Python "
+            "column's difference (its RNG states, views and bookkeeping): the RSS rows "
+            "above cannot resolve it.",
+            "",
+            *self.accounting_table(),
             "",
             "### Files written",
             "",
@@ -1132,16 +1266,15 @@ class Report:
             "",
             "### GPU",
             "",
+            "The GPU rows come from `python benchmarks/overhead_gpu.py` on a CUDA machine "
+            "(the *Overhead on a GPU* section, when it has been run). Until then:",
+            "",
             "| model | method | ratio to plain | peak device memory over plain | host syncs |",
             "|---|---|---|---|---|",
             *[
                 f"| {task} | lrfind | {gpu} | {gpu} | {gpu} |"
                 for task in MODELS
-                for gpu in [
-                    "not measured (this script has no GPU path yet)"
-                    if torch.cuda.is_available()
-                    else "not measured (no GPU in this run)"
-                ]
+                for gpu in ["not measured (no GPU in this run)"]
             ],
             "",
         ]
@@ -1170,16 +1303,29 @@ def timing_child(quick: bool) -> None:
     print(json.dumps(out))
 
 
+TIMING_PROCESSES = 3
+"""Timing subprocesses per allocator. With glibc's defaults, how often a loop page-faults
+depends on the process's allocation history (one process of the CNN's plain loop took
+400 to 2,500 faults per step): rounds from several processes sample that history
+instead of reporting one draw of it."""
+
+
 def run_timing(allocator: str, quick: bool) -> dict[str, dict[str, Timing]]:
-    """:func:`timing_child` in a subprocess with the given malloc settings."""
+    """:func:`timing_child` in :data:`TIMING_PROCESSES` subprocesses with the given malloc
+    settings, one after the other; their rounds pooled, each labelled with its process."""
     env = dict(os.environ, OMP_NUM_THREADS="1", **ALLOCATORS[allocator])
     command = [sys.executable, __file__, "--timing-child"] + (["--quick"] if quick else [])
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, check=True)
-    parsed = json.loads(done.stdout.strip().splitlines()[-1])
-    return {
-        task: {name: Timing(**values) for name, values in timings.items()}
-        for task, timings in parsed.items()
-    }
+    merged: dict[str, dict[str, Timing]] = {}
+    for process in range(1 if quick else TIMING_PROCESSES):
+        print(f"  process {process + 1}", flush=True)
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, check=True)
+        parsed = json.loads(done.stdout.strip().splitlines()[-1])
+        for task, timings in parsed.items():
+            for name, values in timings.items():
+                merged.setdefault(task, {}).setdefault(name, Timing()).merge(
+                    Timing(**values), process
+                )
+    return merged
 
 
 def main() -> None:
@@ -1224,14 +1370,15 @@ def main() -> None:
     report.timings = report.allocators["default"]
     largest = max(report.sizes, key=lambda task: report.sizes[task]["model"])
     report.snapshot = snapshot_costs(TASKS[largest], 3 if args.quick else 15)
+    report.accounts = {task: accounting(TASKS[task]) for task in MODELS}
     report.reads = count_reads(TASKS["mlp"], report.sizes["mlp"]["steps"])
     report.files = files_written(TASKS["mlp"], methods)
     for task in MODELS:
         for case in SCENARIOS.values():
             for name in memory_methods(case, methods):
                 print(f"memory {task} {case.name} {name}", flush=True)
-                report.memory[(task, case.name, name)] = measure_memory(
-                    sys.executable, task, name, case.name, 10
+                report.memory[(task, case.name, name)] = measure_memory_repeated(
+                    sys.executable, task, name, case.name, 10, 1 if args.quick else MEMORY_REPEATS
                 )
     report.load.append(os.getloadavg())
     report.seconds = time.perf_counter() - started
