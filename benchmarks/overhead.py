@@ -222,6 +222,7 @@ def run_lrfind(
     snapshot: str = "cpu",
     check_every: int | None = None,
     restore_grads: bool = True,
+    amp: str | None = None,
 ) -> int:
     """``lrfind.find`` with N steps (restores the model afterwards)."""
     with warnings.catch_warnings():
@@ -238,6 +239,7 @@ def run_lrfind(
             snapshot=snapshot,
             check_every=check_every,
             restore_grads=restore_grads,
+            amp=amp,
             progress=False,
         )
     if result.stop_reason != "completed":

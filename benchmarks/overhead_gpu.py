@@ -82,23 +82,7 @@ def plain(ctx: base.Context, amp: str | None) -> int:
 
 def lrfind(ctx: base.Context, amp: str | None) -> int:
     """``lrfind.find`` with N steps on the device, its default ``check_every``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = base.FIND_MODULE.find(
-            ctx.model,
-            ctx.optimizer,
-            ctx.loader,
-            loss_fn=ctx.loss_fn,
-            start_lr=base.START_LR,
-            end_lr=base.END_LR,
-            num_steps=ctx.steps,
-            diverge_factor=base.DIVERGE_FACTOR,
-            amp=amp,
-            progress=False,
-        )
-    if result.stop_reason != "completed":
-        raise RuntimeError(f"lrfind stopped early: {result.stop_reason}")
-    return len(result.lrs)
+    return base.run_lrfind(ctx, amp=amp)
 
 
 END_TO_END = "lrfind end to end"
@@ -281,9 +265,11 @@ def main() -> None:
             row.syncs, row.reads = count_syncs(ctx, amp, device)
             row.steps = steps
             rows[(task, precision)] = row
-    command = "python benchmarks/overhead_gpu.py" + " ".join(
-        [""] + [f"--device {args.device}"] * (args.device != "cuda") + ["--quick"] * args.quick
-    )
+    command = "python benchmarks/overhead_gpu.py"
+    if args.device != "cuda":
+        command += f" --device {args.device}"
+    if args.quick:
+        command += " --quick"
     text = render(rows, device, command)
     output = OUTPUT if device.type == "cuda" and not args.quick else SMOKE_OUTPUT
     output.parent.mkdir(parents=True, exist_ok=True)
