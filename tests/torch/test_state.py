@@ -244,3 +244,17 @@ def test_tensors_that_are_not_plain_dense_ones_get_their_own_copy():
     snap.restore()
     snap.close()
     assert model.table.to_dense().tolist() == [1.0, 0.0, 2.0, 0.0]
+
+
+def test_python_rng_state_kept_as_32_bit_words():
+    random.seed(1234)
+    random.random()
+    state = random.getstate()
+    model = torch.nn.Linear(2, 1)
+    snap = Snapshot.take(model, torch.optim.SGD(model.parameters(), lr=0.1))
+    words = snap._rng.python[1]
+    assert (len(words), words.itemsize) == (625, 4)  # 2,500 bytes, not 625 int objects
+    random.seed(99)
+    snap.restore()
+    assert random.getstate() == state
+    assert random.getstate()[1][-1] == 2  # the position (two words used) comes back too

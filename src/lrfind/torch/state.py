@@ -99,7 +99,7 @@ class _HostCopies:
         return sum(t.untyped_storage().nbytes() for t in held)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _TensorRef:
     """Where a tensor of the optimizer's state went in the snapshot's tensor list."""
 
@@ -177,13 +177,17 @@ def _tensor_slots(model: torch.nn.Module) -> list[tuple[dict[str, Any], str, Any
     ]
 
 
+_WORD = next(code for code in "ILQ" if array(code).itemsize >= 4)
+"""The smallest array type code that holds a Mersenne Twister word (32 bits)."""
+
+
 @dataclass
 class _RngState:
     """The torch, numpy and Python RNG states.
 
-    Python's state (625 words) is kept as an array of machine words: as the tuple of
-    ints ``random.getstate()`` returns it would hold about 25 KB of int objects for the
-    whole sweep, a third of what the snapshot holds besides the tensors.
+    Python's state (625 32-bit words) is kept as an array of 32-bit words (2.5 KB): as
+    the tuple of ints ``random.getstate()`` returns it would hold about 25 KB of int
+    objects for the whole sweep, a third of what the snapshot holds besides the tensors.
     """
 
     torch_cpu: torch.Tensor
@@ -195,7 +199,7 @@ class _RngState:
     def take(cls) -> _RngState:
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
         version, words, gauss = random.getstate()
-        packed = (version, array("Q", words), gauss)
+        packed = (version, array(_WORD, words), gauss)
         return cls(torch.get_rng_state(), cuda, np.random.get_state(), packed)
 
     def restore(self) -> None:
@@ -336,6 +340,26 @@ class Snapshot:
 
     def restore(self) -> None:
         """Write everything back, into the same tensor objects."""
+        self._restore_tensors()  # its views of the copy are gone before the RNG state is built
+        for module, training in self._modes:
+            module.training = training
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(copy.deepcopy(self._scheduler_state))
+        if self.scaler is not None and self._scaler_state is not None:
+            state, was_fresh = self._scaler_state
+            if state:
+                self.scaler.load_state_dict(copy.deepcopy(state))
+            if was_fresh:
+                self.scaler._scale = None
+                self.scaler._growth_tracker = None
+            self.scaler._per_optimizer_states = type(self.scaler._per_optimizer_states)(
+                self.scaler._per_optimizer_states.default_factory
+            )
+        if self._rng is not None:
+            self._rng.restore()
+
+    def _restore_tensors(self) -> None:
+        """The model's tensors, the gradients and the optimizer, from the copy."""
         payload = self._load()
         for slots, name, value in self._slots:  # a module may have replaced a tensor
             if slots.get(name, None) is not value:
@@ -355,22 +379,6 @@ class Snapshot:
                 else:
                     param.grad = saved.to(param.device, copy=True)  # never the snapshot's own
         self._restore_optimizer(payload["optimizer"])
-        for module, training in self._modes:
-            module.training = training
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(copy.deepcopy(self._scheduler_state))
-        if self.scaler is not None and self._scaler_state is not None:
-            state, was_fresh = self._scaler_state
-            if state:
-                self.scaler.load_state_dict(copy.deepcopy(state))
-            if was_fresh:
-                self.scaler._scale = None
-                self.scaler._growth_tracker = None
-            self.scaler._per_optimizer_states = type(self.scaler._per_optimizer_states)(
-                self.scaler._per_optimizer_states.default_factory
-            )
-        if self._rng is not None:
-            self._rng.restore()
 
     def _restore_optimizer(self, saved: list[torch.Tensor]) -> None:
         """Put the optimizer back in place, without ``load_state_dict``.
