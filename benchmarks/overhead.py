@@ -624,18 +624,41 @@ SCENARIOS = {
         "(the default: it holds a copy of them)",
     ),
     "grads, restore_grads=False": Scenario(
-        "grads, restore_grads=False", True, False, ("plain", "lrfind", "lrfind disk"),
+        "grads, restore_grads=False", True, False, ("plain", "copy alone", "lrfind", "lrfind disk"),
         "the same state; lrfind with `restore_grads=False` (no copy of the gradients; "
         "every `.grad` is None afterwards)",
     ),
 }  # fmt: skip
 
 
+COPY = "copy alone"
+"""A memory row: the plain loop with lrfind's snapshot held through it (see :func:`run_copy`)."""
+
+
 def memory_methods(scenario: Scenario, methods: list[str]) -> list[str]:
-    return [m for m in methods if scenario.methods is None or m in scenario.methods]
+    """The rows of a scenario: the methods that ran, with :data:`COPY` after the plain loop."""
+    rows = [methods[0], COPY, *methods[1:]] if methods[:1] == ["plain"] else methods
+    return [m for m in rows if scenario.methods is None or m in scenario.methods]
+
+
+def run_copy(ctx: Context, grads: bool) -> int:
+    """The plain loop with ``lrfind``'s snapshot taken before it and restored after it.
+
+    What one copy costs in resident memory, in this very setup (allocator, page
+    rounding): the ``lrfind`` row minus this one is what the sweep adds besides the copy.
+    """
+    snap = Snapshot.take(ctx.model, ctx.optimizer, grads=grads)
+    try:
+        done = run_plain(ctx)
+        snap.restore()
+    finally:
+        snap.close()
+    return done
 
 
 def _call(method: str, ctx: Context, scenario: Scenario) -> int:
+    if method == COPY:
+        return run_copy(ctx, grads=scenario.restore_grads)
     if method.startswith("lrfind"):
         where = "disk" if method == "lrfind disk" else "cpu"
         return run_lrfind(ctx, snapshot=where, restore_grads=scenario.restore_grads)
@@ -892,7 +915,7 @@ class Report:
         back: lrfind with ``restore_grads=True``; the peers never restore them.
         """
         sizes, case = self.sizes[task], SCENARIOS[scenario]
-        restored = case.grads and case.restore_grads and name.startswith("lrfind")
+        restored = case.grads and case.restore_grads and (name.startswith("lrfind") or name == COPY)
         return sizes["model"] + sizes["optimizer"] + (sizes["grads"] if restored else 0)
 
     def memory_extra(self, task: str, scenario: str, name: str) -> float | None:
@@ -1091,6 +1114,19 @@ class Report:
             "plain rows of a model measured in the same state; "
             "*NOT met* only where a row is over its bound by more than that)."
         )
+        beside = [
+            f"{task} {scenario} {_mib(lrfind - copy)}"
+            for task, scenario, name in self.memory
+            if name == "lrfind"
+            and (lrfind := self.memory_extra(task, scenario, name)) is not None
+            and (copy := self.memory_extra(task, scenario, COPY)) is not None
+        ]
+        if beside:
+            self.verdicts.append(
+                "- what a sweep holds besides its copy: the lrfind row minus the *copy alone* "
+                "row (the plain loop with lrfind's snapshot held through it), same state, "
+                f"MiB: {'; '.join(beside)}."
+            )
         cpu_written, cpu_left = self.files["lrfind"]
         disk_written, disk_left = self.files["lrfind disk"]
         files_ok = cpu_written == 0 and disk_written == 1 and cpu_left == disk_left == 0
@@ -1228,7 +1264,10 @@ class Report:
             "(imports, first-call allocations), then RSS is read, the high-water mark reset, "
             "and the call measured. States at the call: "
             + "; ".join(f"*{case.name}*: {case.text}" for case in SCENARIOS.values())
-            + ". *Extra over plain* is over the plain loop's row in the same state.",
+            + ". *Extra over plain* is over the plain loop's row in the same state. "
+            "*copy alone* is the plain loop with lrfind's snapshot taken before it and "
+            "restored after it: what one copy costs in resident memory here, so the lrfind "
+            "row minus it is what the sweep holds besides the copy.",
             "",
             "The target is read as: extra memory <= one copy of the model (its parameters "
             "and buffers and, when gradients exist at the call and the method restores "
