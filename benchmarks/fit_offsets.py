@@ -3,8 +3,9 @@
 ``auto``'s misses are systematic per task (the pick's distance to each seed's best lattice
 lr spreads ~0.5 decades across sweeps but ~0.14 within a task's 3 seeds). This script
 asks whether a feature known when ``find`` runs (optimizer family, BatchNorm in the
-model, batch size, loss kind, architecture, the sweep's shape) explains part of that
-per-task offset, and whether a corrected rule ``auto' = auto * 10 ** c_group`` with
+model, batch size, loss kind, architecture, the sweep's shape; and how long the task
+trains on how much data, which the caller knows: epochs, examples, steps, parameters)
+explains part of that per-task offset, and whether a corrected rule ``auto' = auto * 10 ** c_group`` with
 ``c_group`` fitted leave-one-TASK-out beats ``auto`` on normalized regret.
 
 Only the ``fit`` tasks (``tasks.FIT``) are used; the held-out tasks' curves, grids and
@@ -103,6 +104,32 @@ def arch(task: suite.Task) -> str:
     return "mlp"
 
 
+def training_length(task: suite.Task) -> dict[str, float]:
+    """log10 of how long the task trains and on how much data (known to whoever calls
+    ``find``, though not to ``find`` itself): epochs in the budget, training examples,
+    optimizer steps, parameters, and parameters per training example."""
+    examples = len(task.data()[0])
+    torch.manual_seed(0)
+    params = sum(p.numel() for p in task.model().parameters())
+    return {
+        "log epochs": math.log10(task.budget * task.batch_size / examples),
+        "log examples": math.log10(examples),
+        "log steps": math.log10(task.budget),
+        "log parameters": math.log10(params),
+        "log parameters per example": math.log10(params / examples),
+    }
+
+
+LENGTHS = (
+    "log epochs",
+    "log examples",
+    "log steps",
+    "log parameters",
+    "log parameters per example",
+)
+"""Continuous features of :func:`training_length`, tried as centred linear shifts."""
+
+
 def batch_bin(b: int) -> str:
     return "<=16" if b <= 16 else "32" if b <= 32 else "64" if b <= 64 else ">=128"
 
@@ -114,6 +141,7 @@ def collect() -> list[Sweep]:
     for i, task in enumerate(chosen):
         l_star, l0 = fit_auto.grid_reference(task)
         bn = has_bn(task)
+        length = training_length(task)
         for seed in suite.SEEDS:
             lrs, losses = (np.array(v, dtype=float) for v in curves[f"{task.name}|{seed}"])
             x, loss = finite(lrs, losses)
@@ -143,6 +171,7 @@ def collect() -> list[Sweep]:
                 f"{pick.x_blowup - pick.x_min:.6f}" if pick.x_blowup is not None else "none"
             )
             s.feats["_depth"] = f"{pick.depth:.6f}"
+            s.feats |= {key: f"{value}" for key, value in length.items()}
             out.append(s)
     # tertiles of the continuous shape features (cuts from the features alone, no outcome)
     gaps = np.array([float(s.feats["_gap"]) for s in out if s.feats["_gap"] != "none"])
@@ -477,7 +506,7 @@ def section3(sweeps: list[Sweep], base: np.ndarray, n: int, perms: int) -> None:
                 f"missing {lk.missing}"
             )
     print("  -- linear, centred: shift = b * (value - mean), b fitted on the other 39 tasks")
-    for key in ("gap_value", "depth_value"):
+    for key in ("gap_value", "depth_value", *LENGTHS):
         values = np.array([0.0 if s.feats[key] == "none" else float(s.feats[key]) for s in sweeps])
         reg, lk = loo_linear(tb, sweeps, values)
         g = gain(base, reg)
@@ -613,7 +642,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         # between-group share of the variance of the task means (task-level features)
         print(f"  {feat:13s} " + "; ".join(parts))
-    for key in ("gap_value", "depth_value"):
+    for key in ("gap_value", "depth_value", *LENGTHS):
         xs = np.array([0.0 if s.feats[key] == "none" else float(s.feats[key]) for s in sweeps])
         ok = np.isfinite(d) & np.isfinite(xs)
         print(f"  corr(d, {key}) over sweeps {np.corrcoef(xs[ok], d[ok])[0, 1]:+.2f}")
