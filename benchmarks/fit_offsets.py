@@ -5,8 +5,9 @@ lr spreads ~0.5 decades across sweeps but ~0.14 within a task's 3 seeds). This s
 asks whether a feature known when ``find`` runs (optimizer family, BatchNorm in the
 model, batch size, loss kind, architecture, the sweep's shape; and how long the task
 trains on how much data, which the caller knows: epochs, examples, steps, parameters)
-explains part of that per-task offset, and whether a corrected rule ``auto' = auto * 10 ** c_group`` with
-``c_group`` fitted leave-one-TASK-out beats ``auto`` on normalized regret.
+explains part of that per-task offset, and whether a corrected rule
+``auto' = auto * 10 ** c_group`` with ``c_group`` fitted leave-one-TASK-out beats ``auto``
+on normalized regret.
 
 Only the ``fit`` tasks (``tasks.FIT``) are used; the held-out tasks' curves, grids and
 trainings are dropped unread. Nothing is trained: every score comes from lattice
