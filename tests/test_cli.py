@@ -162,6 +162,28 @@ def test_grid_on_a_setup_file(tmp_path: Path) -> None:
     assert "final val loss" in done.stdout
 
 
+def test_run_check_trains_the_suggestion_and_its_neighbours(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["run", str(EXAMPLE), "--num-steps", "30", "--check", "4", "--threads", "1",
+                     "--no-progress", "--out", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    suggested = Result.load(tmp_path / "lr_find.json").suggestion
+    assert suggested is not None
+    checked = json.loads((tmp_path / "check.json").read_text())
+    assert checked["lrs"] == pytest.approx([suggested / 10 ** (1 / 3), suggested,
+                                            suggested * 10 ** (1 / 3)])  # fmt: skip
+    assert (checked["steps"], checked["schedule"], checked["validation"]) == (4, "onecycle", True)
+    assert_png(tmp_path / "check.png")
+    best = min(zip(checked["losses"], checked["lrs"], strict=True))[1]
+    assert f"checked lr: {best:.3g}" in capsys.readouterr().out
+
+
+def test_run_check_needs_a_positive_step_count(tmp_path: Path) -> None:
+    done = lrfind("run", str(EXAMPLE), "--check", "0", cwd=tmp_path)
+    assert_usage_error(done, "--check", "expected an integer >= 1")
+
+
 def test_missing_setup_file(tmp_path: Path) -> None:
     assert_usage_error(lrfind("run", "nope.py", cwd=tmp_path), "not found", "nope.py")
 

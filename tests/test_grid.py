@@ -10,7 +10,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lrfind.demo import Setup  # noqa: E402
-from lrfind.grid import GridResult, grid_search, log_grid, regret, train_at  # noqa: E402
+from lrfind.grid import (  # noqa: E402
+    CHECK_FACTOR,
+    GridResult,
+    check,
+    grid_search,
+    log_grid,
+    regret,
+    train_at,
+)
 
 
 def _job(val: bool = True) -> Setup:
@@ -157,3 +165,41 @@ def test_grid_result_table_json_and_plot(tmp_path) -> None:  # type: ignore[no-u
     assert "best: 1.00e-02 (loss 0.4000)" in labels
     assert "diverged" in labels
     assert "auto: 3.00e-03" in labels
+
+
+def test_check_trains_the_suggestion_and_its_two_neighbours() -> None:
+    job = _job()
+    weight = job.model.weight.detach().clone()
+    rng = torch.random.get_rng_state()
+    checked = check(job, 0.02, 15, progress=False)
+    np.testing.assert_allclose(checked.lrs, [0.02 / CHECK_FACTOR, 0.02, 0.02 * CHECK_FACTOR])
+    assert math.isclose(CHECK_FACTOR, 10 ** (1 / 3))
+    # each is exactly what train_at gives at that lr, from the same start
+    alone = train_at(job, checked.lrs.tolist(), 15, progress=False)
+    np.testing.assert_array_equal(checked.losses, alone.losses)
+    assert checked.best == alone.best
+    assert (checked.steps, checked.schedule, checked.total_steps) == (15, "onecycle", 45)
+    assert torch.equal(job.model.weight, weight)
+    assert torch.equal(torch.random.get_rng_state(), rng)
+
+
+def test_check_spacing_and_edge() -> None:
+    job = _job()
+    wide = check(job, 0.01, 15, factor=10.0, schedule="constant", progress=False)
+    np.testing.assert_allclose(wide.lrs, [1e-3, 1e-2, 1e-1])
+    assert wide.schedule == "constant"
+    assert wide.best is not None
+    assert wide.best[0] == pytest.approx(0.1)  # this regression wants a larger lr:
+    assert wide.best_at_edge  # the best is the highest of the three
+
+
+def test_check_bad_arguments_are_named() -> None:
+    job = _job()
+    with pytest.raises(ValueError, match="lr must be a number, got None"):
+        check(job, None, 10, progress=False)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        check(job, -1e-3, 10, progress=False)
+    with pytest.raises(ValueError, match=r"factor must be > 1, got 1\.0"):
+        check(job, 1e-3, 10, factor=1.0, progress=False)
+    with pytest.raises(ValueError, match="steps"):
+        check(job, 1e-3, 0, progress=False)

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PNG_NAME, JSON_NAME = "lr_find.png", "lr_find.json"
 GRID_PNG_NAME, GRID_JSON_NAME = "grid.png", "grid.json"
+CHECK_NAME = "check"
+"""``lrfind run --check`` writes check.png and check.json."""
 DEFAULT_GRID = "1e-5:10:3"
 DEMO_GRID = DEFAULT_GRID
 DEMO_GRID_STEPS = 300
@@ -244,8 +246,12 @@ def _write_result(result: Result, out: Path, method: str | None = None) -> tuple
     return png, data
 
 
-def _write_grid(grid: GridResult, out: Path, marks: dict[str, float] | None) -> tuple[Path, Path]:
+def _write_grid(
+    grid: GridResult, out: Path, marks: dict[str, float] | None, name: str | None = None
+) -> tuple[Path, Path]:
     png, data = out / GRID_PNG_NAME, out / GRID_JSON_NAME
+    if name is not None:
+        png, data = out / f"{name}.png", out / f"{name}.json"
     figure, ax = _figure()
     grid.plot(ax=ax, marks=marks)
     _save_png(figure, png)
@@ -481,9 +487,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         found = result.suggest(None if args.method == "all" else args.method)
         if found.lr is not None:
             print(f"suggested lr: {found.lr:.3g}")
+        if args.check is not None:
+            _check(setup, found.lr, args, out)
         return EXIT_OK
 
     return _guarded(action)
+
+
+def _check(setup: Any, lr: float | None, args: argparse.Namespace, out: Path) -> None:
+    """``run --check STEPS``: the suggestion and its two neighbours, trained for real."""
+    from lrfind.grid import check
+
+    if lr is None:
+        print("--check: nothing to check (no suggestion)")
+        return
+    print(f"\nchecking {lr:.3g} and its neighbours: 3 trainings of {args.check} steps")
+    checked = check(setup, lr, args.check, progress=not args.no_progress)
+    print(checked.table())
+    _report_files(*_write_grid(checked, out, {"suggestion": lr}, CHECK_NAME))
+    best = checked.best
+    if best is None:
+        print("every checked run diverged: try a lower lr")
+        return
+    edge = "  (the best of the three is at an edge: the optimum may lie further out)"
+    print(f"checked lr: {best[0]:.3g}" + (edge if checked.best_at_edge else ""))
 
 
 def _load_json(path: Path) -> Any:
@@ -765,7 +792,15 @@ examples:
     train.add_argument(
         "--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's)"
     )
-    _add_output_options(run, "lr_find.png and lr_find.json")
+    train.add_argument(
+        "--check",
+        type=_positive_int,
+        default=None,
+        metavar="STEPS",
+        help="then train the suggestion and its neighbours a third of a decade away for "
+        "STEPS steps each (one-cycle), scored on val_data; keep the best (check.png/json)",
+    )
+    _add_output_options(run, "lr_find.png and lr_find.json (and check.png, check.json)")
     run.set_defaults(func=cmd_run)
 
     plot = commands.add_parser(
