@@ -8,8 +8,8 @@ model's initial weights and the order of the batches; the data split is fixed.
 
 ``FIT`` names the tasks ``auto``'s constants are fitted on: every task of the first
 four batches (all of them had been scored while ``auto`` was designed). ``HELD_OUT``
-is the fifth to seventh batches (:data:`FINAL_TASKS`, :data:`LAST_TASKS`,
-:data:`SEVENTH_TASKS`): nothing was fitted on them.
+is the fifth to eighth batches (:data:`FINAL_TASKS`, :data:`LAST_TASKS`,
+:data:`SEVENTH_TASKS`, :data:`EIGHTH_TASKS`): nothing was fitted on them.
 
     python benchmarks/tasks.py        # time one training of each task
 """
@@ -1047,12 +1047,148 @@ SEVENTH_TASKS: tuple[Task, ...] = (
 """Seventh batch, added after ``auto`` was frozen and scored once: never used to choose
 anything."""
 
+EIGHTH_TASKS: tuple[Task, ...] = (
+    Task(
+        "mlp_wine_sgd_large",
+        wine,
+        lambda: mlp(13, 3, 64, 2),
+        sgd,
+        "ce",
+        64,
+        120,
+        "MLP (2 hidden), wine, plain SGD, large batch 64",
+    ),
+    Task(
+        "cnn_bn_digits_sgdm_small",
+        digits_images,
+        lambda: cnn(True),
+        sgd_momentum,
+        "ce",
+        16,
+        150,
+        "CNN (2 conv + BatchNorm), digits 8x8, SGD momentum, small batch 16",
+    ),
+    Task(
+        "gru_digits_rmsprop",
+        digits_rows,
+        lambda: Recurrent(8, 10, 32, "gru"),
+        rmsprop,
+        "ce",
+        64,
+        120,
+        "GRU over the 8 rows of digits, RMSprop, batch 64",
+    ),
+    Task(
+        "lstm_sine_adamw_large",
+        sine_sequences,
+        lambda: Recurrent(1, 1, 32, "lstm"),
+        adamw,
+        "mse",
+        128,
+        150,
+        "LSTM next-value regression on generated sine waves, AdamW, large batch 128",
+    ),
+    Task(
+        "transformer_sine_rmsprop",
+        sine_sequences,
+        lambda: TinyTransformer(1, 12, 1),
+        rmsprop,
+        "mse",
+        32,
+        120,
+        "1-layer transformer next-value regression on sine waves, RMSprop, batch 32",
+    ),
+    Task(
+        "bn_diabetes_adamw",
+        diabetes,
+        lambda: bn_mlp(10, 1, 64),
+        adamw,
+        "mse",
+        32,
+        120,
+        "BatchNorm MLP, diabetes regression, AdamW, batch 32",
+    ),
+    Task(
+        "tanh_moons_rmsprop",
+        moons,
+        lambda: mlp(2, 2, 32, 4, nn.Tanh),
+        rmsprop,
+        "ce",
+        32,
+        120,
+        "deep tanh MLP (4 hidden), generated moons, RMSprop, batch 32",
+    ),
+    Task(
+        "logreg_digits_sgdm",
+        digits,
+        lambda: nn.Linear(64, 10),
+        sgd_momentum,
+        "ce",
+        32,
+        100,
+        "multinomial logistic regression (convex), digits, SGD momentum, batch 32",
+    ),
+    Task(
+        "deep_relu_cancer_adam_small",
+        breast_cancer,
+        lambda: mlp(30, 2, 64, 5),
+        adam,
+        "ce",
+        8,
+        150,
+        "deep ReLU MLP (5 hidden), breast cancer, Adam, small batch 8",
+    ),
+    Task(
+        "linreg_friedman_adam",
+        friedman,
+        lambda: nn.Linear(10, 1),
+        adam,
+        "mse",
+        64,
+        100,
+        "linear regression (convex), Friedman #1, Adam, batch 64",
+    ),
+    Task(
+        "mlp_blobs_rmsprop_large",
+        blobs_20d,
+        lambda: mlp(20, 3, 128, 2),
+        rmsprop,
+        "ce",
+        256,
+        80,
+        "MLP (2 hidden), generated 3-class data, RMSprop, large batch 256",
+    ),
+    Task(
+        "transformer_digits_sgd",
+        digits_rows,
+        lambda: TinyTransformer(8, 8, 10),
+        sgd,
+        "ce",
+        32,
+        120,
+        "1-layer transformer over the rows of digits, plain SGD, batch 32",
+    ),
+)
+"""Eighth batch, added after ``lrfind.grid.check`` was designed (its three points were
+chosen in a simulation on the first seven batches): scored once, never used to choose
+anything."""
+
 TASKS = (
-    TASKS + FRESH_TASKS + HELD_OUT_TASKS + UNSEEN_TASKS + FINAL_TASKS + LAST_TASKS + SEVENTH_TASKS
+    TASKS
+    + FRESH_TASKS
+    + HELD_OUT_TASKS
+    + UNSEEN_TASKS
+    + FINAL_TASKS
+    + LAST_TASKS
+    + SEVENTH_TASKS
+    + EIGHTH_TASKS
 )
 
-HELD_OUT = frozenset(task.name for task in FINAL_TASKS + LAST_TASKS + SEVENTH_TASKS)
-"""The held-out tasks (the fifth, sixth and seventh batches): not used to fit ``auto``."""
+HELD_OUT = frozenset(task.name for task in FINAL_TASKS + LAST_TASKS + SEVENTH_TASKS + EIGHTH_TASKS)
+"""The held-out tasks (the fifth to eighth batches): not used to fit ``auto``."""
+
+FIRST_SCORED = frozenset(task.name for task in EIGHTH_TASKS)
+"""The batch scored for the first time by the quality run that added it."""
 
 FIT = frozenset(task.name for task in TASKS) - HELD_OUT
 """The tasks ``auto``'s constants are fitted on: the first four batches. Every one of
