@@ -509,8 +509,7 @@ def _check(setup: Any, lr: float | None, args: argparse.Namespace, out: Path) ->
     if best is None:
         print("every checked run diverged: try a lower lr")
         return
-    edge = "  (the best of the three is at an edge: the optimum may lie further out)"
-    print(f"checked lr: {best[0]:.3g}" + (edge if checked.best_at_edge else ""))
+    print(f"checked lr: {best[0]:.3g}")  # the table above says when it is at an edge
 
 
 def _load_json(path: Path) -> Any:
