@@ -184,6 +184,19 @@ def test_run_check_needs_a_positive_step_count(tmp_path: Path) -> None:
     assert_usage_error(done, "--check", "expected an integer >= 1")
 
 
+def test_run_check_walk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["run", str(EXAMPLE), "--num-steps", "30", "--check", "4", "--walk", "2",
+                     "--threads", "1", "--no-progress", "--out", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    checked = json.loads((tmp_path / "check.json").read_text())
+    assert 3 <= len(checked["lrs"]) <= 5
+    assert "+ up to 2 past an edge" in capsys.readouterr().out
+    assert cli.main(["run", str(EXAMPLE), "--walk", "2"]) == 2
+    assert "--walk needs --check" in capsys.readouterr().err
+    assert cli.main(["run", str(EXAMPLE), "--check", "4", "--walk", "-1"]) == 2
+    assert "--walk must be >= 0, got -1" in capsys.readouterr().err
+
+
 def test_missing_setup_file(tmp_path: Path) -> None:
     assert_usage_error(lrfind("run", "nope.py", cwd=tmp_path), "not found", "nope.py")
 

@@ -203,3 +203,35 @@ def test_check_bad_arguments_are_named() -> None:
         check(job, 1e-3, 10, factor=1.0, progress=False)
     with pytest.raises(ValueError, match="steps"):
         check(job, 1e-3, 0, progress=False)
+
+
+def test_check_walks_past_an_edge_one_factor_at_a_time() -> None:
+    job = _job()
+    weight = job.model.weight.detach().clone()
+    # this regression wants a far larger lr than 1e-3 (see test_check_spacing_and_edge)
+    plain = check(job, 1e-3, 15, factor=2.0, schedule="constant", progress=False)
+    assert plain.best_at_edge
+    walked = check(job, 1e-3, 15, factor=2.0, walk=2, schedule="constant", progress=False)
+    np.testing.assert_allclose(walked.lrs, [5e-4, 1e-3, 2e-3, 4e-3, 8e-3])
+    alone = train_at(job, [4e-3, 8e-3], 15, schedule="constant", progress=False)
+    np.testing.assert_array_equal(walked.losses[:3], plain.losses)
+    np.testing.assert_array_equal(walked.losses[3:], alone.losses)
+    assert walked.best is not None
+    assert walked.best[0] == pytest.approx(8e-3)
+    assert walked.total_steps == 5 * 15
+    assert walked.seconds.shape == (5,)
+    assert torch.equal(job.model.weight, weight)
+
+
+def test_check_stops_walking_once_the_best_is_inside() -> None:
+    job = _job()
+    # from far too high: all three diverge, so the walk goes down, one decade at a time,
+    # until a run beats both of its neighbours (4 of the 6 extra trainings are used)
+    walked = check(job, 400.0, 15, factor=10.0, walk=6, schedule="constant", progress=False)
+    np.testing.assert_allclose(walked.lrs, [4e-3, 4e-2, 4e-1, 4.0, 40.0, 400.0, 4000.0])
+    assert np.isnan(walked.losses[-3:]).all()
+    assert walked.best is not None
+    assert walked.best[0] == pytest.approx(0.04)
+    assert not walked.best_at_edge
+    with pytest.raises(ValueError, match="walk must be >= 0, got -1"):
+        check(job, 1e-3, 10, walk=-1, progress=False)

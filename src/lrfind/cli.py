@@ -472,6 +472,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = _out_dir(args.out)
     if args.amp == "none":
         args.amp = None
+    if args.walk < 0:
+        raise UsageError(f"--walk must be >= 0, got {args.walk}")
+    if args.walk and args.check is None:
+        raise UsageError("--walk needs --check STEPS")
 
     def action() -> int:
         _with_torch_threads(args.threads)
@@ -501,8 +505,9 @@ def _check(setup: Any, lr: float | None, args: argparse.Namespace, out: Path) ->
     if lr is None:
         print("--check: nothing to check (no suggestion)")
         return
-    print(f"\nchecking {lr:.3g} and its neighbours: 3 trainings of {args.check} steps")
-    checked = check(setup, lr, args.check, progress=not args.no_progress)
+    walk = f" (+ up to {args.walk} past an edge)" if args.walk else ""
+    print(f"\nchecking {lr:.3g} and its neighbours: 3 trainings of {args.check} steps{walk}")
+    checked = check(setup, lr, args.check, walk=args.walk, progress=not args.no_progress)
     print(checked.table())
     _report_files(*_write_grid(checked, out, {"suggestion": lr}, CHECK_NAME))
     best = checked.best
@@ -798,6 +803,14 @@ examples:
         metavar="STEPS",
         help="then train the suggestion and its neighbours a third of a decade away for "
         "STEPS steps each (one-cycle), scored on val_data; keep the best (check.png/json)",
+    )
+    train.add_argument(
+        "--walk",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --check: up to K more trainings, one step further out while the best is "
+        "at an edge (default 0)",
     )
     _add_output_options(run, "lr_find.png and lr_find.json (and check.png, check.json)")
     run.set_defaults(func=cmd_run)

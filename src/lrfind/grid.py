@@ -471,6 +471,7 @@ def check(
     steps: int,
     *,
     factor: float = CHECK_FACTOR,
+    walk: int = 0,
     schedule: str = "onecycle",
     eval_batches: int | None = None,
     progress: bool = True,
@@ -484,18 +485,20 @@ def check(
     *auto, checked*), ``auto``'s pick checked this way with the training budget is within
     0.05 of a full grid search on more tasks than ``auto`` alone, for three trainings
     instead of the grid's nineteen. When ``.best_at_edge`` is true the optimum may lie
-    further out: check again around ``.best[0]``. The model and optimizer are put back
-    exactly afterwards.
+    further out: ``walk=k`` trains up to ``k`` more learning rates, one ``factor`` further
+    out each time the best is at an edge (lower when every run diverged). The model and
+    optimizer are put back exactly afterwards.
 
     Args:
         setup: the job (see :class:`lrfind.demo.Setup`), with ``val_data`` ideally.
         lr: the suggestion to check (``result.suggestion``), > 0.
         steps: optimizer steps of each training: the budget you will train with, >= 1.
         factor: the spacing of the three learning rates, > 1 (default a third of a decade).
+        walk: extra trainings allowed past an edge, >= 0 (default 0: exactly three).
         schedule, eval_batches, progress: see :func:`train_at`.
 
     Returns:
-        A :class:`GridResult` over the three learning rates.
+        A :class:`GridResult` over the learning rates trained (three, plus the walk's).
 
     Raises:
         ValueError: naming a bad argument (``lr`` is ``None`` when the sweep suggested
@@ -516,13 +519,43 @@ def check(
     spacing = _validate.positive_float("factor", factor)
     if spacing <= 1:
         raise ValueError(f"factor must be > 1, got {factor!r}")
-    lrs = [centre / spacing, centre, centre * spacing]
-    return train_at(
-        setup,
-        lrs,
-        steps,
-        schedule=schedule,
-        eval_batches=eval_batches,
-        progress=progress,
-        desc="check",
+    extra = _validate.int_at_least("walk", walk, 0)
+
+    def trained(lrs: list[float]) -> GridResult:
+        return train_at(
+            setup,
+            lrs,
+            steps,
+            schedule=schedule,
+            eval_batches=eval_batches,
+            progress=progress,
+            desc="check",
+        )
+
+    grid = trained([centre / spacing, centre, centre * spacing])
+    for _ in range(extra):
+        best = grid.best
+        if best is None:  # every run diverged: lower
+            further = float(grid.lrs[0]) / spacing
+        elif grid.best_at_edge:
+            further = best[0] * spacing if best[0] == grid.lrs[-1] else best[0] / spacing
+        else:
+            break
+        grid = _merged(grid, trained([further]))
+    return grid
+
+
+def _merged(first: GridResult, second: GridResult) -> GridResult:
+    """Two results of the same set-up and protocol as one, in increasing lr."""
+    lrs = np.concatenate([first.lrs, second.lrs])
+    order = np.argsort(lrs, kind="stable")
+    seconds = np.concatenate([first.seconds, second.seconds])
+    return GridResult(
+        lrs=lrs[order],
+        losses=np.concatenate([first.losses, second.losses])[order],
+        steps=first.steps,
+        initial_loss=first.initial_loss,
+        schedule=first.schedule,
+        seconds=seconds[order] if seconds.size == lrs.size else np.zeros(0),
+        validation=first.validation,
     )
