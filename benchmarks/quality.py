@@ -57,6 +57,9 @@ REFERENCE = f"grid search, seeds {OTHER_SEEDS[0]}-{OTHER_SEEDS[-1]}"
 CHECK_FACTORS = (10.0 ** (-1 / 3), 1.0, 10.0 ** (1 / 3))
 """``auto``'s pick times these: the three full trainings of :data:`CHECKED`."""
 CHECKED = "auto, checked (3 trainings)"
+WALK = 2
+WALKED = f"auto, checked, walk={WALK} (3-{3 + WALK} trainings)"
+"""Its row: the same, with up to :data:`WALK` more trainings while the best is at an edge."""
 """Its row: of ``auto``'s pick and its neighbours a third of a decade away, the one whose
 full training (the task's budget, on another seed) ends with the lowest validation loss."""
 KARPATHY = 3e-4
@@ -246,19 +249,30 @@ def grid_means(data: dict[str, Any]) -> tuple[np.ndarray, float]:
     return rows.mean(axis=1), untrained
 
 
-def checked(task: suite.Task, auto: Pick, seed: int, memo: Memo) -> Pick:
-    """``auto``'s pick checked by three full trainings, as ``lrfind.grid.check`` does.
+def checked(task: suite.Task, auto: Pick, seed: int, memo: Memo, walk: int = 0) -> Pick:
+    """``auto``'s pick checked by full trainings, as ``lrfind.grid.check(walk=walk)`` does.
 
-    The three candidates are trained on seed ``seed + len(SEEDS)`` (other initial weights,
+    The candidates are trained on seed ``seed + len(SEEDS)`` (other initial weights,
     another batch order), so the choice is not made on the very run it is scored with.
     """
     if auto.lr is None:
         return Pick(None, auto.steps, note="no suggestion to check")
-    candidates = [auto.lr * factor for factor in CHECK_FACTORS]
     other = seed + len(suite.SEEDS)
-    losses = [memo.train(task, lr, other) for lr in candidates]
-    best = candidates[int(np.argmin(losses))]
-    return Pick(best, auto.steps + len(candidates) * task.budget)
+    tried = {lr: memo.train(task, lr, other) for lr in (auto.lr * f for f in CHECK_FACTORS)}
+    step = CHECK_FACTORS[-1]
+    for _ in range(walk):
+        best = min(tried, key=lambda lr: tried[lr])
+        if not math.isfinite(tried[best]):  # every run diverged: lower
+            further = min(tried) / step
+        elif best == max(tried):
+            further = best * step
+        elif best == min(tried):
+            further = best / step
+        else:
+            break
+        tried[further] = memo.train(task, further, other)
+    best = min(tried, key=lambda lr: tried[lr])
+    return Pick(best, auto.steps + len(tried) * task.budget)
 
 
 def score_task(
@@ -297,7 +311,11 @@ def score_task(
         else:
             found = sweeps(task, seed, versions)
             picks_cache[key] = {name: p.__dict__ for name, p in found.items()}
-        found = {**found, CHECKED: checked(task, found["auto"], seed, memo)}
+        found = {
+            **found,
+            CHECKED: checked(task, found["auto"], seed, memo),
+            WALKED: checked(task, found["auto"], seed, memo, WALK),
+        }
         if reference is not None:
             found = {**found, REFERENCE: reference}
         for name, pick in found.items():
@@ -513,6 +531,7 @@ def render(
         *METHODS,
         f"auto, repeats={REPEATS}",
         CHECKED,
+        WALKED,
         "karpathy 3e-4",
         *peers.ROWS,
         REFERENCE,
@@ -556,15 +575,17 @@ def render(
         "before and after the last change to `auto` (a descent within the noise gets a "
         "low-confidence suggestion instead of none; prompted by a failing Lightning test "
         "and by that batch's summary row, two seeds left with no suggestion); "
-        "`tasks.LAST_TASKS`, `tasks.SEVENTH_TASKS` and `tasks.EIGHTH_TASKS` were added "
-        "after `auto` was frozen; the eighth batch, added after the three points of "
-        f"*{CHECKED}* were chosen, is scored here for the first time.",
+        "`tasks.LAST_TASKS`, `tasks.SEVENTH_TASKS`, `tasks.EIGHTH_TASKS` and "
+        "`tasks.NINTH_TASKS` were added after `auto` was frozen. The eighth batch was "
+        f"added after the three points of *{CHECKED}* were chosen and first scored in the "
+        "run of commit 5c4fffa; the ninth was added after the walk of "
+        f"*{WALKED}* was chosen, and is scored here for the first time.",
         "",
     ]
     for title, group in (
         (f"Held out ({len(held)} tasks)", held),
         (
-            f"Eighth batch ({len(first)} of the held-out tasks, scored here for the first time)",
+            f"Ninth batch ({len(first)} of the held-out tasks, scored here for the first time)",
             first,
         ),
         (f"Whole suite ({len(scores)} tasks)", scores),
@@ -574,12 +595,13 @@ def render(
             continue
         lines += [f"### {title}", "", *summary_table(group, methods, notes), ""]
         lines += ["Targets for `auto`:", "", *targets(group, rivals), ""]
-        lines += [
-            f"The same targets for *{CHECKED}* (not a sweep: it adds three full trainings):",
-            "",
-            *targets(group, rivals, CHECKED),
-            "",
-        ]
+        for name in (CHECKED, WALKED):
+            lines += [
+                f"The same targets for *{name}* (not a sweep: it adds full trainings):",
+                "",
+                *targets(group, rivals, name),
+                "",
+            ]
     if all(REFERENCE in s.losses for s in scores):
         lines += [
             "### How low can regret go? The grid search replicated on other seeds",
@@ -611,8 +633,13 @@ def render(
         "before this run, from a simulation on the cached grids (auto's pick rounded to "
         "the grid, chosen with seeds 3-5) that compared them with five points and with "
         "points two thirds of a decade apart; it was looked at on the first seven batches "
-        "(70 tasks), so for this row only the eighth batch is held out in the strict "
-        "sense.",
+        "(70 tasks), so for this row only the eighth and ninth batches are held out in the "
+        f"strict sense. *{WALKED}* is the same check followed by up to {WALK} more "
+        "trainings, each a third of a decade further out while the best is at an edge "
+        "(lower when every run diverged): `lrfind.grid.check(walk=2)`. Its walk length "
+        "was chosen in a simulation on the cached grids of the first eight batches (0 to 3 "
+        "extra trainings compared), so for it only the ninth batch is held out in the "
+        "strict sense.",
         "",
         f"### repeats={REPEATS}: regret or only spread?",
         "",
