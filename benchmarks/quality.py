@@ -257,22 +257,23 @@ def checked(task: suite.Task, auto: Pick, seed: int, memo: Memo, walk: int = 0) 
     """
     if auto.lr is None:
         return Pick(None, auto.steps, note="no suggestion to check")
+    from lrfind.grid import CHECK_FACTOR, GridResult, walk_step
+
     other = seed + len(suite.SEEDS)
     tried = {lr: memo.train(task, lr, other) for lr in (auto.lr * f for f in CHECK_FACTORS)}
-    step = CHECK_FACTORS[-1]
+
+    def grid() -> GridResult:  # what lrfind.grid.check would hold (a diverged run is nan)
+        lrs = sorted(tried)
+        losses = [tried[lr] if math.isfinite(tried[lr]) else math.nan for lr in lrs]
+        return GridResult(np.array(lrs), np.array(losses), steps=task.budget)
+
     for _ in range(walk):
-        best = min(tried, key=lambda lr: tried[lr])
-        if not math.isfinite(tried[best]):  # every run diverged: lower
-            further = min(tried) / step
-        elif best == max(tried):
-            further = best * step
-        elif best == min(tried):
-            further = best / step
-        else:
+        further = walk_step(grid(), CHECK_FACTOR)
+        if further is None:
             break
         tried[further] = memo.train(task, further, other)
-    best = min(tried, key=lambda lr: tried[lr])
-    return Pick(best, auto.steps + len(tried) * task.budget)
+    best = grid().best
+    return Pick(None if best is None else best[0], auto.steps + len(tried) * task.budget)
 
 
 def score_task(

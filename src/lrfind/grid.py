@@ -534,28 +534,39 @@ def check(
 
     grid = trained([centre / spacing, centre, centre * spacing])
     for _ in range(extra):
-        best = grid.best
-        if best is None:  # every run diverged: lower
-            further = float(grid.lrs[0]) / spacing
-        elif grid.best_at_edge:
-            further = best[0] * spacing if best[0] == grid.lrs[-1] else best[0] / spacing
-        else:
+        further = walk_step(grid, spacing)
+        if further is None:
             break
         grid = _merged(grid, trained([further]))
     return grid
+
+
+def walk_step(grid: GridResult, factor: float) -> float | None:
+    """The next lr :func:`check`'s walk trains: one ``factor`` past the best when it is at
+    an edge, below the lowest when every run diverged; ``None`` when the best is inside.
+
+    >>> walk_step(GridResult(np.array([1.0, 2.0]), np.array([0.5, 0.3]), steps=1), 2.0)
+    4.0
+    >>> walk_step(GridResult(np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.3, 0.4]), steps=1), 2.0)
+    """
+    best = grid.best
+    if best is None:
+        return float(grid.lrs[0]) / factor
+    if not grid.best_at_edge:
+        return None
+    return best[0] * factor if best[0] == grid.lrs[-1] else best[0] / factor
 
 
 def _merged(first: GridResult, second: GridResult) -> GridResult:
     """Two results of the same set-up and protocol as one, in increasing lr."""
     lrs = np.concatenate([first.lrs, second.lrs])
     order = np.argsort(lrs, kind="stable")
-    seconds = np.concatenate([first.seconds, second.seconds])
     return GridResult(
         lrs=lrs[order],
         losses=np.concatenate([first.losses, second.losses])[order],
         steps=first.steps,
         initial_loss=first.initial_loss,
         schedule=first.schedule,
-        seconds=seconds[order] if seconds.size == lrs.size else np.zeros(0),
+        seconds=np.concatenate([first.seconds, second.seconds])[order],
         validation=first.validation,
     )
