@@ -802,6 +802,27 @@ def render(
     return "\n".join(lines)
 
 
+def runnable_picks(cache: dict[str, Any], versions: dict[str, str | None]) -> dict[str, Any]:
+    """The cached picks a run may reuse: without the (task, seed) entries made while a
+    peer that is installed now was not (a run with ``--no-peers``, or in another venv),
+    which would score that peer as if it had suggested nothing.
+
+    >>> cache = {"a|0": {"lightning": {"note": "not installed"}}, "b|0": {"lightning": {}}}
+    >>> list(runnable_picks(cache, {"lightning": "2.6.6"})), len(runnable_picks(cache, {}))
+    (['b|0'], 2)
+    """
+    installed = {
+        row
+        for row in peers.ROWS
+        if versions.get("fastai" if row.startswith("fastai") else row) is not None
+    }
+    return {
+        key: picks
+        for key, picks in cache.items()
+        if not any(picks.get(row, {}).get("note") == "not installed" for row in installed)
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recompute-grid", action="store_true", help="rebuild the grid cache")
@@ -839,6 +860,7 @@ def main(argv: list[str] | None = None) -> None:
     picks_cache: dict[str, Any] = {}
     if (args.reuse or args.reuse_peers) and picks_path.exists():
         picks_cache = json.loads(picks_path.read_text(encoding="utf-8"))
+    picks_cache = runnable_picks(picks_cache, versions)
     if args.reuse_peers:
         lrfind_methods = {"auto", "steepest", "valley", "minimum", "slide"}
         lrfind_methods.add(f"auto, repeats={REPEATS}")
