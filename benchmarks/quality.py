@@ -113,11 +113,16 @@ def load_grid(
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         if (
             data.get("budget") == task.budget
+            and data.get("batch_size") == task.batch_size
+            and data.get("description") == task.description
             and data.get("grid") == list(suite.GRID)
             and data.get("seeds") == list(seeds)
         ):
             return data
-        log(f"grid cache of {task.name} is stale (budget, grid or seeds changed): recomputing")
+        log(
+            f"grid cache of {task.name} is stale (budget, batch size, description, grid or "
+            "seeds changed): recomputing"
+        )
     log(f"computing the grid of {task.name} ({len(suite.GRID)} lrs x seeds {list(seeds)})")
     data = compute_grid(task, seeds)
     path.parent.mkdir(parents=True, exist_ok=True)
