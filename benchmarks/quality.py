@@ -393,6 +393,50 @@ def summary_table(scores: list[TaskScore], methods: list[str], notes: dict[str, 
     return lines
 
 
+SEQUENCE_MODELS = ("transformer_", "lstm_", "gru_")
+"""Task-name prefixes of the sequence models (attention or recurrence)."""
+
+
+KIND_PEERS = ("fastai valley", "fastai minimum", "torch-lr-finder")
+"""The peers in the breakdown by kind: fastai's default, its best method, torch-lr-finder."""
+
+
+def kind_of(task: suite.Task) -> tuple[str, str]:
+    """(model family, optimizer family) of a task, for the breakdown by kind.
+
+    >>> kind_of(suite.by_name("transformer_digits_sgd"))
+    ('transformer, LSTM, GRU', 'SGD, SGD momentum, RMSprop')
+    >>> kind_of(suite.by_name("cnn_digits_adamw"))
+    ('MLP, CNN, linear', 'Adam, AdamW')
+    """
+    family = (
+        "transformer, LSTM, GRU" if task.name.startswith(SEQUENCE_MODELS) else "MLP, CNN, linear"
+    )
+    adaptive = task.optimizer.__name__ in ("adam", "adamw")
+    return family, "Adam, AdamW" if adaptive else "SGD, SGD momentum, RMSprop"
+
+
+def kind_section(scores: list[TaskScore], methods: list[str]) -> list[str]:
+    """Median / worst / share of tasks <= GOOD per (model family, optimizer family)."""
+    kinds = sorted({kind_of(s.task) for s in scores})
+    lines = [
+        "| model | optimizer | tasks (held out) | " + " | ".join(methods) + " |",
+        "|---|---|---:|" + "---|" * len(methods),
+    ]
+    for kind in kinds:
+        group = [s for s in scores if kind_of(s.task) == kind]
+        held = sum(s.task.name not in suite.FIT for s in group)
+        cells = []
+        for name in methods:
+            regrets = np.array([s.regret(name) for s in group])
+            cells.append(
+                f"{np.median(regrets):.3f} / {regrets.max():.3f} / {np.mean(regrets <= GOOD):.0%}"
+            )
+        row = " | ".join(cells)
+        lines.append(f"| {kind[0]} | {kind[1]} | {len(group)} ({held}) | {row} |")
+    return lines
+
+
 def targets(scores: list[TaskScore], rivals: list[str], method: str = "auto") -> list[str]:
     """Whether ``method`` meets the issue's targets on these tasks."""
     regrets = np.array([s.regret(method) for s in scores])
@@ -782,6 +826,14 @@ def render(
         "in the "
         "strict sense.",
         "",
+        "### By kind of task (whole suite)",
+        "",
+        "Median / worst / share of tasks <= 0.05, per model family and optimizer family "
+        "(plain SGD, SGD with momentum and RMSprop against Adam and AdamW): where `auto` "
+        "is weaker, and what the check recovers there.",
+        "",
+        *kind_section(scores, [m for m in ("auto", CHECKED, WALKED, *KIND_PEERS) if m in shown]),
+        "",
         f"### repeats={REPEATS}: regret or only spread?",
         "",
         *repeats_section(scores),
@@ -862,10 +914,12 @@ def main(argv: list[str] | None = None) -> None:
     log("peers: " + ", ".join(f"{k}={v}" for k, v in versions.items()))
     memo = Memo(LOCAL / "trainings.json" if args.reuse else None)
     picks_path = LOCAL / "picks.json"
+    stored: dict[str, Any] = {}
+    if picks_path.exists():  # kept whole: a run on a few tasks adds to it, never shrinks it
+        stored = json.loads(picks_path.read_text(encoding="utf-8"))
     picks_cache: dict[str, Any] = {}
-    if (args.reuse or args.reuse_peers) and picks_path.exists():
-        picks_cache = json.loads(picks_path.read_text(encoding="utf-8"))
-    picks_cache = runnable_picks(picks_cache, versions)
+    if args.reuse or args.reuse_peers:
+        picks_cache = runnable_picks(stored, versions)
     if args.reuse_peers:
         lrfind_methods = {"auto", "steepest", "valley", "minimum", "slide"}
         lrfind_methods.add(f"auto, repeats={REPEATS}")
@@ -886,7 +940,7 @@ def main(argv: list[str] | None = None) -> None:
         scores.append(score_task(task, data, memo, versions, picks_cache, other))
         memo.save()
         LOCAL.mkdir(parents=True, exist_ok=True)
-        picks_path.write_text(json.dumps(picks_cache), encoding="utf-8")
+        picks_path.write_text(json.dumps({**stored, **picks_cache}), encoding="utf-8")
         s = scores[-1]
         log(
             f"  auto {s.regret('auto'):.3f}  minimum {s.regret('minimum'):.3f}  "
