@@ -763,13 +763,16 @@ def render(
         "and first scored in the run of commit 5c4fffa; the ninth was added after the walk "
         f"of *{WALKED}* was chosen and first scored in the run of commit 5e67f8d; the "
         "tenth was added (grids first) after that, with nothing that decides a suggestion "
-        "changed since, and is scored here for the first time.",
+        "changed since, and was first scored in the run of commit a3837ee (the runs since "
+        "mended the peers' cached picks of four older tasks and added tables; they give "
+        "the tenth batch the same figures).",
         "",
     ]
     for title, group in (
         (f"Held out ({len(held)} tasks)", held),
         (
-            f"Tenth batch ({len(first)} of the held-out tasks, scored here for the first time)",
+            f"Tenth batch ({len(first)} of the held-out tasks, the newest; first scored in the "
+            "run of commit a3837ee)",
             first,
         ),
         (f"Whole suite ({len(scores)} tasks)", scores),
