@@ -514,13 +514,12 @@ def agreement_candidate(pick: Pick) -> float | None:
     better on the fit tasks (Spearman -0.165 against -0.09), so the held-out tasks
     decide: adopted only if its interval there lies below 0.
     """
-    from lrfind.repeats import AGREEMENT_DECADES
+    from lrfind.repeats import AGREEMENT_DECADES, agreement
 
     if pick.interval is None or pick.confidence is None:
         return None
     span = math.log10(pick.interval[1] / pick.interval[0])
-    shipped = 1.0 if span <= AGREEMENT_DECADES else AGREEMENT_DECADES / span
-    mean = pick.confidence / shipped
+    mean = pick.confidence / agreement(span)
     return min(mean, 1.0 / (1.0 + (span / AGREEMENT_DECADES) ** 2))
 
 

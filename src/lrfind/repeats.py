@@ -22,6 +22,15 @@ AGREEMENT_DECADES = 0.5
 """Runs whose suggestions span more than this (in decades) lower the confidence."""
 
 
+def agreement(spread: float) -> float:
+    """The factor on the runs' mean confidence for picks ``spread`` decades apart.
+
+    >>> agreement(0.3), agreement(1.0)
+    (1.0, 0.5)
+    """
+    return 1.0 if spread <= AGREEMENT_DECADES else AGREEMENT_DECADES / spread
+
+
 def combine(found: Sequence[Suggestion]) -> Suggestion:
     """One suggestion from several runs' suggestions of the same method."""
     method = found[0].method if found else "auto"
@@ -33,8 +42,7 @@ def combine(found: Sequence[Suggestion]) -> Suggestion:
     centre = float(np.median(logs))
     nearest = usable[int(np.argmin(np.abs(logs - centre)))]
     spread = float(logs.max() - logs.min())
-    agreement = 1.0 if spread <= AGREEMENT_DECADES else AGREEMENT_DECADES / spread
-    confidence = float(np.mean([s.confidence for s in found])) * agreement
+    confidence = float(np.mean([s.confidence for s in found])) * agreement(spread)
     reason = (
         f"median of {len(usable)}/{len(found)} runs (spread {spread:.2f} decades); {nearest.reason}"
     )
