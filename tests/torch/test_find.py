@@ -542,3 +542,71 @@ def test_restore_grads_must_be_a_bool():
             loss_fn=nn.CrossEntropyLoss(),
             restore_grads="no",
         )
+
+
+def frozen_body():
+    """An MLP whose first layer is frozen: fine-tuning a head on a fixed body."""
+    torch.manual_seed(0)
+    model = mlp()
+    model[0].requires_grad_(False)
+    return model
+
+
+@pytest.mark.parametrize("repeats", [1, 2])
+def test_skip_frozen_sweeps_the_same_curve_and_restores_exactly(repeats, state_of, same):
+    curves = {}
+    for skip in (False, True):
+        model = frozen_body()
+        loader = data()
+        opt, sched = warm_adam(model, loader)
+        torch.manual_seed(7)  # the same dropout masks in both sweeps
+        before = state_of(model, opt, sched)
+        result = quiet_find(
+            model,
+            opt,
+            loader,
+            loss_fn=nn.CrossEntropyLoss(),
+            scheduler=sched,
+            num_steps=20,
+            repeats=repeats,
+            skip_frozen=skip,
+        )
+        same(before, state_of(model, opt, sched))
+        curves[skip] = (result.lrs, result.losses)
+    assert len(curves[True][0]) == 20
+    np.testing.assert_array_equal(curves[True][0], curves[False][0])
+    np.testing.assert_array_equal(curves[True][1], curves[False][1])
+
+
+def test_skip_frozen_raises_when_the_forward_edits_a_frozen_weight(state_of, same):
+    model = frozen_body()
+    loader = data()
+    opt, sched = warm_adam(model, loader)
+    before = state_of(model, opt, sched)
+
+    def forward(model, batch):
+        x, y = batch
+        with torch.no_grad():
+            model[0].bias.mul_(0.5)  # a forward that writes into a frozen parameter
+        return nn.functional.cross_entropy(model(x), y)
+
+    with pytest.raises(lrfind.LRFindError, match=r"changed during the sweep.*: 0\.bias;"):
+        quiet_find(model, opt, loader, forward=forward, num_steps=6, skip_frozen=True)
+    after = state_of(model, opt, sched)
+    pairs = zip(before["params"], after["params"], strict=True)
+    changed = [i for i, (a, b) in enumerate(pairs) if not torch.equal(a, b)]
+    assert changed == [1]  # only the frozen bias, which no copy could bring back
+    before["params"][1] = after["params"][1]
+    same(before, after)
+
+
+def test_skip_frozen_must_be_a_bool():
+    model = frozen_body()
+    with pytest.raises(ValueError, match="skip_frozen"):
+        quiet_find(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            data(),
+            loss_fn=nn.CrossEntropyLoss(),
+            skip_frozen=1,
+        )

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from lrfind.errors import LRFindError
 from lrfind.torch.state import Snapshot
 
 
@@ -258,3 +259,94 @@ def test_python_rng_state_kept_as_32_bit_words():
     snap.restore()
     assert random.getstate() == state
     assert random.getstate()[1][-1] == 2  # the position (two words used) comes back too
+
+
+class Backbone(torch.nn.Module):
+    """A frozen body (with BatchNorm, whose running statistics still move) and a head."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.BatchNorm1d(5))
+        self.head = torch.nn.Linear(5, 2)
+        self.body.requires_grad_(False)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def _finetune(model, opt, steps=2):
+    for _ in range(steps):
+        opt.zero_grad()
+        model(torch.randn(8, 6)).square().mean().backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("where", ["cpu", "disk"])
+def test_skip_frozen_copies_only_what_the_sweep_trains(
+    where, state_of, same, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    model = Backbone()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    _finetune(model, opt)
+    before = state_of(model, opt)
+    snap = Snapshot.take(model, opt, where=where, skip_frozen=True)
+    names = ["body.0.weight", "body.0.bias", "body.1.weight", "body.1.bias"]
+    assert [f.name for f in snap._frozen] == names
+    if where == "cpu":
+        held = sum(copies.nbytes() for copies in snap._payload.values())
+        head = 2 * 5 + 2  # weights, their gradients and two AdamW moments, float32
+        bn_buffers = 5 * 4 * 2 + 8  # running mean and var, and the int64 batch counter
+        assert held == 4 * (4 * head) + bn_buffers + 2 * 4  # + AdamW's float32 steps
+    _finetune(model, opt, steps=3)  # the head and BatchNorm's statistics move
+    snap.restore()
+    snap.close()
+    same(before, state_of(model, opt))
+
+
+def test_skip_frozen_keeps_a_frozen_parameters_stale_gradient():
+    model = Backbone()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    stale = torch.full((5, 6), 3.0)
+    model.body[0].weight.grad = stale.clone()
+    weight = model.body[0].weight.detach().clone()
+    snap = Snapshot.take(model, opt, skip_frozen=True)
+    opt.zero_grad(set_to_none=True)  # as every step of the sweep starts
+    _finetune(model, opt)
+    snap.restore()
+    snap.close()
+    assert torch.equal(model.body[0].weight.grad, stale)
+    assert torch.equal(model.body[0].weight, weight)
+
+
+@pytest.mark.parametrize("edit", ["in place", "swapped data"])
+def test_skip_frozen_refuses_a_frozen_parameter_changed_during_the_sweep(edit):
+    model = Backbone()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    _finetune(model, opt)
+    head = model.head.weight.detach().clone()
+    snap = Snapshot.take(model, opt, skip_frozen=True)
+    _finetune(model, opt)
+    if edit == "in place":
+        with torch.no_grad():
+            model.body[0].bias.add_(1.0)
+    else:
+        model.body[1].weight.data = torch.zeros(5)
+    with pytest.raises(LRFindError, match="skip_frozen") as raised:
+        snap.restore()
+    snap.close()
+    name = "body.0.bias" if edit == "in place" else "body.1.weight"
+    assert str(raised.value).count("body.") == 1
+    assert name in str(raised.value)
+    assert torch.equal(model.head.weight, head)  # everything else was put back first
+
+
+def test_skip_frozen_copies_an_inference_tensor_it_cannot_check():
+    with torch.inference_mode():  # its parameters have no version counter
+        body = torch.nn.Linear(3, 3).requires_grad_(False)
+    model = torch.nn.Sequential(body, torch.nn.Linear(3, 2))
+    snap = Snapshot.take(model, torch.optim.SGD(model[1].parameters(), lr=0.1), skip_frozen=True)
+    assert snap._frozen == []
+    assert [t is body.weight for t in snap._targets] == [True, False, False, False]
+    snap.close()

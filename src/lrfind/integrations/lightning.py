@@ -69,6 +69,7 @@ SWEEP_OPTIONS = frozenset(
         "progress",
         "snapshot",
         "restore_grads",
+        "skip_frozen",
     }
 )
 """Keywords of :func:`lrfind.find` that :class:`LRFinder` and :func:`find` pass on."""
@@ -361,7 +362,7 @@ class LRFinder(pl.Callback):
         log: log the figure and suggestion to the Trainer's loggers (:func:`log_result`).
         **options: :func:`lrfind.find`'s ``start_lr``, ``end_lr``, ``num_steps``,
             ``mode``, ``smoothing``, ``diverge_factor``, ``repeats``, ``check_every``,
-            ``progress``, ``snapshot``, ``restore_grads``.
+            ``progress``, ``snapshot``, ``restore_grads``, ``skip_frozen``.
 
     Attributes:
         results: the :class:`~lrfind.result.Result` of each epoch swept, by epoch.

@@ -56,6 +56,7 @@ def find(
     check_every: int | None = None,
     snapshot: str = "cpu",
     restore_grads: bool = True,
+    skip_frozen: bool = False,
     progress: bool = True,
 ) -> Result:
     """Run the range test on a Hugging Face ``Trainer``; put everything back after.
@@ -67,7 +68,9 @@ def find(
             Without a suggestion nothing is set and an ``LRFindWarning`` says why.
         method: the suggestion method (default ``"auto"``).
         start_lr, end_lr, num_steps, mode, smoothing, diverge_factor, repeats,
-            check_every, snapshot, restore_grads, progress: as for :func:`lrfind.find`.
+            check_every, snapshot, restore_grads, skip_frozen, progress: as for
+            :func:`lrfind.find` (``skip_frozen=True`` suits a PEFT / LoRA model, whose
+            base weights do not require a gradient).
 
     Returns:
         The :class:`~lrfind.result.Result`; ``settings`` also records the Trainer's
@@ -122,6 +125,7 @@ def find(
             device=args.device,
             snapshot=snapshot,
             restore_grads=restore_grads,
+            skip_frozen=skip_frozen,
             repeats=repeats,
             method=method or "auto",
             check_every=check_every,

@@ -319,6 +319,7 @@ def find(
     device: torch.device | str | None = None,
     snapshot: str = "cpu",
     restore_grads: bool = True,
+    skip_frozen: bool = False,
     repeats: int = 1,
     method: str = "auto",
     check_every: int | None = None,
@@ -370,6 +371,14 @@ def find(
             ``optimizer.zero_grad()`` leaves them; the usual choice when the next thing
             you do is train (which starts with ``zero_grad()``), and it saves one
             gradient-sized copy of the model in memory.
+        skip_frozen: ``True``: parameters with ``requires_grad=False`` (a frozen
+            backbone, the base weights under LoRA) are not copied, since the sweep does
+            not train them; the snapshot then costs only the trainable part. At the
+            restore lrfind checks that each is the same tensor, with the same storage
+            and no in-place write since (its version counter), and raises
+            :class:`~lrfind.errors.LRFindError` naming any that changed (a forward that
+            edits a frozen weight in place); a write through ``.data`` escapes that
+            check. ``False`` (the default): everything is copied.
         repeats: sweeps from the same starting state (the data order differs); the
             suggestion is their median and :meth:`Result.interval` their range.
         method: the result's default suggestion method.
@@ -386,8 +395,9 @@ def find(
 
     Raises:
         ValueError: naming a bad argument (before anything is trained).
-        LRFindError: when the data yields nothing or cannot be restarted, or (under
-            torch.distributed) when another rank raised: that rank re-raises its own error.
+        LRFindError: when the data yields nothing or cannot be restarted, (under
+            torch.distributed) when another rank raised: that rank re-raises its own
+            error, or (``skip_frozen=True``) when the sweep changed a frozen parameter.
     """
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -436,7 +446,17 @@ def find(
     scaler = own_scaler if own_scaler is not None else make_scaler(amp, grad_scaler, target)
     if not isinstance(restore_grads, bool):
         raise ValueError(f"restore_grads must be True or False, got {restore_grads!r}")
-    snap = Snapshot.take(model, optimizer, scheduler, scaler, snapshot, grads=restore_grads)
+    if not isinstance(skip_frozen, bool):
+        raise ValueError(f"skip_frozen must be True or False, got {skip_frozen!r}")
+    snap = Snapshot.take(
+        model,
+        optimizer,
+        scheduler,
+        scaler,
+        snapshot,
+        grads=restore_grads,
+        skip_frozen=skip_frozen,
+    )
     batches: Batches | None = None
     lockstep: distributed.LockStep | None = None
     try:

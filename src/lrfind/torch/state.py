@@ -9,7 +9,10 @@ param-group settings, an attached LR scheduler, a GradScaler, and the torch
 and removed afterwards). :meth:`Snapshot.restore` writes them back *into the same
 tensor objects* (the optimizer's state tensors and dicts included, without
 ``load_state_dict``), so references held elsewhere (the optimizer's, the user's) stay
-valid and the restore allocates nothing. ``grads=False`` leaves the gradients out.
+valid and the restore allocates nothing. ``grads=False`` leaves the gradients out;
+``skip_frozen=True`` leaves out the parameters that do not require a gradient (a frozen
+backbone), which the sweep does not train, and checks at the restore that nothing
+changed them.
 
 >>> import torch
 >>> model = torch.nn.Linear(2, 1)
@@ -34,6 +37,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from lrfind.errors import LRFindError
 
 SNAPSHOT_PLACES = ("cpu", "disk")
 
@@ -104,6 +109,36 @@ class _TensorRef:
     """Where a tensor of the optimizer's state went in the snapshot's tensor list."""
 
     index: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Frozen:
+    """A parameter left out of the snapshot (``skip_frozen``), and how to tell it was left alone.
+
+    ``version`` is its in-place version counter and ``storage`` where its data lives:
+    an in-place write (``p.add_()`` under ``no_grad``, an optimizer step) moves the first,
+    ``p.data = ...`` the second. A write through ``p.data`` moves neither.
+    """
+
+    param: torch.nn.Parameter
+    name: str
+    version: int
+    storage: int
+
+    @classmethod
+    def of(cls, param: torch.nn.Parameter, name: str) -> _Frozen | None:
+        """The record of a frozen parameter, or ``None`` when it must be copied instead."""
+        try:
+            version = param._version
+        except RuntimeError:  # an inference tensor: no version counter to check
+            return None
+        return cls(param, name, version, param.untyped_storage().data_ptr())
+
+    def untouched(self) -> bool:
+        return (
+            self.param._version == self.version
+            and self.param.untyped_storage().data_ptr() == self.storage
+        )
 
 
 _ATOMS = (int, float, bool, str, bytes, type(None))
@@ -217,6 +252,11 @@ class Snapshot:
 
     ``grads=False`` keeps no copy of the parameters' gradients: :meth:`restore` then
     leaves every ``.grad`` as ``None`` (as ``optimizer.zero_grad()`` leaves them).
+    ``skip_frozen=True`` copies no parameter whose ``requires_grad`` is false (their
+    gradients and optimizer state, if any, are still copied): :meth:`restore` checks
+    that each is the same object with the same data and no in-place write since, and
+    raises :class:`~lrfind.errors.LRFindError` naming those that were changed, after
+    putting back everything else.
     """
 
     model: torch.nn.Module
@@ -225,7 +265,9 @@ class Snapshot:
     scaler: Any = None
     where: str = "cpu"
     grads: bool = True
+    skip_frozen: bool = False
     _targets: list[torch.Tensor] = field(default_factory=list)
+    _frozen: list[_Frozen] = field(default_factory=list)
     _params: list[torch.nn.Parameter] = field(default_factory=list)
     _had_grad: list[bool] = field(default_factory=list)
     _modes: list[tuple[torch.nn.Module, bool]] = field(default_factory=list)
@@ -254,6 +296,7 @@ class Snapshot:
         where: str = "cpu",
         *,
         grads: bool = True,
+        skip_frozen: bool = False,
     ) -> Snapshot:
         """Copy the state now; ``where`` is ``"cpu"`` (host memory) or ``"disk"``.
 
@@ -262,13 +305,23 @@ class Snapshot:
         """
         if where not in SNAPSHOT_PLACES:
             raise ValueError(f"snapshot must be 'cpu' or 'disk', got {where!r}")
-        snap = cls(model, optimizer, scheduler, scaler, where, grads)
+        snap = cls(model, optimizer, scheduler, scaler, where, grads, skip_frozen)
+        names = {id(p): name for name, p in model.named_parameters()}
         seen: set[int] = set()
+        model_params: list[torch.nn.Parameter] = []
         for tensor in [*model.parameters(), *model.buffers()]:
-            if id(tensor) not in seen:
-                seen.add(id(tensor))
-                snap._targets.append(tensor)
-        snap._params = [t for t in snap._targets if isinstance(t, torch.nn.Parameter)]
+            if id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
+            if isinstance(tensor, torch.nn.Parameter):
+                model_params.append(tensor)
+                if skip_frozen and not tensor.requires_grad:
+                    frozen = _Frozen.of(tensor, names.get(id(tensor), "?"))
+                    if frozen is not None:
+                        snap._frozen.append(frozen)
+                        continue
+            snap._targets.append(tensor)
+        snap._params = model_params
         snap._had_grad = [grads and p.grad is not None for p in snap._params]
         # copied, not held: holding the gradient tensors would keep a second set of
         # gradients alive on the device for the whole sweep
@@ -357,6 +410,13 @@ class Snapshot:
             )
         if self._rng is not None:
             self._rng.restore()
+        changed = [frozen.name for frozen in self._frozen if not frozen.untouched()]
+        if changed:
+            raise LRFindError(
+                f"frozen parameters were changed during the sweep and cannot be put back "
+                f"(skip_frozen=True keeps no copy of them): {', '.join(changed)}; "
+                "everything else was restored"
+            )
 
     def _restore_tensors(self) -> None:
         """The model's tensors, the gradients and the optimizer, from the copy."""
