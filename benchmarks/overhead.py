@@ -152,6 +152,23 @@ PROBE = "tiny"
 MODELS = [name for name in TASKS if name != PROBE]
 
 
+def _finetune() -> tuple[nn.Module, TensorDataset]:
+    model, data = _transformer()
+    model.layer.requires_grad_(False)  # type: ignore[union-attr]
+    return model, data
+
+
+FINETUNE = Task(
+    "finetune", "the transformer block frozen, its linear head trained", _finetune, 4, 12, 0
+)
+"""Fine-tuning a frozen body: measured for memory only (``skip_frozen``)."""
+MEMORY_TASKS = {**TASKS, FINETUNE.name: FINETUNE}
+FINETUNE_SCENARIO = "grads"
+SKIP_FROZEN = "lrfind skip_frozen"
+FINETUNE_METHODS = ("plain", "copy alone", "lrfind", SKIP_FROZEN, "torch-lr-finder", "fastai")
+"""The fine-tuning rows, in order (a peer that is not installed is left out)."""
+
+
 @dataclass
 class Context:
     """One model with its optimizer and data, shared by every method of a task."""
@@ -223,6 +240,7 @@ def run_lrfind(
     check_every: int | None = None,
     restore_grads: bool = True,
     amp: str | None = None,
+    skip_frozen: bool = False,
 ) -> int:
     """``lrfind.find`` with N steps (restores the model afterwards)."""
     with warnings.catch_warnings():
@@ -240,6 +258,7 @@ def run_lrfind(
             check_every=check_every,
             restore_grads=restore_grads,
             amp=amp,
+            skip_frozen=skip_frozen,
             progress=False,
         )
     if result.stop_reason != "completed":
@@ -562,6 +581,22 @@ def accounting(task: Task) -> dict[str, int]:
     return out
 
 
+def sizes_of(task: Task) -> dict[str, int]:
+    """Parameter count and bytes of the model, its optimizer state and gradients after
+    one training step, and of the part that trains (parameters that require a gradient,
+    their gradients and optimizer state, and the buffers)."""
+    ctx = make_context(task)
+    run_plain(ctx, steps=1)
+    trained = [p for p in ctx.model.parameters() if p.requires_grad]
+    return {
+        "params": sum(p.numel() for p in ctx.model.parameters()),
+        "model": tensor_bytes(ctx.model.state_dict()),
+        "optimizer": tensor_bytes(ctx.optimizer.state_dict()["state"]),
+        "grads": tensor_bytes([p.grad for p in ctx.model.parameters()]),
+        "trained": tensor_bytes([*trained, *ctx.model.buffers()]),
+    }
+
+
 def count_reads(task: Task, steps: int) -> dict[int, tuple[int, int]]:
     """Loss reads (host syncs) per ``steps``-step find for a few ``check_every``."""
     ctx = make_context(task, steps)
@@ -661,14 +696,19 @@ def _call(method: str, ctx: Context, scenario: Scenario) -> int:
         return run_copy(ctx, grads=scenario.restore_grads)
     if method.startswith("lrfind"):
         where = "disk" if method == "lrfind disk" else "cpu"
-        return run_lrfind(ctx, snapshot=where, restore_grads=scenario.restore_grads)
+        return run_lrfind(
+            ctx,
+            snapshot=where,
+            restore_grads=scenario.restore_grads,
+            skip_frozen=method == SKIP_FROZEN,
+        )
     return METHODS[method](ctx)
 
 
 def memory_child(task_name: str, method: str, scenario_name: str, steps: int) -> None:
     """In a fresh process: peak resident memory of one call over the memory before it."""
     torch.set_num_threads(1)
-    task = TASKS[task_name]
+    task = MEMORY_TASKS[task_name]
     scenario = SCENARIOS[scenario_name]
     ctx = make_context(task, steps)
     run_plain(ctx, steps=2)  # optimizer state (and gradients) exist when the finder starts
@@ -809,6 +849,8 @@ class Report:
     missing: dict[str, str]
     timings: dict[str, dict[str, Timing]] = field(default_factory=dict)
     sizes: dict[str, dict[str, int]] = field(default_factory=dict)
+    finetune_sizes: dict[str, int] = field(default_factory=dict)
+    finetune: dict[str, dict[str, Any] | str] = field(default_factory=dict)
     memory: dict[tuple[str, str, str], dict[str, Any] | str] = field(default_factory=dict)
     accounts: dict[str, dict[str, int]] = field(default_factory=dict)
     snapshot: dict[str, float] = field(default_factory=dict)
@@ -971,6 +1013,42 @@ class Report:
             )
         return lines
 
+    def finetune_extra(self, name: str) -> float | None:
+        """Peak extra RSS of a fine-tuning row over the plain loop's."""
+        value, plain = self.finetune.get(name), self.finetune.get("plain")
+        if not isinstance(value, dict) or not isinstance(plain, dict):
+            return None
+        return float(value["extra"] - plain["extra"])
+
+    def finetune_bounds(self, name: str) -> tuple[int, int]:
+        """One copy of everything, and of the part that trains, for a fine-tuning row
+        (gradients counted only where the method restores them, as in the main rows)."""
+        sizes = self.finetune_sizes
+        grads = sizes["grads"] if name.startswith("lrfind") or name == COPY else 0
+        whole = sizes["model"] + sizes["optimizer"] + grads
+        return whole, sizes["trained"] + sizes["optimizer"] + grads
+
+    def finetune_table(self) -> list[str]:
+        lines = [
+            "| method | peak extra RSS over the RSS before the call (MiB), median | each "
+            "process (MiB) | extra over plain (MiB) | one copy of everything (MiB) | one "
+            "copy of the part that trains (MiB) | parameters with a .grad after the call |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, value in self.finetune.items():
+            if isinstance(value, str):
+                lines.append(f"| {name} | {value} |" + " |" * 5)
+                continue
+            extra = self.finetune_extra(name)
+            whole, trained = self.finetune_bounds(name)
+            lines.append(
+                f"| {name} | {_mib(value['extra'])} | "
+                f"{' / '.join(_mib(x) for x in value.get('extras', [value['extra']]))} | "
+                f"{'—' if extra is None or name == 'plain' else _mib(extra)} | {_mib(whole)} | "
+                f"{_mib(trained)} | {value.get('grads_after', '—')} |"
+            )
+        return lines
+
     def memory_table(self) -> list[str]:
         lines = [
             "| model | state at the call | method | steps | peak extra RSS over the RSS "
@@ -1126,6 +1204,16 @@ class Report:
                 "- what a sweep holds besides its copy: the lrfind row minus the *copy alone* "
                 "row (the plain loop with lrfind's snapshot held through it), same state, "
                 f"MiB: {'; '.join(beside)}."
+            )
+        skipping, full = self.finetune_extra(SKIP_FROZEN), self.finetune_extra("lrfind")
+        if skipping is not None and full is not None:
+            whole, trained = self.finetune_bounds(SKIP_FROZEN)
+            self.verdicts.append(
+                "- fine-tuning a frozen body (the transformer block frozen, its head "
+                f"trained): `skip_frozen=True` adds {_mib(skipping)} MiB over plain training, "
+                f"against {_mib(trained)} MiB for one copy of the part that trains and "
+                f"{_mib(whole)} MiB for one copy of everything; the default (everything "
+                f"copied) adds {_mib(full)} MiB."
             )
         cpu_written, cpu_left = self.files["lrfind"]
         disk_written, disk_left = self.files["lrfind disk"]
@@ -1290,6 +1378,15 @@ class Report:
             "",
             *self.accounting_table(),
             "",
+            "Fine-tuning: the transformer block with its encoder layer frozen "
+            "(`requires_grad=False`) and its linear head trained by AdamW, in the state "
+            f"*{FINETUNE_SCENARIO}*, same protocol. `lrfind skip_frozen` is `find(..., "
+            "skip_frozen=True)`: the frozen parameters are checked at the restore, not "
+            "copied. *copy alone* is the default snapshot (everything) held through a "
+            "plain loop.",
+            "",
+            *self.finetune_table(),
+            "",
             "### Files written",
             "",
             "MLP, one call each; `tempfile` points at a fresh folder that is listed at every "
@@ -1395,16 +1492,8 @@ def main() -> None:
     for task in TASKS.values():
         steps = QUICK_STEPS if args.quick else task.steps
         rounds = QUICK_ROUNDS if args.quick else task.rounds
-        ctx = make_context(task)
-        run_plain(ctx, steps=1)
-        report.sizes[task.name] = {
-            "params": sum(p.numel() for p in ctx.model.parameters()),
-            "model": tensor_bytes(ctx.model.state_dict()),
-            "optimizer": tensor_bytes(ctx.optimizer.state_dict()["state"]),
-            "grads": tensor_bytes([p.grad for p in ctx.model.parameters()]),
-            "steps": steps,
-            "rounds": rounds,
-        }
+        report.sizes[task.name] = sizes_of(task) | {"steps": steps, "rounds": rounds}
+    report.finetune_sizes = sizes_of(FINETUNE)
     for allocator in ALLOCATORS:
         print(f"timing, glibc malloc {allocator}", flush=True)
         report.allocators[allocator] = run_timing(allocator, args.quick)
@@ -1421,6 +1510,16 @@ def main() -> None:
                 report.memory[(task, case.name, name)] = measure_memory_repeated(
                     sys.executable, task, name, case.name, 10, 1 if args.quick else MEMORY_REPEATS
                 )
+    for name in [m for m in FINETUNE_METHODS if m in (*methods, COPY, SKIP_FROZEN)]:
+        print(f"memory {FINETUNE.name} {name}", flush=True)
+        report.finetune[name] = measure_memory_repeated(
+            sys.executable,
+            FINETUNE.name,
+            name,
+            FINETUNE_SCENARIO,
+            10,
+            1 if args.quick else MEMORY_REPEATS,
+        )
     report.load.append(os.getloadavg())
     report.seconds = time.perf_counter() - started
     report.check_targets()

@@ -159,3 +159,51 @@ def test_compute_loss_notes_which_call_raised():
     with pytest.raises(RuntimeError) as info:
         compute_loss(model, {"x": x}, None, lambda m, b: bad_loss())
     assert info.value.__notes__ == ["lrfind: raised by forward(model, batch)"]
+
+
+def _order(loader):
+    return [int(i) for batch in loader for i in batch[0]]
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_find_puts_a_loaders_own_generators_back(fail):
+    import lrfind
+
+    x = torch.randn(40, 4)
+    y = torch.randint(0, 2, (40,))
+    ids = torch.arange(40)
+
+    def loaders():
+        data = torch.utils.data.TensorDataset(ids, x, y)
+        train = torch.utils.data.DataLoader(
+            data, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(1)
+        )
+        sampler = torch.utils.data.RandomSampler(data, generator=torch.Generator().manual_seed(2))
+        val = torch.utils.data.DataLoader(data, batch_size=8, sampler=sampler)
+        return train, val
+
+    expected = [_order(loader) for loader in loaders()]
+    train, val = loaders()
+    model = torch.nn.Linear(4, 2)
+    calls = []
+
+    def forward(model, batch):
+        calls.append(1)
+        if fail and len(calls) == 9:
+            raise KeyError("halfway")
+        _, inputs, labels = batch
+        return torch.nn.functional.cross_entropy(model(inputs), labels)
+
+    with pytest.raises(KeyError) if fail else pytest.warns(lrfind.LRFindWarning):
+        lrfind.find(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            train,
+            forward=forward,
+            val_data=val,
+            val_batches=2,
+            num_steps=12,
+            progress=False,
+        )
+    assert len(calls) == 9 if fail else len(calls) > 12  # val is drawn afresh each step
+    assert [_order(train), _order(val)] == expected

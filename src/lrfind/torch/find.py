@@ -27,6 +27,7 @@ from lrfind.torch import distributed
 from lrfind.torch.batches import (
     Batches,
     ForwardFn,
+    LoaderGenerators,
     LossFn,
     add_blame,
     blame,
@@ -333,8 +334,9 @@ def find(
     survive; the result records the first group's lr. Afterwards, whether ``find``
     returns or raises (KeyboardInterrupt included), the model's parameters, gradients
     and buffers, the optimizer state and param groups, ``scheduler``, ``grad_scaler``,
-    the train/eval mode of every module and the torch / numpy / Python RNG states are
-    exactly what they were (the gradients only with ``restore_grads=True``).
+    the train/eval mode of every module, the torch / numpy / Python RNG states and the
+    ``torch.Generator`` a DataLoader of ``data`` or ``val_data`` (or its sampler) was
+    given are exactly what they were (the gradients only with ``restore_grads=True``).
 
     Args:
         model: the model to train (also DistributedDataParallel or ``torch.compile``d).
@@ -459,6 +461,7 @@ def find(
     )
     batches: Batches | None = None
     lockstep: distributed.LockStep | None = None
+    loaders = LoaderGenerators.take(data, val_data)  # before a DataLoader draws its order
     try:
         lockstep = distributed.LockStep.start(model, target)  # None in a single process
         batches = Batches(data)  # after the snapshot: starting a DataLoader draws from the RNG
@@ -521,6 +524,7 @@ def find(
             snap.close()
             if batches is not None:
                 batches.close()
+            loaders.restore()
             if lockstep:
                 lockstep.close()
     if distributed.is_main():
