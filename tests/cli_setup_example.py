@@ -55,4 +55,20 @@ def model_fails() -> dict[str, object]:
     return job
 
 
+def interrupted() -> dict[str, object]:
+    """Ctrl-C at the 8th loss: as a user stopping a long sweep."""
+    job = setup()
+    loss = torch.nn.CrossEntropyLoss()
+    calls = []
+
+    def interrupting(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        if len(calls) == 8:
+            raise KeyboardInterrupt
+        return loss(prediction, target)  # type: ignore[no-any-return]
+
+    job["loss_fn"] = interrupting
+    return job
+
+
 NOT_A_FUNCTION = 3

@@ -150,6 +150,17 @@ def test_run_on_a_setup_file(tmp_path: Path) -> None:
     assert "suggestions:" in done.stdout
 
 
+def test_run_saves_the_curve_so_far_on_ctrl_c(tmp_path: Path) -> None:
+    done = lrfind("run", f"{EXAMPLE}:interrupted", "--num-steps", "20", "--threads", "1",
+                  "--no-progress", "--out", "res", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == cli.EXIT_INTERRUPTED, done.stderr
+    assert "interrupted after 7 points" in done.stderr
+    assert_png(tmp_path / "res" / "lr_find.png")
+    result = Result.load(tmp_path / "res" / "lr_find.json")
+    assert (len(result.lrs), result.stop_reason) == (7, "interrupted")
+    assert "suggestions:" not in done.stdout
+
+
 def test_grid_on_a_setup_file(tmp_path: Path) -> None:
     done = lrfind("grid", str(EXAMPLE), "--lrs", "1e-2:1:1", "--steps", "5", "--threads", "1",
                   "--no-progress", cwd=tmp_path)  # fmt: skip

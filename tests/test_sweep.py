@@ -151,3 +151,53 @@ def test_warns_when_there_is_no_suggestion():
 def test_progress_bar_runs(capsys):
     quiet_sweep(lambda lr: 1.0, num_steps=5, progress=True)
     assert "lrfind" in capsys.readouterr().err
+
+
+def _interrupting(at, values):
+    calls = []
+
+    def step(lr):
+        calls.append(lr)
+        if len(calls) == at:
+            raise KeyboardInterrupt
+        return values[len(calls) - 1]
+
+    return step
+
+
+def test_ctrl_c_carries_the_curve_read_so_far():
+    values = list(np.linspace(3.0, 1.0, 20))
+    with pytest.raises(KeyboardInterrupt) as raised:
+        quiet_sweep(_interrupting(9, values), num_steps=20, check_every=3)
+    partial = raised.value.result
+    assert partial.stop_reason == "interrupted"
+    # points 1-6 were read (two reads of three); 7 and 8 were pending when step 9 raised
+    np.testing.assert_array_equal(partial.losses, values[:6])
+    np.testing.assert_array_equal(partial.lrs, lr_schedule(1e-7, 10.0, 20)[:6])
+    assert partial.settings["num_steps"] == 20
+    assert any("6 points read before the interrupt" in n for n in raised.value.__notes__)
+
+
+def test_ctrl_c_during_a_repeat_keeps_the_runs_so_far():
+    values = [3.0 - 0.1 * i for i in range(10)] * 2
+    with pytest.raises(KeyboardInterrupt) as raised:
+        quiet_sweep(_interrupting(15, values), num_steps=10, repeats=3, reset=lambda: None)
+    partial = raised.value.result
+    assert [len(lrs) for lrs, _ in partial.runs] == [10, 4]
+    np.testing.assert_array_equal(partial.losses, values[:10])
+    assert partial.stop_reason == "interrupted"
+
+
+def test_ctrl_c_before_any_point_carries_nothing():
+    with pytest.raises(KeyboardInterrupt) as raised:
+        quiet_sweep(_interrupting(1, [1.0] * 10), num_steps=10)
+    assert not hasattr(raised.value, "result")
+
+
+def test_other_errors_carry_no_curve():
+    def step(lr):
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError) as raised:
+        quiet_sweep(step, num_steps=10)
+    assert not hasattr(raised.value, "result")

@@ -485,7 +485,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             setup.model.to(device)  # in place: the optimizer keeps the same parameters
         if args.validation and setup.val_data is None:
             raise UsageError(f"--validation needs val_data, but {args.setup} returns none")
-        result, seconds = _find(setup, args, options)
+        try:
+            result, seconds = _find(setup, args, options)
+        except KeyboardInterrupt as error:
+            _write_partial(error, out, args.method)
+            raise
         _report_result(result, args, seconds, "suggestions:")
         _report_files(*_write_result(result, out, None if args.method == "all" else args.method))
         found = result.suggest(None if args.method == "all" else args.method)
@@ -496,6 +500,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _guarded(action)
+
+
+def _write_partial(error: KeyboardInterrupt, out: Path, method: str) -> None:
+    """On Ctrl-C, save the curve read so far (``error.result``), if any, before exiting."""
+    from lrfind.result import Result
+
+    partial = getattr(error, "result", None)
+    if isinstance(partial, Result):
+        print(f"interrupted after {len(partial.lrs)} points; the curve so far:", file=sys.stderr)
+        _report_files(*_write_result(partial, out, None if method == "all" else method))
 
 
 def _check(setup: Any, lr: float | None, args: argparse.Namespace, out: Path) -> None:

@@ -111,13 +111,14 @@ def _one_sweep(
     materialize: Materialize,
     bar: Any,
     max_skips: int,
-) -> _Curve:
-    """One pass over the schedule. Losses are turned into floats every ``check_every`` steps.
+    curve: _Curve,
+) -> None:
+    """One pass over the schedule into ``curve`` (also what was read when it raises).
+    Losses are turned into floats every ``check_every`` steps.
 
     Runs once per training step, so it keeps Python work out of the loop: the schedule
     as Python floats, the settings in locals, no progress-bar calls when it is hidden.
     """
-    curve = _Curve([], [])
     rule = stopping.DivergenceRule(config.diverge_factor)
     state, ema = rule.start(), EmaState()
     pending_lrs: list[float] = []
@@ -168,7 +169,6 @@ def _one_sweep(
             break
         if shown and kept_losses:  # formatting costs microseconds per step
             bar.set_postfix(lr=f"{kept_lrs[-1]:.2e}", loss=f"{kept_losses[-1]:.4g}", refresh=False)
-    return curve
 
 
 def run_sweep(
@@ -193,6 +193,9 @@ def run_sweep(
         reset: called between repeats to put the trained state back.
         extra_settings: what the adapter adds to :attr:`Result.settings`.
         max_skips: skipped steps in a row before the sweep stops.
+
+    A ``KeyboardInterrupt`` (Ctrl-C) propagates with the points read so far as its
+    ``.result`` (``stop_reason="interrupted"``), when there are any.
     """
     from tqdm.auto import tqdm
 
@@ -200,6 +203,7 @@ def run_sweep(
         raise ValueError("repeats > 1 needs reset, to restore the starting state between sweeps")
     lrs = config.schedule()
     runs: list[_Curve] = []
+    settings = config.settings() | dict(extra_settings or {})
     with tqdm(
         total=config.num_steps * config.repeats,
         disable=not progress,
@@ -207,17 +211,31 @@ def run_sweep(
         unit="step",
         dynamic_ncols=True,
     ) as bar:
-        for repeat in range(config.repeats):
-            if repeat > 0 and reset is not None:
-                reset()
-            runs.append(_one_sweep(step, config, lrs, materialize, bar, max_skips))
-            bar.total = bar.n + (config.repeats - repeat - 1) * config.num_steps
-    settings = config.settings() | dict(extra_settings or {})
+        try:
+            for repeat in range(config.repeats):
+                if repeat > 0 and reset is not None:
+                    reset()
+                runs.append(_Curve([], []))
+                _one_sweep(step, config, lrs, materialize, bar, max_skips, runs[-1])
+                bar.total = bar.n + (config.repeats - repeat - 1) * config.num_steps
+        except KeyboardInterrupt as error:
+            if runs and runs[0].lrs:
+                error.result = _result(runs, settings, stopping.INTERRUPTED)  # type: ignore[attr-defined]
+                error.add_note(
+                    f"lrfind: the {len(runs[0].lrs)} points read before the interrupt are "
+                    "this exception's `.result`"
+                )
+            raise
+    return _result(runs, settings, runs[0].reason)
+
+
+def _result(runs: list[_Curve], settings: dict[str, Any], reason: str) -> Result:
+    """The :class:`Result` of the sweeps: the first is its curve, all are its ``runs``."""
     first = runs[0]
     return Result(
         lrs=np.array(first.lrs),
         losses=np.array(first.losses),
-        stop_reason=first.reason,
+        stop_reason=reason,
         settings=settings,
         runs=[(np.array(run.lrs), np.array(run.losses)) for run in runs] if len(runs) > 1 else [],
     )
@@ -277,6 +295,8 @@ def sweep(
 
     Raises:
         ValueError: naming a bad argument, or when ``step`` returns a non-scalar.
+        KeyboardInterrupt: on Ctrl-C; its ``.result`` is the curve read so far
+            (``stop_reason="interrupted"``), when any point was read.
     """
     config = SweepConfig.validated(
         start_lr=start_lr,

@@ -102,6 +102,10 @@ def test_state_is_restored_when_a_step_raises_halfway(error, state_of, same):
     assert calls["n"] == 15
     assert any("at step 14 of 30" in note for note in info.value.__notes__)
     same(before, state_of(model, opt, sched))
+    if error is KeyboardInterrupt:  # the 14 points read before it come with it
+        assert (len(info.value.result.lrs), info.value.result.stop_reason) == (14, "interrupted")
+    else:
+        assert not hasattr(info.value, "result")
 
 
 def test_every_param_group_follows_the_sweep_at_its_ratio():

@@ -337,6 +337,8 @@ def find(
     the train/eval mode of every module, the torch / numpy / Python RNG states and the
     ``torch.Generator`` a DataLoader of ``data`` or ``val_data`` (or its sampler) was
     given are exactly what they were (the gradients only with ``restore_grads=True``).
+    A Ctrl-C stops the sweep, restores, and re-raises the ``KeyboardInterrupt`` with the
+    curve read so far as its ``.result`` (``stop_reason="interrupted"``).
 
     Args:
         model: the model to train (also DistributedDataParallel or ``torch.compile``d).
