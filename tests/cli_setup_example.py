@@ -55,6 +55,12 @@ def model_fails() -> dict[str, object]:
     return job
 
 
+def frozen_first_layer() -> dict[str, object]:
+    job = setup()
+    job["model"][0].requires_grad_(False)  # type: ignore[index]
+    return job
+
+
 def interrupted() -> dict[str, object]:
     """Ctrl-C at the 8th loss: as a user stopping a long sweep."""
     job = setup()

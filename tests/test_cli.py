@@ -161,6 +161,28 @@ def test_run_saves_the_curve_so_far_on_ctrl_c(tmp_path: Path) -> None:
     assert "suggestions:" not in done.stdout
 
 
+@pytest.mark.parametrize("where", ["cpu", "disk"])
+def test_run_passes_the_memory_options_on(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lrfind.torch.state import SNAPSHOT_PLACES, Snapshot
+
+    assert cli.SNAPSHOT_CHOICES == SNAPSHOT_PLACES
+    taken = []
+    take = Snapshot.take
+
+    def spy(*args: object, **kwargs: object) -> Snapshot:
+        taken.append(take(*args, **kwargs))  # type: ignore[arg-type]
+        return taken[-1]
+
+    monkeypatch.setattr(Snapshot, "take", spy)
+    code = cli.main(["run", f"{EXAMPLE}:frozen_first_layer", "--num-steps", "8", "--threads",
+                     "1", "--no-progress", "--out", str(tmp_path), "--skip-frozen",
+                     "--snapshot", where])  # fmt: skip
+    assert code == cli.EXIT_OK
+    assert (taken[0].where, [f.name for f in taken[0]._frozen]) == (where, ["0.weight", "0.bias"])
+
+
 def test_grid_on_a_setup_file(tmp_path: Path) -> None:
     done = lrfind("grid", str(EXAMPLE), "--lrs", "1e-2:1:1", "--steps", "5", "--threads", "1",
                   "--no-progress", cwd=tmp_path)  # fmt: skip

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from lrfind.result import Result
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SNAPSHOT_CHOICES = ("cpu", "disk")
+"""``--snapshot``: as ``lrfind.torch.state.SNAPSHOT_PLACES`` (not imported: no torch here)."""
 PNG_NAME, JSON_NAME = "lr_find.png", "lr_find.json"
 GRID_PNG_NAME, GRID_JSON_NAME = "grid.png", "grid.json"
 CHECK_NAME = "check"
@@ -375,6 +377,8 @@ def _find(setup: Setup, args: argparse.Namespace, options: dict[str, Any]) -> tu
         val_data=setup.val_data if getattr(args, "validation", False) else None,
         val_batches=getattr(args, "val_batches", None),
         device=getattr(args, "device", None),
+        snapshot=getattr(args, "snapshot", "cpu"),
+        skip_frozen=getattr(args, "skip_frozen", False),
         progress=not args.no_progress,
         **options,
     )
@@ -777,6 +781,7 @@ examples:
   lrfind run examples/setup_example.py
   lrfind run my_setup.py:make --num-steps 200 --end-lr 1
   lrfind run my_setup.py --accumulation-steps 4 --amp bf16 --device cuda
+  lrfind run finetune.py --skip-frozen --snapshot disk
 """,
     )
     run.add_argument("setup", metavar="SETUP.py[:FACTORY]", help="set-up file and factory")
@@ -825,6 +830,20 @@ examples:
         metavar="K",
         help="with --check: up to K more trainings, one step further out while the best is "
         "at an edge (default 0)",
+    )
+    memory = run.add_argument_group("memory")
+    memory.add_argument(
+        "--snapshot",
+        choices=SNAPSHOT_CHOICES,
+        default="cpu",
+        help="where the copy of the model and optimizer lives during the sweep: host memory "
+        "or a temporary file, removed afterwards (default cpu)",
+    )
+    memory.add_argument(
+        "--skip-frozen",
+        action="store_true",
+        help="do not copy parameters with requires_grad=False (a frozen backbone, LoRA's "
+        "base weights); check them instead",
     )
     _add_output_options(run, "lr_find.png and lr_find.json (and check.png, check.json)")
     run.set_defaults(func=cmd_run)
