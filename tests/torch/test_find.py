@@ -614,3 +614,23 @@ def test_skip_frozen_must_be_a_bool():
             loss_fn=nn.CrossEntropyLoss(),
             skip_frozen=1,
         )
+
+
+def test_find_refuses_a_snapshot_that_cannot_fit_before_training(monkeypatch, state_of, same):
+    from lrfind import _room
+
+    model = frozen_body()
+    loader = data()
+    opt, sched = warm_adam(model, loader)
+    before = state_of(model, opt, sched)
+    monkeypatch.setattr(_room, "host_memory_room", lambda: 1000)
+    calls = []
+
+    def forward(model, batch):
+        calls.append(1)
+        return nn.functional.cross_entropy(model(batch[0]), batch[1])
+
+    with pytest.raises(lrfind.LRFindError, match="nothing was trained"):
+        quiet_find(model, opt, loader, forward=forward, num_steps=6)
+    assert calls == []
+    same(before, state_of(model, opt, sched))

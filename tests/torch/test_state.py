@@ -350,3 +350,40 @@ def test_skip_frozen_copies_an_inference_tensor_it_cannot_check():
     assert snap._frozen == []
     assert [t is body.weight for t in snap._targets] == [True, False, False, False]
     snap.close()
+
+
+def test_a_snapshot_that_cannot_fit_is_refused_before_anything_is_copied(monkeypatch):
+    from lrfind import _room
+
+    model = Backbone()  # its body is frozen
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    _finetune(model, opt)  # AdamW state and the head's gradients exist
+    monkeypatch.setattr(_room, "host_memory_room", lambda: 100)
+    with pytest.raises(LRFindError, match=r"host memory, but 0\.0 GiB is available") as raised:
+        Snapshot.take(model, opt)
+    message = str(raised.value)
+    assert "snapshot='disk'" in message
+    assert "skip_frozen=True" in message
+    assert "restore_grads=False" in message
+    needed = {False: 428, True: 248}  # bytes: everything; without the frozen body's 45 floats
+    monkeypatch.setattr(_room, "host_memory_room", lambda: 300)  # the head's part fits
+    snap = Snapshot.take(model, opt, skip_frozen=True)
+    assert sum(copies.nbytes() for copies in snap._payload.values()) == needed[True]
+    snap.close()
+    with pytest.raises(LRFindError, match="host memory"):
+        Snapshot.take(model, opt)
+    monkeypatch.setattr(_room, "host_memory_room", lambda: needed[False])  # exactly enough
+    snap = Snapshot.take(model, opt)
+    assert sum(copies.nbytes() for copies in snap._payload.values()) == needed[False]
+    snap.close()
+
+
+def test_a_disk_snapshot_checks_the_temporary_folder(monkeypatch, tmp_path):
+    from lrfind import _room
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setattr(_room, "disk_room", lambda folder: 0 if folder == str(tmp_path) else None)
+    model = torch.nn.Linear(3, 2)
+    with pytest.raises(LRFindError, match=f"disk in {tmp_path}.*TMPDIR"):
+        Snapshot.take(model, torch.optim.SGD(model.parameters(), lr=0.1), where="disk")
+    assert list(tmp_path.iterdir()) == []  # no file was started

@@ -32,12 +32,14 @@ import os
 import random
 import tempfile
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from lrfind import _room
 from lrfind.errors import LRFindError
 
 SNAPSHOT_PLACES = ("cpu", "disk")
@@ -246,6 +248,51 @@ class _RngState:
         random.setstate((version, tuple(words), gauss))
 
 
+def _nbytes(tensors: Sequence[torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _check_room(
+    where: str,
+    targets: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    optimizer: list[torch.Tensor],
+    frozen: list[_Frozen],
+) -> None:
+    """Refuse a snapshot that cannot fit (host memory, or the temporary folder's disk),
+    before anything is copied: better an error that says what to do than a process the
+    kernel kills mid-sweep, with nothing restored."""
+    needed = _nbytes([*targets, *grads, *optimizer])
+    ranks = _room.local_ranks()
+    folder = tempfile.gettempdir() if where == "disk" else ""
+    why = (
+        _room.needs(
+            needed, available=_room.disk_room(folder), what=f"disk in {folder}", ranks=ranks
+        )
+        if where == "disk"
+        else _room.needs(
+            needed, available=_room.host_memory_room(), what="host memory", ranks=ranks
+        )
+    )
+    if why is None:
+        return
+    if where == "disk":
+        advice = "free some space there, or point TMPDIR at a larger disk"
+    else:
+        ways = ["snapshot='disk' (a temporary file)"]
+        weights = [t for t in targets if isinstance(t, torch.nn.Parameter) and not t.requires_grad]
+        if weights and not frozen:
+            ways.append(
+                f"skip_frozen=True ({_nbytes(weights) / _room.GIB:.1f} GiB of frozen weights)"
+            )
+        if grads:
+            ways.append(f"restore_grads=False ({_nbytes(grads) / _room.GIB:.1f} GiB of gradients)")
+        advice = "pass " + ", or ".join(ways)
+    raise LRFindError(
+        f"the snapshot of the model and optimizer needs {why}: nothing was trained; {advice}"
+    )
+
+
 @dataclass
 class Snapshot:
     """Everything needed to put a model, optimizer, scheduler and scaler back exactly.
@@ -349,6 +396,7 @@ class Snapshot:
             for key, value in vars(optimizer).items()
             if key not in ("state", "param_groups")
         }
+        _check_room(where, snap._targets, saved_grads, tensors, snap._frozen)
         if where == "disk":
             fd, snap._path = tempfile.mkstemp(prefix="lrfind-snapshot-", suffix=".pt")
             os.close(fd)
