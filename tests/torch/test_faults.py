@@ -375,7 +375,16 @@ def test_an_exception_anywhere_restores_everything(source, position, error_type,
     assert info.value is error  # the user's own exception, not a wrapper
     notes = getattr(info.value, "__notes__", [])
     assert any(note.startswith(WHERE[source]) for note in notes), notes
-    assert f"at step {at} of {NUM_STEPS}" in notes[-1]
+    read = [note for note in notes if "points read before the interrupt" in note]
+    step_notes = notes[: len(notes) - len(read)]
+    assert f"at step {at} of {NUM_STEPS}" in step_notes[-1]
+    if error_type is KeyboardInterrupt and at > 0:  # a Ctrl-C brings the points read so far
+        assert len(info.value.result.lrs) == at
+        assert read == [f"lrfind: the {at} points read before the interrupt are this "
+                        "exception's `.result`"]  # fmt: skip
+    else:
+        assert read == []
+        assert not hasattr(info.value, "result")
     what = "KeyboardInterrupt" if error_type is KeyboardInterrupt else "an exception"
     check_restored(f"{what} from the {source} (first / middle / last step)", before, scratch)
 
