@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,24 +164,17 @@ def test_run_saves_the_curve_so_far_on_ctrl_c(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("where", ["cpu", "disk"])
 def test_run_passes_the_memory_options_on(
-    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    where: str, tmp_path: Path, snapshots_taken: list[Any]
 ) -> None:
-    from lrfind.torch.state import SNAPSHOT_PLACES, Snapshot
+    from lrfind.torch.state import SNAPSHOT_PLACES
 
     assert cli.SNAPSHOT_CHOICES == SNAPSHOT_PLACES
-    taken = []
-    take = Snapshot.take
-
-    def spy(*args: object, **kwargs: object) -> Snapshot:
-        taken.append(take(*args, **kwargs))  # type: ignore[arg-type]
-        return taken[-1]
-
-    monkeypatch.setattr(Snapshot, "take", spy)
     code = cli.main(["run", f"{EXAMPLE}:frozen_first_layer", "--num-steps", "8", "--threads",
                      "1", "--no-progress", "--out", str(tmp_path), "--skip-frozen",
                      "--snapshot", where])  # fmt: skip
     assert code == cli.EXIT_OK
-    assert (taken[0].where, [f.name for f in taken[0]._frozen]) == (where, ["0.weight", "0.bias"])
+    snap = snapshots_taken[0]
+    assert (snap.where, [f.name for f in snap._frozen]) == (where, ["0.weight", "0.bias"])
 
 
 def test_grid_on_a_setup_file(tmp_path: Path) -> None:

@@ -332,24 +332,14 @@ def test_restore_grads_is_passed_on(tmp_path: Path, restore_grads: bool) -> None
 
 
 @pytest.mark.filterwarnings("ignore::lrfind.errors.LRFindWarning")
-def test_skip_frozen_is_passed_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lrfind.torch.state import Snapshot
-
+def test_skip_frozen_is_passed_on(tmp_path: Path, snapshots_taken: list[Any]) -> None:
     module = Regressor(lr=1e-2)
     first = next(module.net.children())
     first.requires_grad_(False)
     weights = {k: v.clone() for k, v in module.state_dict().items()}
-    taken = []
-    take = Snapshot.take
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        taken.append(take(*args, **kwargs))
-        return taken[-1]
-
-    monkeypatch.setattr(Snapshot, "take", spy)
     trainer = make_trainer(tmp_path, [], logger=False)
     find(trainer, module, loader(), apply=False, num_steps=10, start_lr=1e-5,
          progress=False, skip_frozen=True)  # fmt: skip
-    assert [f.param for f in taken[0]._frozen] == list(first.parameters())
+    assert [f.param for f in snapshots_taken[0]._frozen] == list(first.parameters())
     for key, value in module.state_dict().items():
         assert torch.equal(value, weights[key]), key

@@ -197,23 +197,13 @@ def test_restore_grads_is_passed_on(tmp_path: Path, restore_grads: bool) -> None
 
 
 @pytest.mark.filterwarnings("ignore::lrfind.errors.LRFindWarning")
-def test_skip_frozen_is_passed_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lrfind.torch.state import Snapshot
-
+def test_skip_frozen_is_passed_on(tmp_path: Path, snapshots_taken: list[Any]) -> None:
     model = gpt2()
     model.transformer.h.requires_grad_(False)  # a frozen body, as under PEFT
     weights = {k: v.clone() for k, v in model.state_dict().items()}
-    taken = []
-    take = Snapshot.take
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        taken.append(take(*args, **kwargs))
-        return taken[-1]
-
-    monkeypatch.setattr(Snapshot, "take", spy)
     trainer = Trainer(model=model, args=arguments(tmp_path), train_dataset=token_rows())
     find(trainer, start_lr=1e-5, end_lr=1e-3, num_steps=6, progress=False, skip_frozen=True)
-    frozen = [f.name for f in taken[0]._frozen]
+    frozen = [f.name for f in snapshots_taken[0]._frozen]
     assert len(frozen) == len(list(model.transformer.h.parameters())) > 0
     assert all(name.startswith("transformer.h.") for name in frozen)
     for key, value in model.state_dict().items():

@@ -264,16 +264,12 @@ def _check_room(
     kernel kills mid-sweep, with nothing restored."""
     needed = _nbytes([*targets, *grads, *optimizer])
     ranks = _room.local_ranks()
-    folder = tempfile.gettempdir() if where == "disk" else ""
-    why = (
-        _room.needs(
-            needed, available=_room.disk_room(folder), what=f"disk in {folder}", ranks=ranks
-        )
-        if where == "disk"
-        else _room.needs(
-            needed, available=_room.host_memory_room(), what="host memory", ranks=ranks
-        )
-    )
+    if where == "disk":
+        folder = tempfile.gettempdir()
+        room, what = _room.disk_room(folder), f"disk in {folder}"
+    else:
+        room, what = _room.host_memory_room(), "host memory"
+    why = _room.needs(needed, available=room, what=what, ranks=ranks)
     if why is None:
         return
     if where == "disk":
@@ -300,10 +296,11 @@ class Snapshot:
     ``grads=False`` keeps no copy of the parameters' gradients: :meth:`restore` then
     leaves every ``.grad`` as ``None`` (as ``optimizer.zero_grad()`` leaves them).
     ``skip_frozen=True`` copies no parameter whose ``requires_grad`` is false (their
-    gradients and optimizer state, if any, are still copied): :meth:`restore` checks
-    that each is the same object with the same data and no in-place write since, and
-    raises :class:`~lrfind.errors.LRFindError` naming those that were changed, after
-    putting back everything else.
+    gradients and optimizer state, if any, are still copied): :meth:`restore` puts each
+    back in its module, checks that its data still lives in the same storage with no
+    in-place write since (its version counter), and raises
+    :class:`~lrfind.errors.LRFindError` naming those that were changed, after putting
+    back everything else.
     """
 
     model: torch.nn.Module
