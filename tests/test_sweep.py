@@ -171,11 +171,19 @@ def test_ctrl_c_carries_the_curve_read_so_far():
         quiet_sweep(_interrupting(9, values), num_steps=20, check_every=3)
     partial = raised.value.result
     assert partial.stop_reason == "interrupted"
-    # points 1-6 were read (two reads of three); 7 and 8 were pending when step 9 raised
-    np.testing.assert_array_equal(partial.losses, values[:6])
-    np.testing.assert_array_equal(partial.lrs, lr_schedule(1e-7, 10.0, 20)[:6])
+    # points 1-6 were read (two reads of three); 7 and 8, trained but still waiting for
+    # their read when step 9 raised, are read before the interrupt goes on
+    np.testing.assert_array_equal(partial.losses, values[:8])
+    np.testing.assert_array_equal(partial.lrs, lr_schedule(1e-7, 10.0, 20)[:8])
     assert partial.settings["num_steps"] == 20
-    assert any("6 points read before the interrupt" in n for n in raised.value.__notes__)
+    assert any("8 points read before the interrupt" in n for n in raised.value.__notes__)
+
+
+def test_ctrl_c_reads_the_pending_points_through_the_stop_rule():
+    values = [1.0] * 6 + [float("nan"), 1.0] + [1.0] * 2  # steps 6-8 pending at the Ctrl-C
+    with pytest.raises(KeyboardInterrupt) as raised:
+        quiet_sweep(_interrupting(9, values), num_steps=10, check_every=5)
+    np.testing.assert_array_equal(raised.value.result.losses, values[:6])  # not past the NaN
 
 
 def test_ctrl_c_during_a_repeat_keeps_the_runs_so_far():

@@ -14,6 +14,7 @@ stops at the first non-finite loss or when the smoothed loss diverges (see
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -128,28 +129,10 @@ def _one_sweep(
     shown = not bar.disable
     kept_lrs, kept_losses = curve.lrs, curve.losses
     is_finite, update = stopping.is_finite, rule.update
-    i, skipped = 0, 0
-    while i < count:
-        lr = schedule[i]
-        try:
-            value = step(lr)
-        except BaseException as error:
-            error.add_note(f"lrfind: raised by step(lr={lr:.3g}) at step {i} of {count}")
-            raise
-        if value is None:  # the step was skipped (fp16 overflow, say): same lr again
-            skipped += 1
-            if skipped > max_skips:
-                curve.reason = stopping.SKIPPED
-                break
-            continue
-        skipped = 0
-        pending_lrs.append(lr)
-        pending.append(value)
-        i += 1
-        if shown:
-            bar.update(1)
-        if len(pending) < every and i < count:
-            continue
+
+    def read_pending() -> None:
+        """Turn the pending losses into points; set ``curve.reason`` if the sweep must stop."""
+        nonlocal state, ema, pending
         losses = materialize(pending)
         for point_lr, read in zip(pending_lrs, losses, strict=True):
             loss = float(read)
@@ -165,6 +148,33 @@ def _one_sweep(
                 break
         pending_lrs.clear()
         pending = []  # a fresh list: ``materialize`` may have kept the one it was given
+
+    i, skipped = 0, 0
+    while i < count:
+        lr = schedule[i]
+        try:
+            value = step(lr)
+        except BaseException as error:
+            error.add_note(f"lrfind: raised by step(lr={lr:.3g}) at step {i} of {count}")
+            if isinstance(error, KeyboardInterrupt) and pending:
+                with contextlib.suppress(Exception):  # the points trained before Ctrl-C
+                    read_pending()
+            raise
+        if value is None:  # the step was skipped (fp16 overflow, say): same lr again
+            skipped += 1
+            if skipped > max_skips:
+                curve.reason = stopping.SKIPPED
+                break
+            continue
+        skipped = 0
+        pending_lrs.append(lr)
+        pending.append(value)
+        i += 1
+        if shown:
+            bar.update(1)
+        if len(pending) < every and i < count:
+            continue
+        read_pending()
         if curve.reason != stopping.COMPLETED:
             break
         if shown and kept_losses:  # formatting costs microseconds per step
@@ -194,8 +204,9 @@ def run_sweep(
         extra_settings: what the adapter adds to :attr:`Result.settings`.
         max_skips: skipped steps in a row before the sweep stops.
 
-    A ``KeyboardInterrupt`` (Ctrl-C) propagates with the points read so far as its
-    ``.result`` (``stop_reason="interrupted"``), when there are any.
+    A ``KeyboardInterrupt`` (Ctrl-C) propagates with the points trained so far as its
+    ``.result`` (``stop_reason="interrupted"``), when there are any: the losses still
+    waiting for their ``check_every`` read are read first.
     """
     from tqdm.auto import tqdm
 
