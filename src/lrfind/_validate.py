@@ -40,6 +40,13 @@ def int_at_least(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
+def boolean(name: str, value: object) -> bool:
+    """``value`` if it is ``True`` or ``False``, else a ``ValueError`` naming ``name``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def one_of(name: str, value: object, choices: Iterable[str]) -> str:
     """Return ``value`` if it is one of ``choices``, or raise ``ValueError`` naming ``name``."""
     options = tuple(choices)

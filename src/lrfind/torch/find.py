@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from lrfind import _validate
 from lrfind.result import Result
 from lrfind.sweep import StepFn, SweepConfig, run_sweep
 from lrfind.torch import distributed
@@ -378,8 +379,8 @@ def find(
         skip_frozen: ``True``: parameters with ``requires_grad=False`` (a frozen
             backbone, the base weights under LoRA) are not copied, since the sweep does
             not train them; the snapshot then costs only the trainable part. At the
-            restore lrfind checks that each is the same tensor, with the same storage
-            and no in-place write since (its version counter), and raises
+            restore lrfind checks that each still has the same storage and no in-place
+            write since (its version counter), and raises
             :class:`~lrfind.errors.LRFindError` naming any that changed (a forward that
             edits a frozen weight in place); a write through ``.data`` escapes that
             check. ``False`` (the default): everything is copied.
@@ -448,10 +449,8 @@ def find(
             "AcceleratedOptimizer); pass none, or that one"
         )
     scaler = own_scaler if own_scaler is not None else make_scaler(amp, grad_scaler, target)
-    if not isinstance(restore_grads, bool):
-        raise ValueError(f"restore_grads must be True or False, got {restore_grads!r}")
-    if not isinstance(skip_frozen, bool):
-        raise ValueError(f"skip_frozen must be True or False, got {skip_frozen!r}")
+    _validate.boolean("restore_grads", restore_grads)
+    _validate.boolean("skip_frozen", skip_frozen)
     snap = Snapshot.take(
         model,
         optimizer,
