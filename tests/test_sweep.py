@@ -108,11 +108,12 @@ def test_check_every_reads_in_batches_and_stops_at_the_same_point():
         batches.append(len(values))
         return np.array([float(v) for v in values])
 
-    from lrfind.sweep import SweepConfig, run_sweep
+    from lrfind.options import SweepConfig
+    from lrfind.sweep import run_sweep
 
-    config = SweepConfig.validated(num_steps=12, smoothing=0.0, check_every=5)
+    config = SweepConfig.validated(num_steps=12, smoothing=0.0, check_every=5, progress=False)
     it = iter(losses)
-    result = run_sweep(lambda lr: next(it), config, progress=False, materialize=materialize)
+    result = run_sweep(lambda lr: next(it), config, materialize=materialize)
     assert batches == [5, 5]  # stopped inside the second batch: steps 10..11 never ran
     assert result.stop_reason == "diverged"
     np.testing.assert_array_equal(result.losses, losses[:7])  # 5.0 > 4 * 0.7

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from lrfind import _validate
+from lrfind import _lr, _validate
 from lrfind.errors import LRFindError, LRFindWarning
 from lrfind.smoothing import ema
 from lrfind.stopping import STOP_REASONS
@@ -236,15 +236,9 @@ class Result:
         groups = getattr(optimizer, "param_groups", None)
         if not groups:
             raise ValueError(f"optimizer must have param_groups, got {type(optimizer).__name__}")
-        base = float(groups[0]["lr"])
-        if base == 0.0:
+        if float(groups[0]["lr"]) == 0.0:
             raise ValueError("optimizer's first param group has lr=0: group ratios are undefined")
-        ratios = [float(group["lr"]) / base for group in groups]
-        for group, ratio in zip(groups, ratios, strict=True):
-            if hasattr(group["lr"], "fill_"):  # a tensor lr (capturable / fused): keep it one
-                group["lr"].fill_(found.lr * ratio)
-            else:
-                group["lr"] = found.lr * ratio
+        _lr.set_lr(optimizer, found.lr, _lr.ratios(optimizer))
         return found.lr
 
     def plot(

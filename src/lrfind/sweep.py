@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Unpack
 
 import numpy as np
 import numpy.typing as npt
 
-from lrfind import _validate, stopping
+from lrfind import stopping
+from lrfind.options import SweepConfig, SweepOptions
 from lrfind.result import Result
-from lrfind.schedule import lr_schedule
 from lrfind.smoothing import EmaState, ema_update
 
 FloatArray = npt.NDArray[np.float64]
@@ -33,48 +33,6 @@ Materialize = Callable[[Sequence[Any]], "Sequence[float] | FloatArray"]
 
 DEFAULT_MAX_SKIPS = 50
 """A sweep stops after this many skipped steps in a row (``step`` returned ``None``)."""
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """A sweep's validated settings (see :func:`sweep` for their meaning)."""
-
-    start_lr: float = 1e-7
-    end_lr: float = 10.0
-    num_steps: int = 100
-    mode: str = "exp"
-    smoothing: float = 0.98
-    diverge_factor: float = 4.0
-    check_every: int = 1
-    repeats: int = 1
-    method: str = "auto"
-
-    @classmethod
-    def validated(cls, **kwargs: Any) -> SweepConfig:
-        """Check every argument at the door; ``ValueError`` names the bad one."""
-        config = cls(**kwargs)
-        start, end = _validate.lr_range(config.start_lr, config.end_lr)
-        from lrfind.suggest import METHODS
-
-        return cls(
-            start_lr=start,
-            end_lr=end,
-            num_steps=_validate.int_at_least("num_steps", config.num_steps, _validate.MIN_STEPS),
-            mode=_validate.one_of("mode", config.mode, _validate.MODES),
-            smoothing=_validate.smoothing(config.smoothing),
-            diverge_factor=_validate.diverge_factor(config.diverge_factor),
-            check_every=_validate.int_at_least("check_every", config.check_every, 1),
-            repeats=_validate.int_at_least("repeats", config.repeats, 1),
-            method=_validate.one_of("method", config.method, METHODS),
-        )
-
-    def schedule(self) -> FloatArray:
-        """The learning rate of every step."""
-        return lr_schedule(self.start_lr, self.end_lr, self.num_steps, self.mode)
-
-    def settings(self) -> dict[str, Any]:
-        """The settings as a JSON-ready dict (what :class:`Result` keeps)."""
-        return asdict(self)
 
 
 def to_floats(values: Sequence[Any]) -> FloatArray:
@@ -185,7 +143,6 @@ def run_sweep(
     step: StepFn,
     config: SweepConfig,
     *,
-    progress: bool = True,
     materialize: Materialize = to_floats,
     reset: Callable[[], None] | None = None,
     extra_settings: dict[str, Any] | None = None,
@@ -196,8 +153,7 @@ def run_sweep(
     Args:
         step: trains one step at the lr it is given; returns the loss, or ``None`` when
             the step was skipped (the same lr is tried again, at most ``max_skips`` in a row).
-        config: the validated settings.
-        progress: show a tqdm bar.
+        config: the validated settings (``config.progress``: show a tqdm bar).
         materialize: turns ``check_every`` returned losses into floats at once (the
             PyTorch adapter reads device tensors here, one host sync per call).
         reset: called between repeats to put the trained state back.
@@ -217,7 +173,7 @@ def run_sweep(
     settings = config.settings() | dict(extra_settings or {})
     with tqdm(
         total=config.num_steps * config.repeats,
-        disable=not progress,
+        disable=not config.progress,
         desc="lrfind",
         unit="step",
         dynamic_ncols=True,
@@ -255,17 +211,8 @@ def _result(runs: list[_Curve], settings: dict[str, Any], reason: str) -> Result
 def sweep(
     step: StepFn,
     *,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
-    mode: str = "exp",
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
-    progress: bool = True,
-    repeats: int = 1,
     reset: Callable[[], None] | None = None,
-    method: str = "auto",
-    check_every: int = 1,
+    **options: Unpack[SweepOptions],
 ) -> Result:
     """Run a learning-rate range test over any training step.
 
@@ -285,20 +232,25 @@ def sweep(
         step: trains one step at the given lr and returns the loss: a float, or anything
             ``float()`` accepts with no dimensions (a 0-d tensor). ``None`` means the step
             was skipped; the same lr is tried again.
-        start_lr: first learning rate, > 0.
-        end_lr: last learning rate, > ``start_lr``.
-        num_steps: steps in the sweep, at least 5 (the suggestion methods need five points).
-        mode: ``"exp"`` or ``"linear"``.
-        smoothing: EMA coefficient in [0, 1) for the stop rule and the peer methods.
-        diverge_factor: > 1; see the rule above.
-        progress: show a tqdm progress bar.
-        repeats: run the sweep this many times (``reset`` restores the start between
-            them); the suggestion is the median of the runs, and
-            :meth:`Result.interval` their spread.
-        reset: called before each repeat after the first.
-        method: the default suggestion method of the result.
-        check_every: read the losses every this many steps (the stop rule lags by up to
-            ``check_every - 1`` steps); for steps that return device tensors.
+        reset: called before each repeat after the first (needed with ``repeats > 1``).
+        **options: the sweep options (:class:`~lrfind.options.SweepOptions`):
+
+            - ``start_lr`` (1e-7): first learning rate, > 0;
+            - ``end_lr`` (10): last learning rate, > ``start_lr``;
+            - ``num_steps`` (100): steps in the sweep, at least 5 (the suggestion
+              methods need five points);
+            - ``mode`` (``"exp"``): ``"exp"`` or ``"linear"``;
+            - ``smoothing`` (0.98): EMA coefficient in [0, 1) for the stop rule and
+              the peer methods;
+            - ``diverge_factor`` (4): > 1; see the rule above;
+            - ``check_every`` (1): read the losses every this many steps (the stop
+              rule lags by up to ``check_every - 1`` steps); for steps that return
+              device tensors;
+            - ``repeats`` (1): run the sweep this many times (``reset`` restores the
+              start between them); the suggestion is the median of the runs, and
+              :meth:`Result.interval` their spread;
+            - ``method`` (``"auto"``): the default suggestion method of the result;
+            - ``progress`` (True): show a tqdm progress bar.
 
     Returns:
         A :class:`~lrfind.result.Result`. It warns (``LRFindWarning``) when the default
@@ -306,22 +258,13 @@ def sweep(
 
     Raises:
         ValueError: naming a bad argument, or when ``step`` returns a non-scalar.
+        TypeError: an option ``sweep`` does not take.
         KeyboardInterrupt: on Ctrl-C; its ``.result`` is the curve read so far
             (``stop_reason="interrupted"``), when any point was read.
     """
-    config = SweepConfig.validated(
-        start_lr=start_lr,
-        end_lr=end_lr,
-        num_steps=num_steps,
-        mode=mode,
-        smoothing=smoothing,
-        diverge_factor=diverge_factor,
-        check_every=check_every,
-        repeats=repeats,
-        method=method,
-    )
+    config = SweepConfig.validated(**options)
     if not callable(step):
         raise ValueError(f"step must be callable, got {step!r:.60}")
-    result = run_sweep(step, config, progress=progress, reset=reset)
+    result = run_sweep(step, config, reset=reset)
     result.warn_if_unsure(stacklevel=2)
     return result

@@ -1,0 +1,526 @@
+"""Plots in the terminal: a range test (or any loss-versus-lr curve) as text.
+
+A compact renderer of lrfind's own, readable in 80 columns over SSH with no display:
+the smoothed curve is drawn with braille dots (2 x 4 dots per character cell), the
+raw losses as ``·`` where the smoothed curve is not, each suggestion as a ``┊`` line
+with a ``▼`` above the plot, the learning-rate axis in decades and the loss axis
+with rounded ticks. ``charset="ascii"`` draws in plain ASCII, for terminals without
+UTF-8 or a braille font. Everything is a pure function returning a ``str``: no
+printing, no terminal queries.
+
+>>> import numpy as np
+>>> from lrfind.result import Result
+>>> lrs = np.logspace(-5, 0, 51)
+>>> text = render_result(Result(lrs, (np.log10(lrs) + 2.0) ** 2 + 1.0), width=60, height=8)
+>>> max(len(line) for line in text.splitlines()) <= 60
+True
+>>> "learning rate" in text and "▼" in text
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from lrfind import _validate
+
+if TYPE_CHECKING:
+    from lrfind.grid import GridResult
+    from lrfind.result import Result
+
+FloatArray = npt.NDArray[np.float64]
+
+CHARSETS = ("braille", "ascii")
+MIN_WIDTH = 40
+MIN_HEIGHT = 5
+MARKER = "▼"
+RULE = "┊"
+RAW = "·"
+# One letter per method when several suggestions are marked at once.
+METHOD_SYMBOLS = {"auto": "A", "steepest": "S", "valley": "V", "minimum": "M", "slide": "L"}
+
+# The characters of each charset: line-drawing and markers, or plain ASCII.
+_GLYPHS = {
+    "braille": {"corner": "└", "hline": "─", "xtick": "┬", "ytick": "┤", "vline": "│",
+                "rule": RULE, "curve": "⠤⠤"},
+    "ascii": {"corner": "+", "hline": "-", "xtick": "+", "ytick": "+", "vline": "|",
+              "rule": ":", "curve": "**"},
+}  # fmt: skip
+_ASCII_FOR = {MARKER: "v", RAW: "."}
+
+_BRAILLE_BASE = 0x2800
+# Bit of each dot in a braille cell, indexed [row][column] (Unicode's dot numbering).
+_BRAILLE_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
+
+_ANSI = {"line": "\x1b[34m", "raw": "\x1b[2m", "marker": "\x1b[31m", "reset": "\x1b[0m"}
+
+
+@dataclass(frozen=True)
+class Series:
+    """A curve to draw: ``x`` in log10(lr), ``y`` the loss.
+
+    Attributes:
+        x: log10 of the learning rates.
+        y: the values; non-finite points are skipped.
+        style: ``"line"`` (joined dots, the main curve) or ``"points"`` (one mark each).
+        label: the legend's text.
+        symbol: the character of a ``"points"`` series.
+    """
+
+    x: FloatArray
+    y: FloatArray
+    style: str = "line"
+    label: str = ""
+    symbol: str = RAW
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A vertical marker at learning rate ``lr`` (a suggestion), with its legend text."""
+
+    lr: float
+    label: str
+    symbol: str = MARKER
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Where data lands on the character grid (the plot area, axes excluded).
+
+    Attributes:
+        xlim: log10(lr) at the left and right edge.
+        ylim: value at the bottom and top edge.
+        left: the column of the plot area's first character (after the y axis).
+        columns, rows: the plot area's size in characters.
+        dots_x, dots_y: dots per character (2 x 4 for braille, 1 x 1 for ASCII).
+    """
+
+    xlim: tuple[float, float]
+    ylim: tuple[float, float]
+    left: int
+    columns: int
+    rows: int
+    dots_x: int = 2
+    dots_y: int = 4
+
+    def dot_x(self, x: float) -> int:
+        """The dot column of log10(lr) ``x`` (0 = left edge of the plot area)."""
+        low, high = self.xlim
+        span = self.columns * self.dots_x - 1
+        return round((x - low) / (high - low) * span)
+
+    def dot_y(self, y: float) -> int:
+        """The dot row of value ``y`` (0 = top edge; may be outside the plot area)."""
+        low, high = self.ylim
+        span = self.rows * self.dots_y - 1
+        return round((high - y) / (high - low) * span)
+
+    def column(self, lr: float) -> int:
+        """The character column (in the whole line) where learning rate ``lr`` lands."""
+        return self.left + self.dot_x(math.log10(lr)) // self.dots_x
+
+    def row(self, y: float) -> int:
+        """The row of the plot area (0 = top) where value ``y`` lands."""
+        return self.dot_y(y) // self.dots_y
+
+
+@dataclass
+class _Canvas:
+    frame: Frame
+    charset: str
+    line: list[list[int]] = field(default_factory=list)
+    points: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.line = [[0] * self.frame.columns for _ in range(self.frame.rows)]
+
+    def set_dot(self, dx: int, dy: int) -> None:
+        f = self.frame
+        if 0 <= dx < f.columns * f.dots_x and 0 <= dy < f.rows * f.dots_y:
+            row, col = dy // f.dots_y, dx // f.dots_x
+            if self.charset == "braille":
+                self.line[row][col] |= _BRAILLE_BITS[dy % 4][dx % 2]
+            else:
+                self.line[row][col] = 1
+
+    def draw_line(self, x: FloatArray, y: FloatArray) -> None:
+        f = self.frame
+        previous: tuple[int, int] | None = None
+        for xi, yi in zip(x, y, strict=True):
+            if not (math.isfinite(xi) and math.isfinite(yi)):
+                previous = None
+                continue
+            current = (f.dot_x(float(xi)), f.dot_y(float(yi)))
+            if previous is None:
+                self.set_dot(*current)
+            else:
+                self._segment(previous, current)
+            previous = current
+
+    def _segment(self, a: tuple[int, int], b: tuple[int, int]) -> None:
+        (x0, y0), (x1, y1) = a, b
+        limit = 4 * self.frame.rows * self.frame.dots_y
+        y0c, y1c = max(-limit, min(limit, y0)), max(-limit, min(limit, y1))
+        steps = max(abs(x1 - x0), abs(y1c - y0c), 1)
+        for k in range(steps + 1):
+            t = k / steps
+            self.set_dot(round(x0 + t * (x1 - x0)), round(y0c + t * (y1c - y0c)))
+
+    def draw_points(self, x: FloatArray, y: FloatArray, symbol: str) -> None:
+        f = self.frame
+        symbol = _symbol(symbol, self.charset)
+        for xi, yi in zip(x, y, strict=True):
+            if not (math.isfinite(xi) and math.isfinite(yi)):
+                continue
+            dx, dy = f.dot_x(float(xi)), f.dot_y(float(yi))
+            if 0 <= dx < f.columns * f.dots_x and 0 <= dy < f.rows * f.dots_y:
+                self.points.setdefault((dy // f.dots_y, dx // f.dots_x), symbol)
+
+    def cells(self, marks: dict[int, str]) -> list[list[tuple[str, str]]]:
+        """Each cell's character and its role (line, raw, marker, or blank)."""
+        out: list[list[tuple[str, str]]] = []
+        for r in range(self.frame.rows):
+            row: list[tuple[str, str]] = []
+            for c in range(self.frame.columns):
+                bits = self.line[r][c]
+                if bits:
+                    char = chr(_BRAILLE_BASE + bits) if self.charset == "braille" else "*"
+                    row.append((char, "line"))
+                elif (r, c) in self.points:
+                    row.append((self.points[(r, c)], "raw"))
+                elif c in marks:
+                    row.append((marks[c], "marker"))
+                else:
+                    row.append((" ", ""))
+            out.append(row)
+        return out
+
+
+def _symbol(symbol: str, charset: str) -> str:
+    """``symbol`` as it is drawn in ``charset`` (non-ASCII ones replaced in ASCII mode)."""
+    if charset == "braille" or symbol.isascii():
+        return symbol
+    return _ASCII_FOR.get(symbol, "?")
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About ``count`` round numbers (1, 2 or 5 times a power of ten apart) in [low, high].
+
+    >>> nice_ticks(0.0, 2.3)
+    [0.0, 0.5, 1.0, 1.5, 2.0]
+    """
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return [low]
+    power = 10.0 ** math.floor(math.log10((high - low) / max(count - 1, 1)))
+    steps = [m * power * scale for scale in (0.1, 1.0, 10.0) for m in (1.0, 2.0, 2.5, 5.0)]
+
+    def count_for(step: float) -> int:
+        return math.floor(high / step + 1e-9) - math.ceil(low / step - 1e-9) + 1
+
+    step = min(steps, key=lambda s: (abs(count_for(s) - count), -count_for(s)))
+    first = math.ceil(low / step - 1e-9)
+    ticks = []
+    k = first
+    while k * step <= high + 1e-9 * step:
+        ticks.append(round(k * step, 12))
+        k += 1
+    return ticks
+
+
+def _decade_ticks(low: float, high: float, columns: int) -> list[float]:
+    """log10(lr) tick positions: whole decades, thinned to one label per ~10 columns."""
+    first, last = math.ceil(low - 1e-9), math.floor(high + 1e-9)
+    if last < first:  # less than a decade: the two ends
+        return [low, high]
+    decades = list(range(first, last + 1))
+    every = max(1, math.ceil(len(decades) * 8 / max(columns, 1)))
+    return [float(d) for d in decades if (d - first) % every == 0]
+
+
+def _lr_label(x: float) -> str:
+    if abs(x - round(x)) < 1e-9:
+        return f"1e{round(x)}"
+    return f"{10.0**x:.2g}"
+
+
+def _y_label(value: float, step: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e5 or abs(value) < 1e-3:
+        return f"{value:.2g}"
+    decimals = next((d for d in range(5) if abs(step * 10**d - round(step * 10**d)) < 1e-6), 4)
+    return f"{value:.{decimals}f}"
+
+
+def _paint(text: str, role: str, color: bool) -> str:
+    if not color or role not in _ANSI or text == " ":
+        return text
+    return f"{_ANSI[role]}{text}{_ANSI['reset']}"
+
+
+def _place(line: list[str], start: int, text: str) -> bool:
+    """Write ``text`` into ``line`` at ``start`` if it fits over blanks; report success."""
+    end = start + len(text)
+    if start < 0 or end > len(line) or any(ch != " " for ch in line[max(start - 1, 0) : end + 1]):
+        return False
+    line[start:end] = list(text)
+    return True
+
+
+def _wrap(items: Sequence[str], width: int, indent: str = "") -> list[str]:
+    lines: list[str] = []
+    current = indent
+    for item in items:
+        if current.strip() and len(current) + 3 + len(item) > width:
+            lines.append(current.rstrip())
+            current = indent
+        current = f"{current}   {item}" if current.strip() else f"{current}{item}"
+    if current.strip():
+        lines.append(current.rstrip())
+    return [line[:width] for line in lines]
+
+
+def render(
+    series: Sequence[Series],
+    marks: Sequence[Mark] = (),
+    *,
+    width: int = 80,
+    height: int = 16,
+    ylim: tuple[float, float] | None = None,
+    title: str = "",
+    x_label: str = "learning rate (log scale)",
+    y_label: str = "loss",
+    charset: str = "braille",
+    color: bool = False,
+) -> str:
+    """Draw curves and vertical markers on a log-lr axis; return the text (no newline at the end).
+
+    Args:
+        series: the curves; their ``x`` is log10(lr). The x range spans them all.
+        marks: vertical markers (suggestions), drawn at their lr if it is in range.
+        width: the total width in characters, at least 40; no line is longer.
+        height: rows of the plot area, at least 5 (title, markers, axis and legend
+            come on top).
+        ylim: the value range; default: the range of the finite values.
+        title: the first line (cut to ``width``).
+        x_label, y_label: the axis names.
+        charset: ``"braille"`` (2 x 4 dots a character) or ``"ascii"``.
+        color: ANSI colours (only for a terminal that shows them).
+
+    Returns:
+        The plot as lines of text.
+
+    Raises:
+        ValueError: naming a bad argument.
+
+    >>> x = np.array([-3.0, -2.0, -1.0]); y = np.array([2.0, 1.0, 3.0])
+    >>> print(render([Series(x, y, label="loss")], width=40, height=5, charset="ascii"))
+    loss
+    3.0 +                                ***
+    2.5 +                            ****
+    2.0 +*****                   ****
+    1.5 +     ********       ****
+    1.0 +             *******
+        ++----------------+----------------+
+        1e-3            1e-2            1e-1
+              learning rate (log scale)
+        ** loss
+    """
+    _validate.int_at_least("width", width, MIN_WIDTH)
+    _validate.int_at_least("height", height, MIN_HEIGHT)
+    _validate.one_of("charset", charset, CHARSETS)
+    xs = [s.x[np.isfinite(s.x)] for s in series]
+    all_x = np.concatenate(xs) if xs else np.array([])
+    if all_x.size == 0:
+        return "\n".join(line for line in (title[:width], "(no points to plot)") if line)
+    xlim = (float(all_x.min()), float(all_x.max()))
+    if xlim[1] <= xlim[0]:
+        xlim = (xlim[0] - 0.5, xlim[1] + 0.5)
+    if ylim is None:
+        ys = np.concatenate([s.y for s in series])
+        ys = ys[np.isfinite(ys)]
+        ylim = (float(ys.min()), float(ys.max())) if ys.size else (0.0, 1.0)
+    if not ylim[1] > ylim[0]:
+        pad = max(abs(ylim[0]) * 0.05, 1e-12)
+        ylim = (ylim[0] - pad, ylim[0] + pad)
+    yticks = [t for t in nice_ticks(*ylim) if ylim[0] <= t <= ylim[1]]
+    ystep = yticks[1] - yticks[0] if len(yticks) > 1 else abs(ylim[1] - ylim[0])
+    ylabels = {t: _y_label(t, ystep) for t in yticks}
+    label_width = max([len(s) for s in ylabels.values()] + [1])
+    left = label_width + 2
+    dots = (2, 4) if charset == "braille" else (1, 1)
+    frame = Frame(xlim, ylim, left, width - left, height, *dots)
+
+    canvas = _Canvas(frame, charset)
+    for s in series:
+        if s.style == "line":
+            canvas.draw_line(s.x, s.y)
+    for s in series:
+        if s.style != "line":
+            canvas.draw_points(s.x, s.y, s.symbol)
+    in_range = [m for m in marks if xlim[0] - 1e-9 <= math.log10(m.lr) <= xlim[1] + 1e-9]
+    mark_cols = {frame.column(m.lr) - left: m for m in in_range}
+    glyph = _GLYPHS[charset]
+    cells = canvas.cells({c: glyph["rule"] for c in mark_cols})
+
+    lines: list[str] = []
+    if title:
+        lines.append(title[:width])
+    lines.append(y_label[:width])
+    if in_range:
+        top = [" "] * width
+        for col, m in sorted(mark_cols.items()):
+            top[left + col] = _symbol(m.symbol, charset)
+        marker_line = "".join(top).rstrip()
+        if color:
+            marker_line = "".join(_paint(ch, "marker", True) for ch in marker_line)
+        lines.append(marker_line)
+    tick_rows = {frame.row(t): t for t in yticks}
+    for r in range(frame.rows):
+        if r in tick_rows:
+            prefix = f"{ylabels[tick_rows[r]]:>{label_width}} {glyph['ytick']}"
+        else:
+            prefix = f"{'':>{label_width}} {glyph['vline']}"
+        body = "".join(_paint(ch, role, color) for ch, role in cells[r])
+        lines.append((prefix + body).rstrip())
+
+    xticks = _decade_ticks(*xlim, frame.columns)
+    axis = [glyph["hline"]] * frame.columns
+    labels = [" "] * width
+    for t in xticks:
+        col = frame.dot_x(t) // frame.dots_x
+        axis[col] = glyph["xtick"]
+        text = _lr_label(t)
+        start = min(max(left + col - len(text) // 2, left - 1), width - len(text))
+        _place(labels, start, text)
+    lines.append(" " * label_width + " " + glyph["corner"] + "".join(axis))
+    lines.append("".join(labels).rstrip())
+    lines.append((" " * left + x_label.center(frame.columns)).rstrip()[:width])
+
+    legend = []
+    for s in series:
+        if s.label:
+            symbol = glyph["curve"] if s.style == "line" else _symbol(s.symbol, charset)
+            legend.append(f"{symbol} {s.label}")
+    for m in marks:
+        legend.append(f"{_symbol(m.symbol, charset)} {m.label}")
+    lines.extend(_wrap(legend, width, indent=" " * (label_width + 1)))
+    return "\n".join(lines)
+
+
+def render_result(
+    result: Result,
+    method: str | None = None,
+    *,
+    width: int = 80,
+    height: int = 16,
+    show_raw: bool = True,
+    charset: str = "braille",
+    color: bool = False,
+) -> str:
+    """A range test in the terminal: raw and smoothed loss against lr, the suggestion marked.
+
+    Args:
+        result: the range test.
+        method: the suggestion to mark (default: the result's method); ``"all"`` marks
+            every method with its letter (A auto, S steepest, V valley, M minimum,
+            L slide).
+        width, height, charset, color: see :func:`render`.
+        show_raw: draw the raw losses (``·``) besides the smoothed curve.
+
+    Returns:
+        The plot as text, at most ``width`` characters a line (ANSI codes aside).
+    """
+    from lrfind.plot import _y_limits
+    from lrfind.suggest import METHODS
+
+    if method is not None and method != "all" and method not in METHODS:
+        raise ValueError(f"method must be 'all' or one of {', '.join(METHODS)}; got {method!r}")
+    label = "validation loss" if result.settings.get("validation") else "loss"
+    title = f"lrfind range test: {len(result.lrs)} steps, stopped: {result.stop_reason}"
+    if len(result.lrs) == 0:
+        return f"{title[:width]}\n(no points to plot)"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.log10(result.lrs)
+    raw, smooth = result.losses, result.smoothed
+    series = [Series(x, smooth, "line", f"smoothed {label} (EMA {result.smoothing:g})")]
+    if show_raw:
+        series.append(Series(x, raw, "points", f"raw {label}", RAW))
+    names = list(METHODS) if method == "all" else [method or result.method]
+    marks: list[Mark] = []
+    missing: list[str] = []
+    for name in names:
+        found = result.suggest(name)
+        if found.lr is None:
+            missing.append(f"{name}: none ({found.reason})")
+            continue
+        symbol = METHOD_SYMBOLS.get(name, "?") if method == "all" else MARKER
+        text = f"{name} {found.lr:.2e} (confidence {found.confidence:.2f})"
+        marks.append(Mark(found.lr, text, symbol))
+    limits = _y_limits(raw if show_raw else smooth, smooth)
+    text = render(
+        series,
+        marks,
+        width=width,
+        height=height,
+        ylim=limits,
+        title=title,
+        y_label=label,
+        charset=charset,
+        color=color,
+    )
+    if missing:
+        text += "\n" + "\n".join(line[:width] for line in missing)
+    return text
+
+
+def render_grid(
+    grid: GridResult,
+    marks: dict[str, float] | None = None,
+    *,
+    width: int = 80,
+    height: int = 12,
+    charset: str = "braille",
+    color: bool = False,
+) -> str:
+    """A grid search in the terminal: final loss against lr, the best and ``marks`` marked.
+
+    Args:
+        grid: the grid search.
+        marks: other learning rates to mark, by label (``{"lrfind auto": 3e-3}``);
+            marked with their first letter.
+        width, height, charset, color: see :func:`render`.
+    """
+    finite = np.isfinite(grid.losses)
+    kind = "validation loss" if grid.validation else "training loss"
+    title = f"grid search: {len(grid.lrs)} learning rates x {grid.steps} steps ({grid.schedule})"
+    if not finite.any():
+        return f"{title[:width]}\n(every run diverged)"
+    x = np.log10(grid.lrs)
+    series = [Series(x[finite], grid.losses[finite], "line", f"final {kind}")]
+    diverged = int((~finite).sum())
+    if diverged:
+        top = np.full(diverged, float(np.max(grid.losses[finite])))
+        series.append(Series(x[~finite], top, "points", "diverged (drawn at the top)", "x"))
+    found: list[Mark] = []
+    best = grid.best
+    if best is not None:
+        found.append(Mark(best[0], f"grid best {best[0]:.2e} (loss {best[1]:.4f})", MARKER))
+    for label, lr in (marks or {}).items():
+        found.append(Mark(lr, f"{label} {lr:.2e}", label[:1].upper() or "?"))
+    return render(
+        series,
+        found,
+        width=width,
+        height=height,
+        title=title,
+        y_label=f"final {kind}",
+        charset=charset,
+        color=color,
+    )
