@@ -58,13 +58,15 @@ class _HostCopies:
     """Host copies of a list of tensors: one flat buffer per dtype, and where each sits.
 
     A few large allocations instead of one per tensor: the allocator serves them apart
-    from the small blocks the training steps reuse. Copies scattered through glibc's
-    heap made it hand freed step memory back to the system and page-fault it in again
-    at every step (40% slower steps for a 3M-parameter transformer block, see
-    BENCHMARKS.md). The per-tensor views are only cut out by :meth:`views`, at restore:
-    during the sweep the snapshot holds a few buffers, not a tensor object per
+    from the small blocks the training steps reuse, so the steps do not page-fault
+    freed memory back in. The per-tensor views are only cut out by :meth:`views`, at
+    restore: during the sweep the snapshot holds a few buffers, not a tensor object per
     parameter. Tensors that are not plain dense ones are copied one by one.
     """
+
+    # Why: copies scattered through glibc's heap made it hand freed step memory back to
+    # the system and fault it in again at every step (40% slower steps for a
+    # 3M-parameter transformer block; BENCHMARKS.md, overhead).
 
     buffers: dict[torch.dtype, torch.Tensor]
     places: list[tuple[torch.dtype, int, torch.Size] | torch.Tensor]

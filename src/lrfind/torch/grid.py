@@ -1,0 +1,332 @@
+"""The grid search and the check, on the same trainer as :func:`lrfind.find`.
+
+For every learning rate the job is put back to the same initial state (the model, the
+optimizer, a GradScaler, the RNGs and a DataLoader's own generator, so the batches come
+in the same order), trained for ``steps`` optimizer steps by the
+:class:`~lrfind.torch.trainer.Trainer` a sweep uses (the same mixed precision,
+accumulation, clipping and param-group ratios, the user's optimizer exactly as given),
+and scored by the mean loss on held-out batches (``val_data``), or on the first
+``eval_batches`` training batches when there are none. ``schedule="onecycle"`` trains
+with ``OneCycleLR(max_lr=lr)``, the protocol of lrfind's benchmark and the way a range
+test's suggestion is meant to be used; it cycles the momentum only of an optimizer that
+has one. ``"constant"`` keeps the lr fixed. A run whose loss stops being finite is
+marked diverged (its final loss is ``nan``) and stops there. Afterwards the job is
+exactly as it was.
+
+>>> import torch
+>>> from lrfind.setup import Setup
+>>> _ = torch.manual_seed(0)
+>>> x = torch.randn(64, 3); y = x @ torch.tensor([[1.0], [2.0], [-1.0]])
+>>> model = torch.nn.Linear(3, 1)
+>>> job = Setup(model, torch.optim.SGD(model.parameters(), lr=0.1), [(x, y)],
+...             loss_fn=torch.nn.MSELoss())
+>>> grid = grid_search(job, [1e-3, 1e-1, 10.0], steps=30, schedule="constant",
+...                    progress=False)
+>>> grid.best[0], bool(np.isnan(grid.losses[-1]))
+(0.1, True)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Unpack
+
+import numpy as np
+import torch
+
+from lrfind import _lr, _validate
+from lrfind.grid import (
+    CHECK_FACTOR,
+    DEFAULT_EVAL_BATCHES,
+    SCHEDULES,
+    GridResult,
+    log_grid,
+    merged,
+    walk_step,
+)
+from lrfind.options import SNAPSHOT_KEYS, TRAIN_KEYS, GridOptions, check_known, split
+from lrfind.setup import Setup
+from lrfind.torch.batches import Batches, LoaderGenerators
+from lrfind.torch.find import snapshot_options
+from lrfind.torch.state import Snapshot
+from lrfind.torch.trainer import Trainer, Training, check_job, check_loss, cycles_momentum
+
+__all__ = ["check", "grid_search", "train_at"]
+
+
+class _Job:
+    """One set-up and its training options: trains a learning rate from the current state."""
+
+    def __init__(self, setup: Setup, eval_batches: int | None, training: Training) -> None:
+        self.setup, self.eval_batches, self.training = setup, eval_batches, training
+
+    def trainer(self) -> Trainer:
+        setup = self.setup
+        batches = Batches(setup.data)
+        return Trainer(
+            setup.model,
+            setup.optimizer,
+            batches,
+            self.training,
+            loss_fn=setup.loss_fn,
+            forward=setup.forward,
+        )
+
+    def evaluate(self, trainer: Trainer) -> float:
+        """Mean loss over the evaluation batches, in eval mode, without gradients."""
+        setup = self.setup
+        if setup.val_data is not None:
+            data: Iterable[Any] = itertools.islice(iter(setup.val_data), self.eval_batches)
+            where = "by val_data (the validation loader)"
+        else:
+            data = itertools.islice(iter(setup.data), self.eval_batches or DEFAULT_EVAL_BATCHES)
+            where = "by data (the data loader)"
+        values = trainer.losses(data, where)
+        if not values:
+            raise ValueError("the evaluation data yielded no batches")
+        total = sum(float(value) for value in values)  # in float64, batch by batch
+        return total / len(values)
+
+    def initial(self) -> float:
+        """The loss before training."""
+        trainer = self.trainer()
+        try:
+            trainer.train_mode()
+            return self.evaluate(trainer)
+        finally:
+            trainer.batches.close()
+
+    def train(self, lr: float, steps: int, schedule: str) -> float:
+        """Train ``steps`` steps at ``lr`` from the current state; the final loss or nan."""
+        trainer = self.trainer()
+        optimizer = trainer.optimizer
+        _lr.set_lr(optimizer, lr, trainer.ratios)
+        scheduler = None
+        if schedule == "onecycle":
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer,
+                max_lr=[lr * r for r in trainer.ratios],
+                total_steps=steps,
+                cycle_momentum=cycles_momentum(optimizer),
+            )
+        trainer.train_mode()
+        try:
+            for _ in range(steps):
+                value = trainer.train_step()
+                if value is not None and not math.isfinite(float(value)):
+                    return math.nan
+                if scheduler is not None:
+                    scheduler.step()
+        finally:
+            trainer.batches.close()
+        final = self.evaluate(trainer)
+        return final if math.isfinite(final) else math.nan
+
+
+def train_at(
+    setup: Setup,
+    lrs: Sequence[float],
+    steps: int,
+    *,
+    schedule: str = "onecycle",
+    eval_batches: int | None = None,
+    progress: bool = True,
+    desc: str = "grid",
+    **options: Unpack[GridOptions],
+) -> GridResult:
+    """Train ``setup`` from its current state at each lr; the final losses (see the module).
+
+    :func:`grid_search` is this over a grid; the demo also uses it to score single
+    learning rates (a suggestion, Karpathy's constant) under the same protocol.
+
+    Args:
+        setup: the job (a :class:`lrfind.setup.Setup`); put back exactly afterwards.
+        lrs: the learning rates (any order; the result sorts them).
+        steps: optimizer steps per learning rate, >= 1.
+        schedule: ``"onecycle"`` (``OneCycleLR(max_lr=lr)``) or ``"constant"``.
+        eval_batches: how many ``val_data`` batches score a run (all if ``None``), or
+            training batches when the set-up has no ``val_data`` (default 10).
+        progress: a tqdm progress bar over the runs.
+        desc: the progress bar's label.
+        **options: how each step trains (``accumulation_steps``, ``amp``,
+            ``grad_scaler``, ``grad_clip``, ``device``) and the snapshot the job is put
+            back from (``snapshot``, ``restore_grads``, ``skip_frozen``), as for
+            :func:`lrfind.find` (:class:`~lrfind.options.GridOptions`).
+
+    Returns:
+        A :class:`~lrfind.grid.GridResult`.
+
+    Raises:
+        ValueError: naming a bad argument.
+        TypeError: an option it does not take.
+    """
+    from tqdm.auto import tqdm
+
+    check_known(options, TRAIN_KEYS | SNAPSHOT_KEYS, "train_at()")
+    train_options, memory = split(options, TRAIN_KEYS, SNAPSHOT_KEYS)
+    steps = _validate.int_at_least("steps", steps, 1)
+    _validate.one_of("schedule", schedule, SCHEDULES)
+    if eval_batches is not None:
+        _validate.int_at_least("eval_batches", eval_batches, 1)
+    values = sorted(_validate.positive_float("lrs", lr) for lr in lrs)
+    if not values:
+        raise ValueError("lrs must hold at least one learning rate")
+    check_job(setup.model, setup.optimizer)
+    check_loss(setup.loss_fn, setup.forward)
+    where, grads, skip_frozen = snapshot_options(memory)
+    training = Training.of(setup.model, setup.optimizer, **train_options)
+    job = _Job(setup, eval_batches, training)
+    snap = Snapshot.take(
+        setup.model,
+        setup.optimizer,
+        scaler=training.scaler,
+        where=where,
+        grads=grads,
+        skip_frozen=skip_frozen,
+    )
+    loaders = LoaderGenerators.take(setup.data, setup.val_data)
+    losses, seconds = [], []
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            initial = job.initial()
+            snap.restore()
+            loaders.restore()
+            bar = tqdm(values, desc=desc, unit="lr", disable=not progress, dynamic_ncols=True)
+            with bar:
+                for lr in bar:
+                    bar.set_postfix(lr=f"{lr:.2e}", refresh=True)
+                    start = time.perf_counter()
+                    try:
+                        losses.append(job.train(lr, steps, schedule))
+                    except BaseException as error:
+                        error.add_note(f"lrfind: raised while training at lr={lr:.3g}")
+                        raise
+                    finally:
+                        snap.restore()
+                        loaders.restore()
+                    seconds.append(time.perf_counter() - start)
+    finally:
+        try:
+            snap.restore()
+        finally:
+            snap.close()
+            loaders.restore()
+    return GridResult(
+        lrs=np.array(values),
+        losses=np.array(losses),
+        steps=steps,
+        initial_loss=initial,
+        schedule=schedule,
+        seconds=np.array(seconds),
+        validation=setup.val_data is not None,
+    )
+
+
+def grid_search(
+    setup: Setup,
+    lrs: Sequence[float] | None = None,
+    steps: int = 100,
+    *,
+    schedule: str = "onecycle",
+    eval_batches: int | None = None,
+    progress: bool = True,
+    **options: Unpack[GridOptions],
+) -> GridResult:
+    """The grid-search baseline on a set-up: each lr trained from the same start.
+
+    Args:
+        setup: the job (a :class:`lrfind.setup.Setup`).
+        lrs: the learning rates; default ``log_grid(1e-5, 10.0, 3)`` (19 values, the
+            grid of lrfind's benchmark).
+        steps, schedule, eval_batches, progress, options: see :func:`train_at`.
+
+    Returns:
+        A :class:`~lrfind.grid.GridResult`; ``.best`` is the winning ``(lr, loss)``.
+    """
+    values = log_grid(1e-5, 10.0, 3).tolist() if lrs is None else list(lrs)
+    return train_at(
+        setup,
+        values,
+        steps,
+        schedule=schedule,
+        eval_batches=eval_batches,
+        progress=progress,
+        **options,
+    )
+
+
+def check(
+    setup: Setup,
+    lr: float,
+    steps: int,
+    *,
+    factor: float = CHECK_FACTOR,
+    walk: int = 0,
+    schedule: str = "onecycle",
+    eval_batches: int | None = None,
+    progress: bool = True,
+    **options: Unpack[GridOptions],
+) -> GridResult:
+    """Check a suggestion with three real trainings: at ``lr / factor``, ``lr``, ``lr * factor``.
+
+    A range test reads a short sweep; this trains the way the suggestion is used
+    (``steps`` optimizer steps of ``OneCycleLR(max_lr=...)`` from the current state, as
+    :func:`train_at`) at the suggestion and at its two neighbours, and ``.best`` is the one
+    whose run ends with the lowest validation loss. When ``.best_at_edge`` is true the
+    optimum may lie further out: ``walk=k`` trains up to ``k`` more learning rates, one
+    ``factor`` further out each time the best is at an edge (lower when every run
+    diverged). The job is put back exactly afterwards.
+
+    Args:
+        setup: the job (a :class:`lrfind.setup.Setup`), with ``val_data`` ideally.
+        lr: the suggestion to check (``result.suggestion``), > 0.
+        steps: optimizer steps of each training: the budget you will train with, >= 1.
+        factor: the spacing of the three learning rates, > 1 (default a third of a decade).
+        walk: extra trainings allowed past an edge, >= 0 (default 0: exactly three).
+        schedule, eval_batches, progress, options: see :func:`train_at`.
+
+    Returns:
+        A :class:`~lrfind.grid.GridResult` over the learning rates trained (three, plus
+        the walk's).
+
+    Raises:
+        ValueError: naming a bad argument (``lr`` is ``None`` when the sweep suggested
+            nothing).
+
+    >>> _ = torch.manual_seed(0)
+    >>> x = torch.randn(64, 3); y = x @ torch.tensor([[1.0], [2.0], [-1.0]])
+    >>> model = torch.nn.Linear(3, 1)
+    >>> job = Setup(model, torch.optim.SGD(model.parameters(), lr=0.1), [(x, y)],
+    ...             loss_fn=torch.nn.MSELoss())
+    >>> checked = check(job, 0.01, steps=50, progress=False)
+    >>> checked.lrs.round(4).tolist(), round(checked.best[0], 4), checked.best_at_edge
+    ([0.0046, 0.01, 0.0215], 0.0215, True)
+    """
+    centre = _validate.positive_float("lr", lr)
+    spacing = _validate.positive_float("factor", factor)
+    if spacing <= 1:
+        raise ValueError(f"factor must be > 1, got {factor!r}")
+    extra = _validate.int_at_least("walk", walk, 0)
+
+    def trained(lrs: list[float]) -> GridResult:
+        return train_at(
+            setup,
+            lrs,
+            steps,
+            schedule=schedule,
+            eval_batches=eval_batches,
+            progress=progress,
+            desc="check",
+            **options,
+        )
+
+    grid = trained([centre / spacing, centre, centre * spacing])
+    for _ in range(extra):
+        further = walk_step(grid, spacing)
+        if further is None:
+            break
+        grid = merged(grid, trained([further]))
+    return grid

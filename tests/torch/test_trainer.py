@@ -1,0 +1,114 @@
+"""The trainer every PyTorch search uses: the lean single-step path trains exactly as the
+general one, and find() hands the sweep the path the job needs."""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import lrfind
+from lrfind.schedule import lr_schedule
+from lrfind.torch.batches import Batches
+from lrfind.torch.trainer import Trainer, Training
+
+
+def data(n=256, features=8, classes=3, batch=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, features, generator=g)
+    w = torch.randn(features, classes, generator=g)
+    y = (x @ w).argmax(1)
+    ds = torch.utils.data.TensorDataset(x, y)
+    return torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, generator=g)
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3))
+
+
+def quiet_find(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrfind.LRFindWarning)
+        return lrfind.find(*args, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"grad_clip": 0.5}, {"amp": "bf16"}, {"val": True}],
+    ids=["plain", "grad-clip", "bf16", "validation"],
+)
+def test_the_single_step_path_trains_exactly_like_the_general_one(options):
+    """One process, one micro-batch: find() takes a leaner step; it must train the same."""
+    runs = []
+    for general in (False, True):
+        torch.manual_seed(0)
+        model = mlp()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        training = Training.of(
+            model, optimizer, amp=options.get("amp"), grad_clip=options.get("grad_clip")
+        )
+        trainer = Trainer(
+            model,
+            optimizer,
+            Batches(data()),
+            training,
+            loss_fn=nn.CrossEntropyLoss(),
+            val_data=data(n=64, seed=1) if options.get("val") else None,
+            val_batches=1 if options.get("val") else None,
+        )
+        assert trainer.step == trainer._single_step  # what find() hands to the sweep
+        trainer.train_mode()
+        step = trainer._step if general else trainer.step
+        torch.manual_seed(1)  # dropout draws the same masks in both runs
+        losses = [float(step(lr)) for lr in lr_schedule(1e-4, 1e-1, 12)]
+        runs.append((losses, [p.detach().clone() for p in model.parameters()], optimizer))
+    (fast, fast_params, fast_opt), (slow, slow_params, slow_opt) = runs
+    assert fast == slow
+    assert all(torch.equal(a, b) for a, b in zip(fast_params, slow_params, strict=True))
+    assert fast_opt.param_groups[0]["lr"] == slow_opt.param_groups[0]["lr"] == 1e-1
+    for a, b in zip(fast_opt.state.values(), slow_opt.state.values(), strict=True):
+        assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_find_passes_the_general_step_when_micro_batches_or_ranks_need_it(monkeypatch):
+
+    find_module = importlib.import_module("lrfind.torch.find")
+    seen = []
+    original = find_module.run_sweep
+
+    def spy(step, *args, **kwargs):
+        seen.append(getattr(step, "__name__", type(step).__name__))
+        return original(step, *args, **kwargs)
+
+    monkeypatch.setattr(find_module, "run_sweep", spy)
+    for accumulation in (1, 2):
+        model = mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        quiet_find(
+            model,
+            opt,
+            data(),
+            loss_fn=nn.CrossEntropyLoss(),
+            num_steps=6,
+            accumulation_steps=accumulation,
+        )
+    assert seen == ["_single_step", "_step"]
+
+
+def test_training_options_are_checked_at_the_door():
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    training = Training.of(model, optimizer, accumulation_steps=3, grad_clip=1)
+    assert training.settings() == {"accumulation_steps": 3, "amp": None, "grad_clip": 1.0}
+    assert training.device == torch.device("cpu")
+    with pytest.raises(ValueError, match="accumulation_steps"):
+        Training.of(model, optimizer, accumulation_steps=0)
+    with pytest.raises(ValueError, match="grad_clip"):
+        Training.of(model, optimizer, grad_clip=-1.0)
+    with pytest.raises(ValueError, match="amp"):
+        Training.of(model, optimizer, amp="fp8")
+    with pytest.raises(TypeError, match="num_steps"):
+        Training.of(model, optimizer, num_steps=5)  # type: ignore[call-arg]
