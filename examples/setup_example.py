@@ -1,7 +1,7 @@
 """A set-up file for ``lrfind run`` and ``lrfind grid``: a small CNN on 8x8 digit images.
 
 The command line imports this file and calls its factory, ``setup()`` unless you name
-another after a colon. A factory takes no arguments and returns an ``lrfind.demo.Setup``
+another after a colon. A factory takes no arguments and returns an ``lrfind.Setup``
 (or a dict with the same keys): the model, its optimizer, the training batches, the
 loss function, and optionally held-out batches that ``lrfind grid`` scores on.
 lrfind seeds Python, NumPy and torch before it calls the factory (``--seed``).
@@ -21,7 +21,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lrfind.demo import Setup
+from lrfind import Setup
 
 
 def _loaders(batch_size: int = 64) -> tuple[DataLoader[tuple[torch.Tensor, ...]], list[tuple]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from lrfind.demo import Setup
+from lrfind import Setup
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lrfind.errors import LRFindError, LRFindWarning
 from lrfind.result import Result
 from lrfind.schedule import lr_schedule
+from lrfind.setup import Setup
 from lrfind.suggest import METHODS, Suggestion, suggest
 from lrfind.sweep import sweep
 
@@ -30,6 +31,7 @@ __all__ = [
     "LRFindError",
     "LRFindWarning",
     "Result",
+    "Setup",
     "Suggestion",
     "__version__",
     "find",
