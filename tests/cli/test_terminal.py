@@ -8,9 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from lrfind.grid import GridResult
-from lrfind.result import Result
-from lrfind.terminal import (
+from lrfind.cli.terminal import (
     MARKER,
     RULE,
     Frame,
@@ -20,6 +18,8 @@ from lrfind.terminal import (
     render_grid,
     render_result,
 )
+from lrfind.grid import GridResult
+from lrfind.result import Result
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

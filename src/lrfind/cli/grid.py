@@ -1,0 +1,116 @@
+"""``lrfind grid``: the grid-search baseline on a user's set-up file."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from lrfind.cli._common import (
+    DEFAULT_GRID,
+    EXIT_OK,
+    SETUP_HELP,
+    add_memory_options,
+    add_output_options,
+    add_training_options,
+    charset,
+    formatter,
+    guarded,
+    memory_options,
+    out_dir,
+    parse_lrs,
+    positive_int,
+    report_files,
+    terminal_width,
+    training_options,
+    use_color,
+    with_torch_threads,
+    write_grid,
+)
+
+DESCRIPTION = f"""\
+Train the model that SETUP builds at each learning rate of --lrs for --steps steps,
+each from the same initial state and batch order, and score it by the mean loss on
+val_data (or on --eval-batches training batches when the set-up has none). Each step
+trains as a range test's does (the same --amp, --accumulation-steps, --grad-clip and
+optimizer). Prints a table and a plot of final loss against lr; writes grid.png and
+grid.json into --out.
+
+{SETUP_HELP}
+examples:
+  lrfind grid my_setup.py                        19 lrs, 1e-5 .. 10, 100 steps each
+  lrfind grid my_setup.py --lrs 1e-4 3e-4 1e-3 3e-3 --steps 500
+  lrfind grid my_setup.py:make --lrs 1e-5:1e-1:2 --schedule constant
+"""
+
+
+def register(commands: Any) -> None:
+    """Add ``grid`` to the command parsers."""
+    grid = commands.add_parser(
+        "grid",
+        help="the grid-search baseline on your set-up file",
+        formatter_class=formatter,
+        description=DESCRIPTION,
+    )
+    grid.add_argument("setup", metavar="SETUP.py[:FACTORY]", help="set-up file and factory")
+    grid.add_argument(
+        "--lrs",
+        nargs="+",
+        default=[DEFAULT_GRID],
+        metavar="LR",
+        help=f"numbers or START:END[:PER_DECADE] ranges (default {DEFAULT_GRID})",
+    )
+    grid.add_argument(
+        "--steps", type=positive_int, default=100, help="training steps per lr (default 100)"
+    )
+    grid.add_argument(
+        "--schedule",
+        choices=("onecycle", "constant"),
+        default="onecycle",
+        help="OneCycleLR(max_lr=lr) or a constant lr (default onecycle)",
+    )
+    grid.add_argument(
+        "--eval-batches",
+        type=positive_int,
+        default=None,
+        help="batches that score a run (default: all val_data, or 10 train)",
+    )
+    add_training_options(grid)
+    add_memory_options(grid)
+    add_output_options(grid, "grid.png and grid.json")
+    grid.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``lrfind grid``: the grid-search baseline on a user set-up."""
+    from lrfind.cli.terminal import render_grid
+    from lrfind.grid import grid_search
+    from lrfind.setup import load_setup
+
+    lrs = parse_lrs(args.lrs)
+    out = out_dir(args.out)
+
+    def action() -> int:
+        with_torch_threads(args.threads)
+        training = training_options(args)
+        setup = load_setup(args.setup, seed=args.seed)
+        if training.get("device") is not None and hasattr(setup.model, "to"):
+            setup.model.to(training["device"])  # in place: the optimizer keeps its parameters
+        grid = grid_search(
+            setup,
+            lrs,
+            args.steps,
+            schedule=args.schedule,
+            eval_batches=args.eval_batches,
+            progress=not args.no_progress,
+            **training,
+            **memory_options(args),
+        )
+        print(render_grid(grid, width=terminal_width(), charset=charset(args), color=use_color()))
+        print()
+        print(grid.table())
+        report_files(*write_grid(grid, out, None))
+        best = grid.best
+        print(f"best lr: {best[0]:.3g}" if best else "every run diverged")
+        return EXIT_OK
+
+    return guarded(action)

@@ -1,0 +1,171 @@
+"""``lrfind run``: the range test on a user's set-up file, optionally checked."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lrfind.cli._common import (
+    EXIT_OK,
+    SETUP_HELP,
+    UsageError,
+    add_memory_options,
+    add_output_options,
+    add_sweep_options,
+    add_training_options,
+    formatter,
+    guarded,
+    memory_options,
+    out_dir,
+    positive_int,
+    report_files,
+    sweep_options,
+    training_options,
+    with_torch_threads,
+    write_grid,
+    write_result,
+)
+from lrfind.cli.report import report_result
+
+CHECK_NAME = "check"
+"""``lrfind run --check`` writes check.png and check.json."""
+
+DESCRIPTION = f"""\
+Run the range test on the model that SETUP builds, with a progress bar; print the
+suggestions, draw the curve in the terminal, write lr_find.png and lr_find.json into
+--out. The model and optimizer are restored afterwards (nothing is saved).
+
+{SETUP_HELP}
+examples:
+  lrfind run examples/setup_example.py
+  lrfind run my_setup.py:make --num-steps 200 --end-lr 1
+  lrfind run my_setup.py --accumulation-steps 4 --amp bf16 --device cuda
+  lrfind run finetune.py --skip-frozen --snapshot disk
+"""
+
+
+def register(commands: Any) -> None:
+    """Add ``run`` to the command parsers."""
+    parser = commands.add_parser(
+        "run",
+        help="the range test on your own set-up file",
+        formatter_class=formatter,
+        description=DESCRIPTION,
+    )
+    parser.add_argument("setup", metavar="SETUP.py[:FACTORY]", help="set-up file and factory")
+    add_sweep_options(parser)
+    train = add_training_options(parser)
+    train.add_argument(
+        "--validation",
+        action="store_true",
+        help="record the loss on the set-up's val_data after each step",
+    )
+    train.add_argument(
+        "--val-batches", type=int, default=None, help="validation batches per step (default all)"
+    )
+    train.add_argument(
+        "--check",
+        type=positive_int,
+        default=None,
+        metavar="STEPS",
+        help="then train the suggestion and its neighbours a third of a decade away for "
+        "STEPS steps each (one-cycle), scored on val_data; keep the best (check.png/json)",
+    )
+    train.add_argument(
+        "--walk",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --check: up to K more trainings, one step further out while the best is "
+        "at an edge (default 0)",
+    )
+    add_memory_options(parser)
+    add_output_options(parser, "lr_find.png and lr_find.json (and check.png, check.json)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``lrfind run``: the range test on a user set-up."""
+    from lrfind.setup import load_setup
+
+    options = sweep_options(args)
+    out = out_dir(args.out)
+    if args.walk < 0:
+        raise UsageError(f"--walk must be >= 0, got {args.walk}")
+    if args.walk and args.check is None:
+        raise UsageError("--walk needs --check STEPS")
+
+    def action() -> int:
+        from lrfind.torch.find import find
+
+        with_torch_threads(args.threads)
+        training = training_options(args)
+        memory = memory_options(args)
+        setup = load_setup(args.setup, seed=args.seed)
+        if training.get("device") is not None and hasattr(setup.model, "to"):
+            setup.model.to(training["device"])  # in place: the optimizer keeps its parameters
+        if args.validation and setup.val_data is None:
+            raise UsageError(f"--validation needs val_data, but {args.setup} returns none")
+        start = time.perf_counter()
+        try:
+            result = find(
+                setup.model,
+                setup.optimizer,
+                setup.data,
+                loss_fn=setup.loss_fn,
+                forward=setup.forward,
+                val_data=setup.val_data if args.validation else None,
+                val_batches=args.val_batches,
+                **options,
+                **training,
+                **memory,
+            )
+        except KeyboardInterrupt as error:
+            _write_partial(error, out, args.method)
+            raise
+        seconds = time.perf_counter() - start
+        report_result(result, args, seconds, "suggestions:")
+        report_files(*write_result(result, out, None if args.method == "all" else args.method))
+        found = result.suggest(None if args.method == "all" else args.method)
+        if found.lr is not None:
+            print(f"suggested lr: {found.lr:.3g}")
+        if args.check is not None:
+            _check(setup, found.lr, args, out, {**training, **memory})
+        return EXIT_OK
+
+    return guarded(action)
+
+
+def _write_partial(error: KeyboardInterrupt, out: Path, method: str) -> None:
+    """On Ctrl-C, save the curve read so far (``error.result``), if any, before exiting."""
+    from lrfind.result import Result
+
+    partial = getattr(error, "result", None)
+    if isinstance(partial, Result):
+        print(f"interrupted after {len(partial.lrs)} points; the curve so far:", file=sys.stderr)
+        report_files(*write_result(partial, out, None if method == "all" else method))
+
+
+def _check(
+    setup: Any, lr: float | None, args: argparse.Namespace, out: Path, options: dict[str, Any]
+) -> None:
+    """``run --check STEPS``: the suggestion and its two neighbours, trained for real, each
+    step as the sweep trained it (the same ``--amp``, accumulation, clipping, device)."""
+    from lrfind.grid import check
+
+    if lr is None:
+        print("--check: nothing to check (no suggestion)")
+        return
+    walk = f" (+ up to {args.walk} past an edge)" if args.walk else ""
+    print(f"\nchecking {lr:.3g} and its neighbours: 3 trainings of {args.check} steps{walk}")
+    checked = check(setup, lr, args.check, walk=args.walk, progress=not args.no_progress, **options)
+    print(checked.table())
+    report_files(*write_grid(checked, out, {"suggestion": lr}, CHECK_NAME))
+    best = checked.best
+    if best is None:
+        print("every checked run diverged: try a lower lr")
+        return
+    print(f"checked lr: {best[0]:.3g}")  # the table above says when it is at an edge
