@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lrfind import _lr
 from lrfind.errors import LRFindError
 
 if TYPE_CHECKING:
@@ -77,12 +78,6 @@ def _cycle(data: Iterable[Any], name: str) -> Iterator[Any]:
             )
 
 
-def _scale(value: Any, factor: float) -> Any:
-    if hasattr(value, "mul_"):  # a tensor lr (capturable optimizers): scale in place
-        return value.mul_(factor)
-    return value * factor
-
-
 def apply_suggestion(
     result: Result,
     optimizer: Any,
@@ -134,15 +129,15 @@ def apply_suggestion(
     for group in groups:
         for key in ("lr", "initial_lr", "max_lr", "min_lr"):
             if group.get(key) is not None:
-                group[key] = _scale(group[key], factor)
+                _lr.assign(group, key, float(group[key]) * factor)
     for scheduler in schedulers:
         for name in ("base_lrs", "max_lrs"):
             values = getattr(scheduler, name, None)
             if isinstance(values, list):
-                values[:] = [_scale(v, factor) for v in values]
+                for k, value in enumerate(values):
+                    _lr.assign(values, k, float(value) * factor)
     holder, index = exact
-    if not hasattr(holder[index], "fill_"):
-        holder[index] = found.lr  # the reference is the suggestion exactly, not x * (lr / x)
+    _lr.assign(holder, index, found.lr)  # the reference is the suggestion exactly
     for scheduler in schedulers:
         if isinstance(getattr(scheduler, "_last_lr", None), list):
             scheduler._last_lr = [float(group["lr"]) for group in groups]

@@ -25,7 +25,7 @@ every ``check_every`` steps, so JAX's asynchronous dispatch is kept.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -40,8 +40,9 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     raise missing("jax", "JAX and optax", error) from error
 
 from lrfind.errors import LRFindError
+from lrfind.options import SweepConfig, SweepOptions
 from lrfind.result import Result
-from lrfind.sweep import SweepConfig, run_sweep
+from lrfind.sweep import run_sweep
 
 __all__ = ["apply", "find", "learning_rate_of", "with_learning_rate"]
 
@@ -105,16 +106,7 @@ def find(
     opt_state: Any = None,
     has_aux: bool = False,
     lr_key: str = "learning_rate",
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
-    mode: str = "exp",
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
-    repeats: int = 1,
-    method: str = "auto",
-    check_every: int = 1,
-    progress: bool = True,
+    **options: Unpack[SweepOptions],
 ) -> Result:
     """Run the range test with ``loss_fn(params, batch)`` and an optax optimizer.
 
@@ -128,9 +120,9 @@ def find(
             never modified.
         has_aux: ``loss_fn`` returns ``(loss, aux)``.
         lr_key: the name of the learning-rate hyperparameter.
-        start_lr, end_lr, num_steps, mode, smoothing, diverge_factor, repeats, method,
-            check_every, progress: as for :func:`lrfind.sweep`; ``check_every > 1``
-            reads losses less often (fewer host syncs on an accelerator).
+        **options: the sweep options, as for :func:`lrfind.sweep`
+            (:class:`~lrfind.options.SweepOptions`); ``check_every > 1`` reads losses
+            less often (fewer host syncs on an accelerator).
 
     Returns:
         The :class:`~lrfind.result.Result`.
@@ -145,17 +137,7 @@ def find(
         raise ValueError(
             f"optimizer must be an optax GradientTransformation, got {type(optimizer).__name__}"
         )
-    config = SweepConfig.validated(
-        start_lr=start_lr,
-        end_lr=end_lr,
-        num_steps=num_steps,
-        mode=mode,
-        smoothing=smoothing,
-        diverge_factor=diverge_factor,
-        check_every=check_every,
-        repeats=repeats,
-        method=method,
-    )
+    config = SweepConfig.validated(**options)
     start_state = optimizer.init(params) if opt_state is None else opt_state
     dtype = learning_rate_of(start_state, lr_key).dtype
     batches = cycle(data, "data")
@@ -184,7 +166,6 @@ def find(
     result = run_sweep(
         step,
         config,
-        progress=progress,
         materialize=_floats,
         reset=reset,
         extra_settings={"framework": "jax", "backend": jax.default_backend()},

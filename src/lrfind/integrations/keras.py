@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
@@ -36,8 +36,9 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     ) from error
 
 from lrfind.errors import LRFindError
+from lrfind.options import SweepConfig, SweepOptions
 from lrfind.result import Result
-from lrfind.sweep import SweepConfig, run_sweep
+from lrfind.sweep import run_sweep
 
 __all__ = ["KerasState", "find"]
 
@@ -170,15 +171,7 @@ def find(
     shuffle: bool = True,
     seed: int | None = 0,
     apply: bool = False,
-    method: str | None = None,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
-    mode: str = "exp",
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
-    repeats: int = 1,
-    progress: bool = True,
+    **options: Unpack[SweepOptions],
 ) -> Result:
     """Run the range test on a compiled Keras 3 model; put every variable back after.
 
@@ -195,9 +188,9 @@ def find(
         seed: the shuffle seed.
         apply: set ``model.optimizer.learning_rate`` to the suggestion afterwards
             (nothing is set, with an ``LRFindWarning``, when there is none).
-        method: the suggestion method (default ``"auto"``).
-        start_lr, end_lr, num_steps, mode, smoothing, diverge_factor, repeats, progress:
-            as for :func:`lrfind.sweep`.
+        **options: the sweep options, as for :func:`lrfind.sweep`
+            (:class:`~lrfind.options.SweepOptions`); ``method`` is also the suggestion
+            that ``apply`` sets.
 
     Returns:
         The :class:`~lrfind.result.Result`.
@@ -223,16 +216,7 @@ def find(
         )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    config = SweepConfig.validated(
-        start_lr=start_lr,
-        end_lr=end_lr,
-        num_steps=num_steps,
-        mode=mode,
-        smoothing=smoothing,
-        diverge_factor=diverge_factor,
-        repeats=repeats,
-        method=method or "auto",
-    )
+    config = SweepConfig.validated(**options)
     if _is_arrays(x):
         batches = _array_batches(x, y, sample_weight, batch_size, shuffle, seed)
     else:
@@ -253,7 +237,6 @@ def find(
         result = run_sweep(
             step,
             config,
-            progress=progress,
             reset=state.restore,
             extra_settings={
                 "framework": "keras",
@@ -264,7 +247,7 @@ def find(
     finally:
         state.restore()
     result.warn_if_unsure(stacklevel=2)
-    found = result.suggest(method)
+    found = result.suggest()
     if apply and found.lr is not None:
         optimizer.learning_rate = found.lr
     return result

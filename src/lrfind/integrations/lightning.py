@@ -33,7 +33,7 @@ import itertools
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from lrfind.integrations import apply_suggestion, missing
 
@@ -44,9 +44,17 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     raise missing("lightning", "PyTorch Lightning", error) from error
 
 from lrfind.errors import LRFindError
+from lrfind.options import (
+    SNAPSHOT_KEYS,
+    SWEEP_KEYS,
+    IntegrationOptions,
+    SweepConfig,
+    check_known,
+    split,
+)
 from lrfind.result import Result
-from lrfind.sweep import SweepConfig
 from lrfind.torch.find import find as _torch_find
+from lrfind.torch.find import snapshot_options
 
 __all__ = ["LR_ATTRS", "SWEEP_OPTIONS", "LRFinder", "apply_suggestion", "find", "log_result"]
 
@@ -55,36 +63,17 @@ log = logging.getLogger(__name__)
 LR_ATTRS = ("lr", "learning_rate")
 """The module attributes (or ``hparams`` keys) searched for the learning rate, in order."""
 
-SWEEP_OPTIONS = frozenset(
-    {
-        "start_lr",
-        "end_lr",
-        "num_steps",
-        "mode",
-        "smoothing",
-        "diverge_factor",
-        "repeats",
-        "method",
-        "check_every",
-        "progress",
-        "snapshot",
-        "restore_grads",
-        "skip_frozen",
-    }
-)
-"""Keywords of :func:`lrfind.find` that :class:`LRFinder` and :func:`find` pass on."""
-
-_SWEEP_CONFIG_KEYS = frozenset(SweepConfig.__dataclass_fields__)
+SWEEP_OPTIONS = SWEEP_KEYS | SNAPSHOT_KEYS
+"""Keywords of :func:`lrfind.find` that :class:`LRFinder` and :func:`find` pass on
+(:class:`~lrfind.options.IntegrationOptions`)."""
 
 
 def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - SWEEP_OPTIONS)
-    if unknown:
-        raise ValueError(
-            f"unknown sweep option(s) {', '.join(unknown)}; expected some of "
-            f"{', '.join(sorted(SWEEP_OPTIONS))}"
-        )
-    SweepConfig.validated(**{k: v for k, v in options.items() if k in _SWEEP_CONFIG_KEYS})
+    """Check the options at the door (before ``fit`` starts), as ``find`` will."""
+    check_known(options, SWEEP_OPTIONS, "the Lightning integration")
+    sweep, memory = split(options, SWEEP_KEYS, SNAPSHOT_KEYS)
+    SweepConfig.validated(**sweep)
+    snapshot_options(memory)
     return dict(options)
 
 
@@ -356,13 +345,13 @@ class LRFinder(pl.Callback):
         epochs: the epochs (0-based) at whose start to sweep.
         apply: set the suggestion; when there is none, training goes on unchanged and
             an ``LRFindWarning`` says why.
-        method: the suggestion method (default ``"auto"``).
         lr_attr: the module attribute (or ``hparams`` key) holding the lr; default: the
             first of ``lr``, ``learning_rate`` that exists.
         log: log the figure and suggestion to the Trainer's loggers (:func:`log_result`).
-        **options: :func:`lrfind.find`'s ``start_lr``, ``end_lr``, ``num_steps``,
-            ``mode``, ``smoothing``, ``diverge_factor``, ``repeats``, ``check_every``,
-            ``progress``, ``snapshot``, ``restore_grads``, ``skip_frozen``.
+        **options: the sweep and snapshot options of :func:`lrfind.find`
+            (:class:`~lrfind.options.IntegrationOptions`; ``method`` is also the
+            suggestion ``apply`` sets). The training options (precision, accumulation,
+            clipping, device) come from the Trainer.
 
     Attributes:
         results: the :class:`~lrfind.result.Result` of each epoch swept, by epoch.
@@ -373,18 +362,15 @@ class LRFinder(pl.Callback):
         *,
         epochs: Iterable[int] = (0,),
         apply: bool = True,
-        method: str | None = None,
         lr_attr: str | None = None,
         log: bool = True,
-        **options: Any,
+        **options: Unpack[IntegrationOptions],
     ) -> None:
         self.epochs = tuple(epochs)
         if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 0 for e in self.epochs):
             raise ValueError(f"epochs must be integers >= 0, got {self.epochs!r}")
-        if method is not None:
-            options["method"] = method
         self.options = _check_options(options)
-        self.apply, self.method, self.lr_attr = apply, method, lr_attr
+        self.apply, self.lr_attr = apply, lr_attr
         self.to_loggers = log  # not ``self.log``: Lightning sets that on every callback
         self.results: dict[int, Result] = {}
 
@@ -412,10 +398,10 @@ class LRFinder(pl.Callback):
         result.settings["epoch"] = epoch
         self.results[epoch] = result
         if self.apply:
-            if result.suggest(self.method).lr is None:
+            if result.suggestion is None:
                 result.warn_if_unsure()
             else:
-                lr = apply_suggestion(result, optimizer, schedulers, self.method)
+                lr = apply_suggestion(result, optimizer, schedulers)
                 _set_lr_attr(pl_module, self.lr_attr, lr)
                 log.info("lrfind: epoch %d, learning rate set to %.3g", epoch, lr)
         if self.to_loggers:
@@ -429,10 +415,9 @@ def find(
     datamodule: pl.LightningDataModule | None = None,
     *,
     apply: bool = True,
-    method: str | None = None,
     lr_attr: str | None = None,
     log: bool = True,
-    **options: Any,
+    **options: Unpack[IntegrationOptions],
 ) -> Result:
     """Run the range test before ``trainer.fit(module, ...)``.
 
@@ -452,7 +437,6 @@ def find(
         datamodule: used when ``train_dataloaders`` is None (``prepare_data`` and
             ``setup("fit")`` are called).
         apply: set the module's lr attribute to the suggestion.
-        method: the suggestion method (default ``"auto"``).
         lr_attr: the attribute name; default the first of ``lr``, ``learning_rate``.
         log: log the figure and suggestion to the Trainer's loggers.
         **options: the sweep's options, as for :class:`LRFinder`.
@@ -464,9 +448,7 @@ def find(
         ValueError: a bad option, or ``apply=True`` and no lr attribute on the module.
         LRFindError: manual optimization, several optimizers, or no data.
     """
-    if method is not None:
-        options["method"] = method
-    options = _check_options(options)
+    checked = _check_options(options)
     if apply and _lr_holder(module, lr_attr) is None:
         raise ValueError(
             f"apply=True needs the module to keep its lr in an attribute or hparams entry "
@@ -496,12 +478,12 @@ def find(
     if home != device:
         module.to(device)
     try:
-        result = _sweep(trainer, module, optimizer, [], data, device, options)
+        result = _sweep(trainer, module, optimizer, [], data, device, checked)
     finally:
         if home != device:
             module.to(home)
     if apply:
-        found = result.suggest(method)
+        found = result.suggest()
         if found.lr is None:
             result.warn_if_unsure()
         else:

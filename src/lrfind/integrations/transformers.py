@@ -10,13 +10,13 @@ created is dropped again, so ``train()`` builds it as it would have. With
 ``apply=True`` the suggestion becomes ``trainer.args.learning_rate``.
 
 >>> import inspect
->>> list(inspect.signature(find).parameters)[:3]
-['trainer', 'apply', 'method']
+>>> list(inspect.signature(find).parameters)[:2]
+['trainer', 'apply']
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from lrfind.integrations import apply_suggestion, missing
 
@@ -27,6 +27,7 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     raise missing("transformers", "Hugging Face Transformers", error) from error
 
 from lrfind.errors import LRFindError
+from lrfind.options import SNAPSHOT_KEYS, SWEEP_KEYS, IntegrationOptions, check_known
 from lrfind.result import Result
 from lrfind.torch.find import find as _torch_find
 
@@ -45,19 +46,7 @@ def find(
     trainer: transformers.Trainer,
     *,
     apply: bool = False,
-    method: str | None = None,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
-    mode: str = "exp",
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
-    repeats: int = 1,
-    check_every: int | None = None,
-    snapshot: str = "cpu",
-    restore_grads: bool = True,
-    skip_frozen: bool = False,
-    progress: bool = True,
+    **options: Unpack[IntegrationOptions],
 ) -> Result:
     """Run the range test on a Hugging Face ``Trainer``; put everything back after.
 
@@ -66,11 +55,11 @@ def find(
         apply: set ``trainer.args.learning_rate`` to the suggestion (and, when you gave
             the Trainer your own optimizer, set it there too, scaling its scheduler).
             Without a suggestion nothing is set and an ``LRFindWarning`` says why.
-        method: the suggestion method (default ``"auto"``).
-        start_lr, end_lr, num_steps, mode, smoothing, diverge_factor, repeats,
-            check_every, snapshot, restore_grads, skip_frozen, progress: as for
-            :func:`lrfind.find` (``skip_frozen=True`` suits a PEFT / LoRA model, whose
-            base weights do not require a gradient).
+        **options: the sweep and snapshot options of :func:`lrfind.find`
+            (:class:`~lrfind.options.IntegrationOptions`; ``method`` is also the
+            suggestion ``apply`` sets; ``skip_frozen=True`` suits a PEFT / LoRA model,
+            whose base weights do not require a gradient). The training options come
+            from the Trainer's arguments.
 
     Returns:
         The :class:`~lrfind.result.Result`; ``settings`` also records the Trainer's
@@ -80,6 +69,7 @@ def find(
         ValueError: a bad argument.
         LRFindError: DeepSpeed or FSDP (not supported), or no train dataset.
     """
+    check_known(options, SWEEP_KEYS | SNAPSHOT_KEYS, "find()")
     if not isinstance(trainer, transformers.Trainer):
         raise ValueError(f"trainer must be a transformers.Trainer, got {type(trainer).__name__}")
     if getattr(trainer, "is_deepspeed_enabled", False) or getattr(
@@ -111,25 +101,13 @@ def find(
             optimizer,
             trainer.get_train_dataloader(),
             forward=forward,
-            start_lr=start_lr,
-            end_lr=end_lr,
-            num_steps=num_steps,
-            mode=mode,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
             accumulation_steps=int(args.gradient_accumulation_steps),
             amp=amp,
             grad_scaler=scaler if amp == "fp16" else None,
             grad_clip=float(max_grad_norm) if max_grad_norm else None,
             scheduler=scheduler,
             device=args.device,
-            snapshot=snapshot,
-            restore_grads=restore_grads,
-            skip_frozen=skip_frozen,
-            repeats=repeats,
-            method=method or "auto",
-            check_every=check_every,
-            progress=progress,
+            **options,
         )
     finally:
         if not own_optimizer:
@@ -140,11 +118,11 @@ def find(
         trainer_learning_rate=float(args.learning_rate),
     )
     if apply:
-        found = result.suggest(method)
+        found = result.suggest()
         if found.lr is None:
             result.warn_if_unsure()
         else:
             args.learning_rate = found.lr
             if own_optimizer:
-                apply_suggestion(result, optimizer, [scheduler] if scheduler else [], method)
+                apply_suggestion(result, optimizer, [scheduler] if scheduler else [])
     return result
