@@ -169,10 +169,20 @@ def summary(regrets: dict[str, float]) -> str:
     )
 
 
-def current_auto(lrs: np.ndarray, losses: np.ndarray) -> float | None:
-    from lrfind.suggest import suggest
+def auto_rule(params: Any = None) -> Rule:
+    """``auto`` with ``params`` (an :class:`lrfind.suggest.AutoParams`; default its own)."""
+    from lrfind.suggest import AUTO, suggest
 
-    return suggest(lrs, losses, "auto").lr
+    chosen = AUTO if params is None else params
+
+    def rule(lrs: np.ndarray, losses: np.ndarray) -> float | None:
+        return suggest(lrs, losses, "auto", auto_params=chosen).lr
+
+    return rule
+
+
+current_auto = auto_rule()
+"""``auto`` as it is now."""
 
 
 def densify(chosen: tuple[suite.Task, ...], data: dict[str, Any], judge: Judge) -> None:
@@ -182,14 +192,14 @@ def densify(chosen: tuple[suite.Task, ...], data: dict[str, Any], judge: Judge) 
     gets the window below its blow-up instead (the last finite point).
     """
     from lrfind.smoothing import centred_smooth
-    from lrfind.suggest import AUTO_SMOOTH_DECADES
+    from lrfind.suggest import AUTO
 
     for task in chosen:
         for seed in suite.SEEDS:
             lrs, losses = (np.array(v, dtype=float) for v in data[f"{task.name}|{seed}"]["1"][0])
             ok = np.isfinite(losses)
             x = np.log10(lrs[ok])
-            smooth = centred_smooth(x, losses[ok], AUTO_SMOOTH_DECADES)
+            smooth = centred_smooth(x, losses[ok], AUTO.smooth_decades)
             centre = float(x[int(np.argmin(smooth))]) if np.argmin(smooth) > 0 else float(x[-1])
             low, high = math.floor((centre - 2.0) * LATTICE), math.ceil((centre + 0.75) * LATTICE)
             for k in range(low, high + 1):

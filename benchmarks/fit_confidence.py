@@ -24,7 +24,7 @@ import importlib
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -52,62 +52,16 @@ HIGH_REGRET = 0.05
 SPLIT_SEED = 0
 
 
-# --------------------------------------------------------------------------- auto, unrolled
+# --------------------------------------------------------------------------- auto's pick
+
+Pick = sg.Placement
+"""``auto``'s pick (log10 lr, or None) and the internals it was placed by."""
 
 
-@dataclass(frozen=True)
-class Pick:
-    """``auto``'s pick (log10 lr, or None) and the internals it was placed by."""
-
-    x: float | None
-    branch: str
-    x_min: float = math.nan
-    x_start: float = math.nan
-    x_bottom: float = math.nan
-    x_blowup: float | None = None
-    depth: float = math.nan
-    start: float = math.nan
-    noise: float = math.nan
-    drop: float = math.nan
-
-
-def auto_pick(x: FloatArray, loss: FloatArray, sigma: float = sg.AUTO_SMOOTH_DECADES) -> Pick:
-    """:func:`lrfind.suggest.auto` on a finite curve, with the smoothing width a parameter.
-
-    Mirrors lrfind's ``auto`` line by line (checked against it in :func:`main`) but
-    skips the confidence, so that bootstrap reruns are cheap.
-    """
-    step = float(np.median(np.diff(x)))
-    smooth = centred_smooth(x, loss, max(sigma, 1.5 * step))
-    if sg._flat(smooth):
-        return Pick(None, "flat")
-    noise = float(1.4826 * np.median(np.abs(loss - smooth)))
-    start = sg._start_level(smooth)
-    points = sg._auto_points(x, smooth, start, noise) if int(np.argmin(smooth)) > 0 else None
-    drop = start - float(smooth.min())
-    if not drop > sg.AUTO_SIGNAL_NOISE * noise:
-        threshold = start + max(sg.AUTO_BLOWUP_RISE * abs(start), sg.AUTO_SIGNAL_NOISE * noise)
-        rose = np.flatnonzero(smooth >= threshold)
-        xf = float(x[rose[0]]) - sg.AUTO_FALLBACK_DECADES if rose.size else -math.inf
-        before = smooth[x <= xf]
-        if xf - float(x[0]) >= sg.AUTO_FALLBACK_SPAN and float(
-            before.max() - before.min()
-        ) <= sg.AUTO_FALLBACK_FLAT * (threshold - start):
-            xf = float(np.clip(xf, x[0], x[-1]))
-            return Pick(xf, "fallback", start=start, noise=noise, drop=drop)
-    if points is None:
-        return Pick(None, "never decreased")
-    x_min, x_start, x_bottom, x_blowup, depth = points
-    pick = x_min + sg.AUTO_OFFSET_DECADES - sg.AUTO_DEPTH_DECADES * depth
-    branch = "formula"
-    if x_blowup is None and pick > x_bottom - sg.AUTO_NO_BLOWUP_BACKOFF:
-        pick, branch = x_bottom - sg.AUTO_NO_BLOWUP_BACKOFF, "no blow-up"
-    if x_blowup is not None and pick > x_blowup - sg.AUTO_BLOWUP_BACKOFF:
-        pick, branch = x_blowup - sg.AUTO_BLOWUP_BACKOFF, "blow-up backoff"
-    if pick < x_start:
-        pick, branch = x_start, "descent start"
-    pick = float(np.clip(pick, x[0], x[-1]))
-    return Pick(pick, branch, x_min, x_start, x_bottom, x_blowup, depth, start, noise, drop)
+def auto_pick(x: FloatArray, loss: FloatArray, sigma: float = sg.AUTO.smooth_decades) -> Pick:
+    """:func:`lrfind.suggest.place_auto` on a finite curve, with the smoothing width a
+    parameter: ``auto`` itself, without the confidence, so that bootstrap reruns are cheap."""
+    return sg.place_auto(x, loss, replace(sg.AUTO, smooth_decades=sigma))
 
 
 def finite(lrs: FloatArray, losses: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -125,7 +79,7 @@ def bootstrap(
     A rerun without a suggestion counts as ``nan``.
     """
     step = float(np.median(np.diff(x)))
-    smooth = centred_smooth(x, loss, max(sg.AUTO_SMOOTH_DECADES, 1.5 * step))
+    smooth = centred_smooth(x, loss, max(sg.AUTO.smooth_decades, 1.5 * step))
     residual = loss - smooth
     n = len(x)
     blocks = -(-n // BOOT_BLOCK)
@@ -201,7 +155,7 @@ def measures_of(lrs: FloatArray, losses: FloatArray, pick: Pick) -> dict[str, fl
     m["-smoothing range (0.1..0.3)"] = -(max(sig_ok) - min(sig_ok) if len(sig_ok) == 3 else 3.0)
     trunc = []
     for k in (5, 10):
-        p = auto_pick(x[:-k], loss[:-k]) if len(x) - k >= sg.MIN_POINTS else Pick(None, "")
+        p = auto_pick(x[:-k], loss[:-k]) if len(x) - k >= sg.MIN_POINTS else Pick(None, "", "")
         trunc.append(3.0 if p.x is None else abs(p.x - px))
     m["-drop last 5/10 max shift"] = -max(trunc)
     others = other_methods(lrs, losses)

@@ -9,18 +9,7 @@ import pytest
 
 from lrfind.result import LOW_CONFIDENCE
 from lrfind.smoothing import centred_smooth
-from lrfind.suggest import (
-    AUTO_BLOWUP_BACKOFF,
-    AUTO_DEPTH_DECADES,
-    AUTO_FALLBACK_CONFIDENCE,
-    AUTO_FALLBACK_DECADES,
-    AUTO_NO_BLOWUP_BACKOFF,
-    AUTO_OFFSET_DECADES,
-    AUTO_SMOOTH_DECADES,
-    _auto_points,
-    _start_level,
-    suggest,
-)
+from lrfind.suggest import AUTO, _auto_points, place_auto, suggest
 
 LRS = np.logspace(-7, 1, 201)  # 25 points per decade
 X = np.log10(LRS)
@@ -43,9 +32,10 @@ def log_lr(losses: np.ndarray, lrs: np.ndarray = LRS) -> float:
 
 
 def points(losses: np.ndarray) -> tuple[float, float, float, float | None, float]:
-    smooth = centred_smooth(X, losses, max(AUTO_SMOOTH_DECADES, 1.5 * STEP))
+    smooth = centred_smooth(X, losses, max(AUTO.smooth_decades, 1.5 * STEP))
     noise = float(1.4826 * np.median(np.abs(losses - smooth)))
-    found = _auto_points(X, smooth, _start_level(smooth), noise)
+    start = float(np.median(smooth[: max(1, int(AUTO.start_span * len(smooth)))]))
+    found = _auto_points(X, smooth, start, noise)
     assert found is not None
     return found
 
@@ -64,7 +54,7 @@ def test_formula_on_a_known_valley() -> None:
     # by hand: lowest point ~-1.8, relative depth ~0.5: -1.8 + 0.4 - 1.3 * 0.5 = -2.05
     losses = valley(X, 2.0, 1.0, -3.0, -2.0)
     x_min, _, _, _, depth = points(losses)
-    expected = x_min + AUTO_OFFSET_DECADES - AUTO_DEPTH_DECADES * depth
+    expected = x_min + AUTO.offset_decades - AUTO.depth_decades * depth
     assert log_lr(losses) == pytest.approx(expected, abs=1e-9)
     assert log_lr(losses) == pytest.approx(-2.05, abs=0.08)
     assert "relative depth" in suggest(LRS, losses, "auto").reason
@@ -74,7 +64,7 @@ def test_deeper_descent_backs_off_further() -> None:
     # same shape, relative depth 0.9 instead of 0.5: 1.3 * 0.4 = 0.52 decades lower
     half = log_lr(valley(X, 2.0, 1.0, -3.0, -2.0))
     deep = log_lr(valley(X, 2.0, 0.2, -3.0, -2.0))
-    assert half - deep == pytest.approx(AUTO_DEPTH_DECADES * 0.4, abs=0.08)
+    assert half - deep == pytest.approx(AUTO.depth_decades * 0.4, abs=0.08)
 
 
 def test_shallow_sharp_valley_stays_below_the_blow_up() -> None:
@@ -85,7 +75,7 @@ def test_shallow_sharp_valley_stays_below_the_blow_up() -> None:
     found = suggest(LRS, losses, "auto")
     assert "blew up" in found.reason
     assert found.lr is not None
-    assert math.log10(found.lr) == pytest.approx(x_blowup - AUTO_BLOWUP_BACKOFF, abs=1e-9)
+    assert math.log10(found.lr) == pytest.approx(x_blowup - AUTO.blowup_backoff, abs=1e-9)
     assert math.log10(found.lr) < x_min
 
 
@@ -94,7 +84,7 @@ def test_negative_losses_count_as_a_full_descent() -> None:
     losses = valley(X, -1.0, -2.0, -3.0, -2.0)
     x_min, _, _, _, depth = points(losses)
     assert depth == 1.0
-    expected = x_min + AUTO_OFFSET_DECADES - AUTO_DEPTH_DECADES
+    expected = x_min + AUTO.offset_decades - AUTO.depth_decades
     assert log_lr(losses) == pytest.approx(expected, abs=1e-9)
 
 
@@ -188,10 +178,10 @@ def test_without_a_blow_up_stays_below_where_the_loss_levelled_off() -> None:
     assert x_blowup is None
     assert x_min == pytest.approx(X[-1], abs=0.3)
     assert x_bottom == pytest.approx(-2.2, abs=0.1)  # 90% of the descent
-    assert x_min + AUTO_OFFSET_DECADES - AUTO_DEPTH_DECADES * depth > x_bottom
+    assert x_min + AUTO.offset_decades - AUTO.depth_decades * depth > x_bottom
     found = suggest(LRS, losses, "auto")
     assert found.lr is not None
-    assert math.log10(found.lr) == pytest.approx(x_bottom - AUTO_NO_BLOWUP_BACKOFF, abs=1e-9)
+    assert math.log10(found.lr) == pytest.approx(x_bottom - AUTO.no_blowup_backoff, abs=1e-9)
     assert "no blow-up" in found.reason
 
 
@@ -202,10 +192,10 @@ def test_flat_then_blow_up_gets_a_low_confidence_fallback() -> None:
     losses = losses + rng.normal(0.0, 0.01, X.size)
     found = suggest(LRS, losses, "auto")
     assert found.lr is not None
-    smooth = centred_smooth(X, losses, max(AUTO_SMOOTH_DECADES, 1.5 * STEP))
+    smooth = centred_smooth(X, losses, max(AUTO.smooth_decades, 1.5 * STEP))
     x_rose = float(X[np.flatnonzero(smooth >= 1.0 + 0.5)[0]])  # half the start above it
-    assert math.log10(found.lr) == pytest.approx(x_rose - AUTO_FALLBACK_DECADES, abs=STEP)
-    assert found.confidence <= AUTO_FALLBACK_CONFIDENCE < LOW_CONFIDENCE
+    assert math.log10(found.lr) == pytest.approx(x_rose - AUTO.fallback_decades, abs=STEP)
+    assert found.confidence <= AUTO.fallback_confidence < LOW_CONFIDENCE
     assert "no descent" in found.reason
 
 
@@ -244,3 +234,21 @@ def test_random_curves_stay_in_range_and_never_raise() -> None:
         else:
             assert lrs[0] <= found.lr <= lrs[-1]
             assert 0.0 <= found.confidence <= 1.0
+
+
+def test_auto_runs_with_other_parameters_and_names_its_branch() -> None:
+    from dataclasses import replace
+
+    losses = valley(X, 2.0, 1.0, -3.0, -2.0)
+    placed = place_auto(X, losses)
+    assert placed.branch == "formula"
+    assert math.log10(suggest(LRS, losses, "auto").lr) == pytest.approx(placed.x, abs=1e-12)
+    shifted = replace(AUTO, offset_decades=AUTO.offset_decades - 0.25)
+    moved = suggest(LRS, losses, "auto", auto_params=shifted)
+    assert math.log10(moved.lr) == pytest.approx(placed.x - 0.25, abs=1e-9)
+    # 3 decades below the blow-up is before the descent began: the descent's start wins
+    far = place_auto(X, losses, replace(AUTO, blowup_backoff=3.0))
+    assert far.branch == "descent start"
+    assert far.x == far.x_start == pytest.approx(-2.9, abs=0.1)
+    assert place_auto(X, np.full_like(X, 1.0)).branch == "flat"
+    assert place_auto(X, 1.0 + 0.1 * (X - X[0])).branch == "never decreased"

@@ -47,62 +47,83 @@ MIN_POINTS = 5
 FLAT_RTOL = 1e-6
 """A curve whose smoothed values spread less than this, relative to their size, is flat."""
 
-AUTO_SIGMA_DECADES = 0.15
-"""Width (in decades of lr) of the centred Gaussian smoother the confidence works on."""
+CENTRED_SIGMA_DECADES = 0.15
+"""Width (in decades of lr) of the centred Gaussian smoother the confidence (and the
+plot's lag-free curve) works on."""
 
-AUTO_SMOOTH_DECADES = 0.2
-"""Width (in decades of lr) of the centred Gaussian smoother ``auto`` places its points on."""
 
-AUTO_START_SPAN = 0.1
-"""The starting level of the loss is the median smoothed loss over this first part of the
-curve (robust to the noise of the first few batches)."""
+@dataclass(frozen=True)
+class AutoParams:
+    """The constants of ``auto`` (see :func:`auto` for how each is used).
 
-AUTO_OFFSET_DECADES = 0.4
-"""``auto`` starts from the lowest smoothed loss plus this many decades..."""
+    ``auto`` takes them as one object, so that a study of the method (the scripts in
+    ``benchmarks/``) runs the method itself with other values instead of a copy of it.
 
-AUTO_DEPTH_DECADES = 1.3
-"""...minus this many decades times the relative depth of the descent (the share of the
-starting loss that the descent removed, in [0, 1]: a deep descent backs off further)."""
+    >>> AutoParams().offset_decades, AutoParams(offset_decades=0.3).offset_decades
+    (0.4, 0.3)
+    """
 
-AUTO_SIGNAL_NOISE = 2.0
-"""A rise of the smoothed loss smaller than this many times the noise (of the raw losses
-around the smoothed curve) is not a blow-up. (A descent within the noise still gets a
-suggestion, with the low confidence such a curve earns.)"""
+    smooth_decades: float = 0.2
+    """Width (in decades of lr) of the centred Gaussian smoother ``auto`` places its
+    points on."""
 
-AUTO_BLOWUP_RISE = 0.5
-"""The blow-up is where the smoothed loss, after its lowest point, has risen again by
-this fraction of the descent (and by :data:`AUTO_SIGNAL_NOISE` times the noise)..."""
+    start_span: float = 0.1
+    """The starting level of the loss is the median smoothed loss over this first part
+    of the curve (robust to the noise of the first few batches)."""
 
-AUTO_BLOWUP_BACKOFF = 0.6
-"""...and ``auto`` stays at least this many decades below it."""
+    offset_decades: float = 0.4
+    """``auto`` starts from the lowest smoothed loss plus this many decades..."""
 
-AUTO_BOTTOM_FRACTION = 0.9
-"""Without a blow-up in the sweep, the lowest point is only where the sweep ended: then
-``auto`` also stays :data:`AUTO_NO_BLOWUP_BACKOFF` decades below where the loss had made
-this fraction of its descent..."""
+    depth_decades: float = 1.3
+    """...minus this many decades times the relative depth of the descent (the share of
+    the starting loss that the descent removed, in [0, 1]: a deep descent backs off
+    further)."""
 
-AUTO_NO_BLOWUP_BACKOFF = 0.4
-"""...(a loss that keeps falling to the end of the sweep, e.g. a convex problem trained
-towards zero loss, says nothing about where training stops generalizing)."""
+    signal_noise: float = 2.0
+    """A rise of the smoothed loss smaller than this many times the noise (of the raw
+    losses around the smoothed curve) is not a blow-up. (A descent within the noise still
+    gets a suggestion, with the low confidence such a curve earns.)"""
 
-AUTO_DESCENT_START = 0.1
-"""``auto`` never suggests an lr before the loss has made this fraction of its descent."""
+    blowup_rise: float = 0.5
+    """The blow-up is where the smoothed loss, after its lowest point, has risen again
+    by this fraction of the descent (and by ``signal_noise`` times the noise)..."""
 
-AUTO_FALLBACK_DECADES = 0.5
-"""A curve with no descent that blows up (the smoothed loss rises above its start by
-:data:`AUTO_BLOWUP_RISE` of the starting level) gets a fallback this many decades below
-where it rose..."""
+    blowup_backoff: float = 0.6
+    """...and ``auto`` stays at least this many decades below it."""
 
-AUTO_FALLBACK_SPAN = 2.0
-"""...provided the curve ran for at least this many decades before that point..."""
+    bottom_fraction: float = 0.9
+    """Without a blow-up in the sweep, the lowest point is only where the sweep ended:
+    then ``auto`` also stays ``no_blowup_backoff`` decades below where the loss had made
+    this fraction of its descent..."""
 
-AUTO_FALLBACK_FLAT = 0.75
-"""...and the smoothed loss moved there by less than this fraction of the blow-up's rise
-(a loss that rose from the start gets no fallback: the sweep should start lower)..."""
+    no_blowup_backoff: float = 0.4
+    """...(a loss that keeps falling to the end of the sweep, e.g. a convex problem
+    trained towards zero loss, says nothing about where training stops generalizing)."""
 
-AUTO_FALLBACK_CONFIDENCE = 0.1
-"""...with at most this confidence (below :data:`lrfind.result.LOW_CONFIDENCE`, so that
-``find`` warns about it)."""
+    descent_start: float = 0.1
+    """``auto`` never suggests an lr before the loss has made this fraction of its
+    descent."""
+
+    fallback_decades: float = 0.5
+    """A curve with no descent that blows up (the smoothed loss rises above its start by
+    ``blowup_rise`` of the starting level) gets a fallback this many decades below where
+    it rose..."""
+
+    fallback_span: float = 2.0
+    """...provided the curve ran for at least this many decades before that point..."""
+
+    fallback_flat: float = 0.75
+    """...and the smoothed loss moved there by less than this fraction of the blow-up's
+    rise (a loss that rose from the start gets no fallback: the sweep should start
+    lower)..."""
+
+    fallback_confidence: float = 0.1
+    """...with at most this confidence (below :data:`lrfind.result.LOW_CONFIDENCE`, so
+    that ``find`` warns about it)."""
+
+
+AUTO = AutoParams()
+"""``auto``'s parameters."""
 
 PEER_SKIP_START = 10
 """The peer methods ignore the first ``n // PEER_SKIP_START`` points (a tenth of the curve)..."""
@@ -189,7 +210,7 @@ class _Curve:
     def centred(self) -> FloatArray:
         """The lag-free smoothing ``auto`` and the confidence work on."""
         step = float(np.median(np.diff(self.x)))
-        return centred_smooth(self.x, self.loss, max(AUTO_SIGMA_DECADES, 1.5 * step))
+        return centred_smooth(self.x, self.loss, max(CENTRED_SIGMA_DECADES, 1.5 * step))
 
     @cached_property
     def confidence(self) -> float:
@@ -332,117 +353,170 @@ def slide(curve: _Curve) -> Suggestion:
     return curve.at(found, "slide", "interval slide from the end", curve.confidence)
 
 
-def auto(curve: _Curve) -> Suggestion:
-    """lrfind's default: a point placed by the shape of a lag-free smoothed curve.
+@dataclass(frozen=True)
+class Placement:
+    """Where ``auto`` put its pick on a curve, which branch decided it, and the points it
+    was placed by (log10 lr; ``nan`` or ``None`` where the branch did not get that far).
 
-    On the centred smoothing (:data:`AUTO_SMOOTH_DECADES`, no EMA lag) take the lowest
-    point ``x_min`` (log10 lr), the starting level (median over the first
-    :data:`AUTO_START_SPAN` of the curve) and the depth of the descent between them.
-    The suggestion is::
-
-        x_min + AUTO_OFFSET_DECADES - AUTO_DEPTH_DECADES * relative_depth
-
-    where ``relative_depth`` is the share of the starting loss the descent removed
-    (clipped to [0, 1]; 1 when the starting loss is not positive). A shallow descent
-    (the best learning rate of a full training sits at, or just past, the range test's
-    minimum) stays near or a little past ``x_min``; a descent that takes the loss close
-    to zero backs off by a decade and more. Without a blow-up in the sweep, it also stays
-    :data:`AUTO_NO_BLOWUP_BACKOFF` decades below where the loss levelled off
-    (:data:`AUTO_BOTTOM_FRACTION` of the descent made). The result stays
-    :data:`AUTO_BLOWUP_BACKOFF` decades below the blow-up (where the loss rose again by
-    :data:`AUTO_BLOWUP_RISE` of the descent and by :data:`AUTO_SIGNAL_NOISE` times the
-    noise), never before the descent began (:data:`AUTO_DESCENT_START`), and inside the
-    swept range.
-
-    A curve without a descent that still blows up gets a fallback
-    :data:`AUTO_FALLBACK_DECADES` below the blow-up, with a confidence of at most
-    :data:`AUTO_FALLBACK_CONFIDENCE`; a flat curve, or one that neither decreased nor
-    blew up, gives ``lr=None``.
-
-    The constants were fitted on the quality benchmark's ``fit`` tasks
-    (``benchmarks/fit_auto.py``); its ``held out`` tasks were not used. The curve's
-    optimizer is not known to ``auto`` and is not used.
+    Attributes:
+        x: the pick (log10 lr, inside the curve), or ``None``.
+        branch: ``"formula"``, ``"no blow-up"``, ``"blow-up backoff"``,
+            ``"descent start"``, ``"fallback"``, ``"flat"`` or ``"never decreased"``.
+        reason: the suggestion's reason.
+        confidence_cap: the most confidence this branch allows.
     """
-    step = float(np.median(np.diff(curve.x)))
-    smooth = centred_smooth(curve.x, curve.loss, max(AUTO_SMOOTH_DECADES, 1.5 * step))
+
+    x: float | None
+    branch: str
+    reason: str
+    confidence_cap: float = 1.0
+    x_min: float = math.nan
+    x_start: float = math.nan
+    x_bottom: float = math.nan
+    x_blowup: float | None = None
+    depth: float = math.nan
+    start: float = math.nan
+    noise: float = math.nan
+    drop: float = math.nan
+
+
+def place_auto(x: FloatArray, loss: FloatArray, params: AutoParams = AUTO) -> Placement:
+    """``auto``'s pick on a curve of finite losses at increasing log10 lrs ``x``.
+
+    This is the whole of :func:`auto` but the confidence (which depends on no parameter
+    of ``auto``): the scripts that study the method call it with other ``params``.
+    """
+    step = float(np.median(np.diff(x)))
+    smooth = centred_smooth(x, loss, max(params.smooth_decades, 1.5 * step))
     if _flat(smooth):
-        return Suggestion(None, None, "auto", "flat curve: the loss did not change")
-    noise = noise_level(curve, smooth)
-    start = _start_level(smooth)
-    points = _auto_points(curve.x, smooth, start, noise) if int(np.argmin(smooth)) > 0 else None
-    if not start - float(smooth.min()) > AUTO_SIGNAL_NOISE * noise:
+        return Placement(None, "flat", "flat curve: the loss did not change")
+    noise = float(1.4826 * np.median(np.abs(loss - smooth)))
+    start = float(np.median(smooth[: max(1, int(params.start_span * len(smooth)))]))
+    drop = start - float(smooth.min())
+    points = _auto_points(x, smooth, start, noise, params) if int(np.argmin(smooth)) > 0 else None
+    if not drop > params.signal_noise * noise:
         # no descent, or one within the noise: a flat loss that blew up gets a guess
         # below the blow-up; failing that, a descent within the noise gets the formula
-        fallback = _auto_fallback(curve, smooth, start, noise)
+        fallback = _auto_fallback(x, smooth, start, noise, params)
         if fallback is not None:
-            return fallback
+            pick, rose = fallback
+            reason = (
+                f"no descent: {params.fallback_decades:g} decades below where the loss blew "
+                f"up ({10.0**rose:.3g}); a guess, check it"
+            )
+            return Placement(
+                float(np.clip(pick, x[0], x[-1])),
+                "fallback",
+                reason,
+                params.fallback_confidence,
+                start=start,
+                noise=noise,
+                drop=drop,
+            )
     if points is None:
-        return Suggestion(None, None, "auto", "the loss never decreased")
+        return Placement(None, "never decreased", "the loss never decreased")
     x_min, x_start, x_bottom, x_blowup, depth = points
-    x = x_min + AUTO_OFFSET_DECADES - AUTO_DEPTH_DECADES * depth
+    pick = x_min + params.offset_decades - params.depth_decades * depth
+    branch = "formula"
     reason = (
         f"placed by the descent's shape: relative depth {depth:.2f}, lowest smoothed loss "
         f"at {10.0**x_min:.3g}"
     )
-    if x_blowup is None and x > x_bottom - AUTO_NO_BLOWUP_BACKOFF:
-        x = x_bottom - AUTO_NO_BLOWUP_BACKOFF
+    if x_blowup is None and pick > x_bottom - params.no_blowup_backoff:
+        pick, branch = x_bottom - params.no_blowup_backoff, "no blow-up"
         reason = (
-            f"no blow-up in the sweep: {AUTO_NO_BLOWUP_BACKOFF:g} decades below where the "
+            f"no blow-up in the sweep: {params.no_blowup_backoff:g} decades below where the "
             "loss levelled off"
         )
-    if x_blowup is not None and x > x_blowup - AUTO_BLOWUP_BACKOFF:
-        x = x_blowup - AUTO_BLOWUP_BACKOFF
-        reason = f"{AUTO_BLOWUP_BACKOFF:g} decades below where the loss blew up"
-    if x < x_start:
-        x = x_start
+    if x_blowup is not None and pick > x_blowup - params.blowup_backoff:
+        pick, branch = x_blowup - params.blowup_backoff, "blow-up backoff"
+        reason = f"{params.blowup_backoff:g} decades below where the loss blew up"
+    if pick < x_start:
+        pick, branch = x_start, "descent start"
         reason = "where the descent began (the lowest loss came soon after)"
-    return curve.at_log(x, "auto", reason, curve.confidence)
+    return Placement(
+        float(np.clip(pick, x[0], x[-1])),
+        branch,
+        reason,
+        1.0,
+        x_min,
+        x_start,
+        x_bottom,
+        x_blowup,
+        depth,
+        start,
+        noise,
+        drop,
+    )
 
 
-def _start_level(smooth: FloatArray) -> float:
-    """The starting level of the loss: the median over the first part of the curve."""
-    return float(np.median(smooth[: max(1, int(AUTO_START_SPAN * len(smooth)))]))
+def auto(curve: _Curve, params: AutoParams = AUTO) -> Suggestion:
+    """lrfind's default: a point placed by the shape of a lag-free smoothed curve.
+
+    On the centred smoothing (``params.smooth_decades`` wide, no EMA lag) take the
+    lowest point ``x_min`` (log10 lr), the starting level (median over the first
+    ``start_span`` of the curve) and the depth of the descent between them. The
+    suggestion is::
+
+        x_min + offset_decades - depth_decades * relative_depth
+
+    where ``relative_depth`` is the share of the starting loss the descent removed
+    (clipped to [0, 1]; 1 when the starting loss is not positive). A shallow descent
+    stays near or a little past ``x_min``; a descent that takes the loss close to zero
+    backs off by a decade and more. Without a blow-up in the sweep, it also stays
+    ``no_blowup_backoff`` decades below where the loss levelled off
+    (``bottom_fraction`` of the descent made). The result stays ``blowup_backoff``
+    decades below the blow-up (where the loss rose again by ``blowup_rise`` of the
+    descent and by ``signal_noise`` times the noise), never before the descent began
+    (``descent_start``), and inside the swept range.
+
+    A curve without a descent that still blows up gets a fallback ``fallback_decades``
+    below the blow-up, with a confidence of at most ``fallback_confidence``; a flat
+    curve, or one that neither decreased nor blew up, gives ``lr=None``. The curve's
+    optimizer is not known to ``auto`` and is not used. The parameters are
+    :class:`AutoParams`; :func:`place_auto` says which branch decided.
+    """
+    placed = place_auto(curve.x, curve.loss, params)
+    if placed.x is None:
+        return Suggestion(None, None, "auto", placed.reason)
+    confidence = min(curve.confidence, placed.confidence_cap)
+    return curve.at_log(placed.x, "auto", placed.reason, confidence)
 
 
 def _auto_fallback(
-    curve: _Curve, smooth: FloatArray, start: float, noise: float
-) -> Suggestion | None:
-    """A guarded guess below the blow-up of a flat loss; ``None`` when there is none."""
-    threshold = start + max(AUTO_BLOWUP_RISE * abs(start), AUTO_SIGNAL_NOISE * noise)
+    x: FloatArray, smooth: FloatArray, start: float, noise: float, params: AutoParams
+) -> tuple[float, float] | None:
+    """A guarded guess below the blow-up of a flat loss, and where it blew up (log10 lr);
+    ``None`` when there is none."""
+    threshold = start + max(params.blowup_rise * abs(start), params.signal_noise * noise)
     rose = np.flatnonzero(smooth >= threshold)
-    x = float(curve.x[rose[0]]) - AUTO_FALLBACK_DECADES if rose.size else -math.inf
-    before = smooth[curve.x <= x]
-    flat = x - float(curve.x[0]) >= AUTO_FALLBACK_SPAN and float(
+    pick = float(x[rose[0]]) - params.fallback_decades if rose.size else -math.inf
+    before = smooth[x <= pick]
+    flat = pick - float(x[0]) >= params.fallback_span and float(
         before.max() - before.min()
-    ) <= AUTO_FALLBACK_FLAT * (threshold - start)
+    ) <= params.fallback_flat * (threshold - start)
     if not flat:
         return None
-    reason = (
-        f"no descent: {AUTO_FALLBACK_DECADES:g} decades below where the loss blew up "
-        f"({10.0 ** float(curve.x[rose[0]]):.3g}); a guess, check it"
-    )
-    confidence = min(curve.confidence, AUTO_FALLBACK_CONFIDENCE)
-    return curve.at_log(x, "auto", reason, confidence)
+    return pick, float(x[rose[0]])
 
 
 def _auto_points(
-    x: FloatArray, smooth: FloatArray, start: float, noise: float
+    x: FloatArray, smooth: FloatArray, start: float, noise: float, params: AutoParams = AUTO
 ) -> tuple[float, float, float, float | None, float] | None:
-    """The points ``auto`` works from, or ``None`` when the loss never fell below ``start``
-    (:func:`_start_level`).
+    """The points ``auto`` works from, or ``None`` when the loss never fell below ``start``.
 
     Returns the log10 lr of the lowest point, of the start of the descent
-    (:data:`AUTO_DESCENT_START`), of its levelling off (:data:`AUTO_BOTTOM_FRACTION`),
-    of the blow-up after the lowest point (``None`` when the loss did not rise that
-    much), and the relative depth of the descent.
+    (``descent_start``), of its levelling off (``bottom_fraction``), of the blow-up
+    after the lowest point (``None`` when the loss did not rise that much), and the
+    relative depth of the descent.
     """
     i_min = int(np.argmin(smooth))
     depth = start - float(smooth[i_min])
     if not depth > 0:
         return None
-    started = np.flatnonzero(smooth[: i_min + 1] <= start - AUTO_DESCENT_START * depth)
-    bottom = np.flatnonzero(smooth[: i_min + 1] <= start - AUTO_BOTTOM_FRACTION * depth)
-    rise_by = max(AUTO_BLOWUP_RISE * depth, AUTO_SIGNAL_NOISE * noise)
+    started = np.flatnonzero(smooth[: i_min + 1] <= start - params.descent_start * depth)
+    bottom = np.flatnonzero(smooth[: i_min + 1] <= start - params.bottom_fraction * depth)
+    rise_by = max(params.blowup_rise * depth, params.signal_noise * noise)
     rise = np.flatnonzero(smooth[i_min:] >= smooth[i_min] + rise_by)
     x_blowup = float(x[i_min + rise[0]]) if rise.size else None
     relative = float(np.clip(depth / start, 0.0, 1.0)) if start > 0 else 1.0
@@ -465,6 +539,7 @@ def suggest(
     method: str = "auto",
     *,
     smoothing: float = 0.98,
+    auto_params: AutoParams = AUTO,
 ) -> Suggestion:
     """Suggest a learning rate from a range-test curve.
 
@@ -474,6 +549,7 @@ def suggest(
         method: one of :data:`METHODS` (``"auto"``, ``"steepest"``, ``"valley"``,
             ``"minimum"``, ``"slide"``).
         smoothing: the EMA coefficient the peer methods smooth with, in [0, 1).
+        auto_params: the parameters of ``auto`` (:class:`AutoParams`).
 
     Returns:
         A :class:`Suggestion`; its ``lr`` is ``None`` (with a reason) when the curve
@@ -490,6 +566,8 @@ def suggest(
         return Suggestion(None, None, method, curve)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
+        if method == "auto":
+            return auto(curve, auto_params)
         return METHODS[method](curve)
 
 
