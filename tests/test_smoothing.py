@@ -31,10 +31,13 @@ def test_ema_is_debiased_on_a_constant():
 
 def test_ema_update_state():
     state, value = ema_update(EmaState(), 2.0, 0.9)
-    assert state == EmaState(average=0.2, steps=1) or np.isclose(state.average, 0.2)
+    assert state.steps == 1
+    np.testing.assert_allclose(state.average, 0.2, rtol=1e-12)  # (1 - 0.9) * 2, not exact
     assert value == 2.0
     state, value = ema_update(state, 4.0, 0.9)
-    assert np.isclose(value, (0.9 * 0.2 + 0.1 * 4.0) / (1 - 0.81))
+    assert state.steps == 2
+    np.testing.assert_allclose(state.average, 0.9 * 0.2 + 0.1 * 4.0, rtol=1e-12)
+    np.testing.assert_allclose(value, (0.9 * 0.2 + 0.1 * 4.0) / (1 - 0.81), rtol=1e-12)
 
 
 def test_rolling_median_removes_spike_and_keeps_ramp():
