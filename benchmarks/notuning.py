@@ -17,7 +17,8 @@ Each runs as its README and docstrings say (the line followed is quoted next to 
 configuration below) on the task's model, seeded initial weights and seeded batch order
 (:func:`tasks.fresh`), for ``task.budget`` optimizer steps, and returns the validation
 loss (:func:`tasks.evaluate`). The task's param groups carry over: the same trainable
-parameters per group, the group's lr as a ratio to the first group's, its weight decay;
+parameters per group, the group's lr as a ratio to the task's lr (the first group's, in
+every task that sets the first group at it), its weight decay;
 frozen parameters stay out of every optimizer. Each package is imported lazily: a
 missing one gives a ``not installed`` row.
 
@@ -126,7 +127,11 @@ class Search:
 
 @dataclass(frozen=True)
 class Group:
-    """One param group of the task's optimizer: trainable parameters, lr ratio, decay."""
+    """One param group of the task's optimizer: trainable parameters, lr ratio, decay.
+
+    ``ratio`` is the group's lr over the lr the task's optimizer was built with: 1 for a
+    group at the task's lr, 0.1 for a backbone trained ten times slower.
+    """
 
     params: list[nn.Parameter]
     ratio: float
@@ -155,18 +160,21 @@ class Spec:
     batchnorm: bool
 
 
-def spec(model: nn.Module, optimizer: torch.optim.Optimizer) -> Spec:
-    """Read the task's optimizer (built at lr=1) into a :class:`Spec`.
+def spec(model: nn.Module, optimizer: torch.optim.Optimizer, lr: float = 1.0) -> Spec:
+    """Read the task's optimizer, built at ``lr``, into a :class:`Spec`.
+
+    Momentum, ``betas`` and the kind of weight decay are the first group's.
 
     Raises:
-        ValueError: for an optimizer of neither family, or a first group with lr 0.
+        ValueError: for an optimizer of neither family.
 
-    >>> model = nn.Linear(2, 1)
-    >>> model.bias.requires_grad_(False)  # doctest: +ELLIPSIS
+    >>> model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+    >>> model[0].bias.requires_grad_(False)  # doctest: +ELLIPSIS
     Parameter containing:...
-    >>> s = spec(model, torch.optim.AdamW(model.parameters(), lr=1.0, weight_decay=0.01))
-    >>> s.family, len(s.groups[0].params), s.groups[0].weight_decay, s.decoupled
-    ('adam', 1, 0.01, True)
+    >>> groups = [{"params": model[0].parameters(), "lr": 0.1}, {"params": model[1].parameters()}]
+    >>> s = spec(model, torch.optim.AdamW(groups, lr=1.0, weight_decay=0.01))
+    >>> s.family, [len(g.params) for g in s.groups], [g.ratio for g in s.groups], s.decoupled
+    ('adam', [1, 2], [0.1, 1.0], True)
     """
     defaults = optimizer.defaults
     if isinstance(optimizer, torch.optim.SGD):
@@ -175,23 +183,21 @@ def spec(model: nn.Module, optimizer: torch.optim.Optimizer) -> Spec:
         family = "adam"
     else:
         raise ValueError(f"optimizer={type(optimizer).__name__}: neither SGD nor Adam family")
-    first = float(optimizer.param_groups[0]["lr"])
-    if first <= 0:
-        raise ValueError(f"the task's first param group has lr={first}; ratios need it > 0")
+    first = optimizer.param_groups[0]
     groups = []
     for group in optimizer.param_groups:
         params = [p for p in group["params"] if p.requires_grad]
         if params:
-            ratio = float(group["lr"]) / first
+            ratio = float(group["lr"]) / lr
             groups.append(Group(params, ratio, float(group.get("weight_decay", 0.0))))
-    betas = defaults.get("betas")
+    betas = first.get("betas")
     return Spec(
         family=family,
         groups=tuple(groups),
-        momentum=float(defaults.get("momentum", 0.0)) if family == "sgd" else 0.0,
+        momentum=float(first.get("momentum", 0.0)) if family == "sgd" else 0.0,
         betas=None if betas is None else (float(betas[0]), float(betas[1])),
         decoupled=isinstance(optimizer, torch.optim.AdamW)
-        or bool(defaults.get("decoupled_weight_decay", False)),
+        or bool(first.get("decoupled_weight_decay", False)),
         batchnorm=any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()),
     )
 
@@ -341,7 +347,8 @@ def _dog(task: suite.Task, seed: int, layerwise: bool) -> float:
     "``reps_rel``: Suggested value is 1e-6, unless the model uses batch-normalization, in
     which case the suggested value is 1e-4"; "lr ... The default value is 1.0 and changing
     it is not recommended": lr 1 x the group's ratio. The task's weight decay is passed as
-    DoG's (L2) ``weight_decay``.
+    DoG's (L2) ``weight_decay``. Frozen parameters are copied back into the average after
+    each step (averaging a constant changes it by float rounding, ~3e-8).
     """
     from dog import DoG, LDoG, PolynomialDecayAverager
 
@@ -350,9 +357,22 @@ def _dog(task: suite.Task, seed: int, layerwise: bool) -> float:
     kind = LDoG if layerwise else DoG
     optimizer = kind(param_groups(s, 1.0), reps_rel=1e-4 if s.batchnorm else 1e-6)
     averager = PolynomialDecayAverager(model)
-    if not _fit(task, model, loader, optimizer, after=averager.step):
+    averaged = averager.averaged_model
+    frozen = [
+        (copy, p)
+        for copy, p in zip(averaged.parameters(), model.parameters(), strict=True)
+        if not p.requires_grad
+    ]
+
+    def average() -> None:  # the average of a constant drifts by float rounding: pin it
+        averager.step()
+        with torch.no_grad():
+            for copy, p in frozen:
+                copy.copy_(p)
+
+    if not _fit(task, model, loader, optimizer, after=average):
         return math.inf
-    return suite.evaluate(task, averager.averaged_model)
+    return suite.evaluate(task, averaged)
 
 
 def dog(task: suite.Task, seed: int) -> float:
