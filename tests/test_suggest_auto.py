@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -187,16 +188,72 @@ def test_without_a_blow_up_stays_below_where_the_loss_levelled_off() -> None:
 
 def test_flat_then_blow_up_gets_a_low_confidence_fallback() -> None:
     # no descent at all, then the loss explodes after 1e-2: a guess half a decade below
+    # (with the harm zone's placement off: on this curve it is within 0.2 decades of
+    # the fallback's, test_sharp_blow_up_stays_near_the_fallback)
     losses = np.where(X > -2.0, 1.0 + 50.0 * (X + 2.0) ** 2, 1.0)
     rng = np.random.default_rng(5)
     losses = losses + rng.normal(0.0, 0.01, X.size)
-    found = suggest(LRS, losses, "auto")
+    found = suggest(LRS, losses, "auto", auto_params=replace(AUTO, harm_widen=0.0))
     assert found.lr is not None
     smooth = centred_smooth(X, losses, max(AUTO.smooth_decades, 1.5 * STEP))
     x_rose = float(X[np.flatnonzero(smooth >= 1.0 + 0.5)[0]])  # half the start above it
     assert math.log10(found.lr) == pytest.approx(x_rose - AUTO.fallback_decades, abs=STEP)
     assert found.confidence <= AUTO.fallback_confidence < LOW_CONFIDENCE
     assert "no descent" in found.reason
+
+
+def fine_tuning(x: np.ndarray, onset: float, blowup: float, noise: float, seed: int) -> np.ndarray:
+    """A pretrained model's curve: flat at 1 within the noise, a slow rise above the start
+    from ``onset`` (+0.08 per decade: each lr past it undoes some of what the model knew),
+    then a steep blow-up after ``blowup``."""
+    rise = 0.08 * np.clip(x - onset, 0.0, None)
+    explode = np.where(x > blowup, 30.0 * (x - blowup) ** 2, 0.0)
+    return 1.0 + rise + explode + np.random.default_rng(seed).normal(0.0, noise, x.size)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fine_tuning_curve_is_placed_below_where_the_harm_began(seed: int) -> None:
+    losses = fine_tuning(X, onset=-3.0, blowup=-1.0, noise=0.02, seed=seed)
+    placed = place_auto(X, losses)
+    assert placed.branch == "harm onset"
+    # by construction: the harm begins at -3 and the loss is half its start above it at
+    # -1 + sqrt(0.34 / 30) = -0.89, so auto sits 0.8 x 2.1 decades below -3; the
+    # smoothing (0.2 decades) starts both rises a little early
+    expected = -3.0 - AUTO.harm_widen * (-1.0 + math.sqrt(0.34 / 30.0) + 3.0)
+    found = suggest(LRS, losses, "auto")
+    assert found.lr is not None
+    assert math.log10(found.lr) == pytest.approx(expected, abs=0.5)
+    # far below what the blow-up alone gave (half a decade below it)
+    assert math.log10(found.lr) < -0.89 - AUTO.fallback_decades - 2.5
+    assert found.confidence <= AUTO.harm_confidence < LOW_CONFIDENCE
+    assert "harm began" in found.reason
+
+
+def test_harm_onset_follows_the_curve() -> None:
+    losses = fine_tuning(X, onset=-3.0, blowup=-1.0, noise=0.02, seed=0)
+    base = place_auto(X, losses)
+    shifted = place_auto(X + 1.0, losses)  # the same curve a decade later
+    assert base.x is not None
+    assert shifted.x is not None
+    assert shifted.x - base.x == pytest.approx(1.0, abs=1e-9)
+    # the same onset with a blow-up half a decade later: a wider harm zone, a lower pick
+    wider = place_auto(X, fine_tuning(X, onset=-3.0, blowup=-0.5, noise=0.02, seed=0))
+    assert wider.branch == "harm onset"
+    assert wider.x is not None
+    assert wider.x < base.x - 0.2
+
+
+def test_sharp_blow_up_stays_near_the_fallback() -> None:
+    # the loss rises and blows up at once (no harm zone worth the name): the pick stays
+    # within a fifth of a decade of the fallback's, half a decade below the blow-up
+    losses = np.where(X > -2.0, 1.0 + 50.0 * (X + 2.0) ** 2, 1.0)
+    losses = losses + np.random.default_rng(5).normal(0.0, 0.01, X.size)
+    smooth = centred_smooth(X, losses, max(AUTO.smooth_decades, 1.5 * STEP))
+    x_rose = float(X[np.flatnonzero(smooth >= 1.5)[0]])
+    found = suggest(LRS, losses, "auto")
+    assert found.lr is not None
+    assert math.log10(found.lr) == pytest.approx(x_rose - AUTO.fallback_decades, abs=0.2)
+    assert found.confidence < LOW_CONFIDENCE
 
 
 @pytest.mark.parametrize(
@@ -237,7 +294,6 @@ def test_random_curves_stay_in_range_and_never_raise() -> None:
 
 
 def test_auto_runs_with_other_parameters_and_names_its_branch() -> None:
-    from dataclasses import replace
 
     losses = valley(X, 2.0, 1.0, -3.0, -2.0)
     placed = place_auto(X, losses)

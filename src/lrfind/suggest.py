@@ -121,6 +121,20 @@ class AutoParams:
     """...with at most this confidence (below :data:`lrfind.result.LOW_CONFIDENCE`, so
     that ``find`` warns about it)."""
 
+    harm_noise: float = 0.5
+    """On such a curve the harm begins where the smoothed loss rises above its starting
+    level by this many times the noise and stays above it up to the blow-up..."""
+
+    harm_widen: float = 0.8
+    """...and when the loss takes its time to blow up from there (a pretrained model
+    being fine-tuned: every lr past that point undoes some of what it knew), ``auto``
+    stays this many times the width of that harm zone below where it began, if that is
+    lower than the fallback..."""
+
+    harm_confidence: float = 0.25
+    """...with at most this confidence (the descent is still within the noise: ``find``
+    warns)."""
+
 
 AUTO = AutoParams()
 """``auto``'s parameters."""
@@ -361,7 +375,8 @@ class Placement:
     Attributes:
         x: the pick (log10 lr, inside the curve), or ``None``.
         branch: ``"formula"``, ``"no blow-up"``, ``"blow-up backoff"``,
-            ``"descent start"``, ``"fallback"``, ``"flat"`` or ``"never decreased"``.
+            ``"descent start"``, ``"harm onset"``, ``"fallback"``, ``"flat"`` or
+            ``"never decreased"``.
         reason: the suggestion's reason.
         confidence_cap: the most confidence this branch allows.
     """
@@ -400,6 +415,22 @@ def place_auto(x: FloatArray, loss: FloatArray, params: AutoParams = AUTO) -> Pl
         fallback = _auto_fallback(x, smooth, start, noise, params)
         if fallback is not None:
             pick, rose = fallback
+            onset = _harm_onset(x, smooth, start + params.harm_noise * noise, rose)
+            below_harm = onset - params.harm_widen * (rose - onset)
+            if below_harm < pick:
+                reason = (
+                    f"no descent: the loss rose above its start from {10.0**onset:.3g} and "
+                    f"blew up at {10.0**rose:.3g}; placed below where the harm began, check it"
+                )
+                return Placement(
+                    float(np.clip(below_harm, x[0], x[-1])),
+                    "harm onset",
+                    reason,
+                    params.harm_confidence,
+                    start=start,
+                    noise=noise,
+                    drop=drop,
+                )
             reason = (
                 f"no descent: {params.fallback_decades:g} decades below where the loss blew "
                 f"up ({10.0**rose:.3g}); a guess, check it"
@@ -471,7 +502,10 @@ def auto(curve: _Curve, params: AutoParams = AUTO) -> Suggestion:
     (``descent_start``), and inside the swept range.
 
     A curve without a descent that still blows up gets a fallback ``fallback_decades``
-    below the blow-up, with a confidence of at most ``fallback_confidence``; a flat
+    below the blow-up, with a confidence of at most ``fallback_confidence``; if the loss
+    first rose above its start (``harm_noise``) well before it blew up, as it does when
+    a pretrained model is fine-tuned, it is placed below where that rise began instead
+    (``harm_widen`` times the width of the rise), with at most ``harm_confidence``. A flat
     curve, or one that neither decreased nor blew up, gives ``lr=None``. The curve's
     optimizer is not known to ``auto`` and is not used. The parameters are
     :class:`AutoParams`; :func:`place_auto` says which branch decided.
@@ -498,6 +532,14 @@ def _auto_fallback(
     if not flat:
         return None
     return pick, float(x[rose[0]])
+
+
+def _harm_onset(x: FloatArray, smooth: FloatArray, level: float, rose: float) -> float:
+    """Where the smoothed loss rose above ``level`` for good before the blow-up at
+    ``rose`` (log10 lr): the first point after the last one at or below it."""
+    i_rose = int(np.searchsorted(x, rose))
+    at_or_below = np.flatnonzero(smooth[: i_rose + 1] <= level)
+    return float(x[min(int(at_or_below[-1]) + 1, i_rose)]) if at_or_below.size else float(x[0])
 
 
 def _auto_points(
