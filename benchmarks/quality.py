@@ -41,8 +41,10 @@ from typing import Any
 import numpy as np
 import torch
 
+import notuning
 import peers
 import tasks as suite
+import tasks_work
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -53,8 +55,9 @@ CACHE = HERE / "cache"
 
 OTHER_SEEDS = (3, 4, 5)
 """Seeds of the second grid search (the replicated ground truth)."""
-REFERENCE = f"grid search, seeds {OTHER_SEEDS[0]}-{OTHER_SEEDS[-1]}"
-"""Its row: the lr with the best mean over :data:`OTHER_SEEDS`, scored like a suggestion."""
+REFERENCE = "grid search, other seeds"
+"""Its row: the lr with the best mean over the task's other seeds (the first tier's
+:data:`OTHER_SEEDS`), scored like a suggestion."""
 CHECK_FACTORS = (10.0 ** (-1 / 3), 1.0, 10.0 ** (1 / 3))
 """``auto``'s pick times these: the three full trainings of :data:`CHECKED`."""
 CHECKED = "auto, checked (3 trainings)"
@@ -69,6 +72,25 @@ GOOD = 0.05
 """A task counts as solved when its regret is at most this."""
 
 
+@dataclass(frozen=True)
+class Tier:
+    """One tier of the benchmark: its tasks, the ones fitted on, where its report goes."""
+
+    tasks: tuple[suite.Task, ...]
+    fit: frozenset[str]
+    out: str
+
+
+TIERS = {
+    1: Tier(suite.TASKS, suite.FIT, "quality.md"),
+    2: Tier(tasks_work.TASKS, tasks_work.FIT, "quality_tier2.md"),
+}
+
+
+FIT_ALL = suite.FIT | tasks_work.FIT
+"""Every task, of either tier, that anything was fitted on (task names are unique)."""
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -76,38 +98,45 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------- the grid (ground truth)
 
 
-def _grid_path(task: suite.Task, seeds: tuple[int, ...] = suite.SEEDS) -> Path:
-    if seeds == suite.SEEDS:
-        return CACHE / f"{task.name}.json"
-    return CACHE / "other-seeds" / f"{task.name}.json"
+def _grid_path(task: suite.Task, seeds: tuple[int, ...] | None = None) -> Path:
+    root = CACHE if task.kind == "scratch" else CACHE / "work"  # the second tier's own folder
+    if seeds is None or seeds == task.seeds:
+        return root / f"{task.name}.json"
+    return root / "other-seeds" / f"{task.name}.json"
 
 
-def compute_grid(task: suite.Task, seeds: tuple[int, ...] = suite.SEEDS) -> dict[str, Any]:
-    """Train the whole grid of one task (len(GRID) x len(seeds) runs)."""
+def compute_grid(task: suite.Task, seeds: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """Train the whole grid of one task (len(task.grid) x len(seeds) runs)."""
+    seeds = task.seeds if seeds is None else seeds
     start = time.perf_counter()
-    losses = [[suite.train(task, lr, seed) for seed in seeds] for lr in suite.GRID]
-    return {
+    losses = [[suite.train(task, lr, seed) for seed in seeds] for lr in task.grid]
+    data = {
         "task": task.name,
         "description": task.description,
         "budget": task.budget,
         "batch_size": task.batch_size,
         "seeds": list(seeds),
-        "grid": list(suite.GRID),
+        "grid": list(task.grid),
         "losses": [[v if math.isfinite(v) else None for v in row] for row in losses],
         "untrained": [suite.untrained_loss(task, seed) for seed in seeds],
         "seconds": round(time.perf_counter() - start, 1),
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
+    if task.recipe is not None:
+        data["recipe"] = task.recipe()
+    return data
 
 
 def load_grid(
     task: suite.Task,
     recompute: bool = False,
     log: Any = print,
-    seeds: tuple[int, ...] = suite.SEEDS,
+    seeds: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
-    """The task's cached grid on ``seeds``; computed (and written) when missing or asked to."""
+    """The task's cached grid on ``seeds`` (default: the task's); computed (and written)
+    when missing, stale (another budget, grid, seeds or pretrained recipe) or asked to."""
+    seeds = task.seeds if seeds is None else seeds
     path = _grid_path(task, seeds)
     if path.exists() and not recompute:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -115,15 +144,16 @@ def load_grid(
             data.get("budget") == task.budget
             and data.get("batch_size") == task.batch_size
             and data.get("description") == task.description
-            and data.get("grid") == list(suite.GRID)
+            and data.get("grid") == list(task.grid)
             and data.get("seeds") == list(seeds)
+            and data.get("recipe") == (None if task.recipe is None else task.recipe())
         ):
             return data
         log(
             f"grid cache of {task.name} is stale (budget, batch size, description, grid or "
-            "seeds changed): recomputing"
+            "seeds or pretrained model changed): recomputing"
         )
-    log(f"computing the grid of {task.name} ({len(suite.GRID)} lrs x seeds {list(seeds)})")
+    log(f"computing the grid of {task.name} ({len(task.grid)} lrs x seeds {list(seeds)})")
     data = compute_grid(task, seeds)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
@@ -175,6 +205,9 @@ class Pick:
     confidence: float | None = None
     note: str = ""
     interval: tuple[float, float] | None = None
+    loss: float | None = None
+    """Set for the learning-rate-free optimizers: the validation loss of their own run
+    (there is no lr to train)."""
 
 
 @dataclass
@@ -220,7 +253,13 @@ def lrfind_picks(task: suite.Task, seed: int, repeats: int) -> dict[str, Pick]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lrfind.LRFindWarning)  # confidence is reported
         result = lrfind.find(
-            model, optimizer, loader, loss_fn=task.loss_fn(), repeats=repeats, progress=False
+            model,
+            optimizer,
+            loader,
+            loss_fn=task.loss_fn(),
+            repeats=repeats,
+            progress=False,
+            **dict(task.find_options),  # type: ignore[arg-type]
         )
     steps = sum(len(lrs) for lrs, _ in result.runs) if result.runs else len(result.lrs)
     names = ("auto",) if repeats > 1 else tuple(METHODS)
@@ -233,13 +272,48 @@ def lrfind_picks(task: suite.Task, seed: int, repeats: int) -> dict[str, Pick]:
 
 
 def sweeps(task: suite.Task, seed: int, versions: dict[str, str | None]) -> dict[str, Pick]:
-    """Every method's suggestion for one task and seed."""
+    """Every method's suggestion for one task and seed, and the learning-rate-free
+    optimizers' own runs (:mod:`notuning`)."""
     picks = lrfind_picks(task, seed, 1)
     picks[f"auto, repeats={REPEATS}"] = lrfind_picks(task, seed, REPEATS)["auto"]
     picks["karpathy 3e-4"] = Pick(KARPATHY, 0)
     for name, found in peers.run_all(task, seed, versions).items():
         picks[name] = Pick(found.lr, found.steps, None, found.note)
+    for name, ran in notuning.run_all(task, seed, versions).items():
+        picks[name] = Pick(None, ran.steps, None, ran.note, loss=ran.loss)
     return picks
+
+
+def searched(task: suite.Task, seed: int, k: int, memo: Memo) -> Pick:
+    """Random search with ``k`` full trainings (on another seed than ``seed``)."""
+    found = notuning.random_search(task, seed, k, memo.train)
+    return Pick(found.lr, found.steps, note="" if found.lr is not None else "every draw diverged")
+
+
+SEARCHES = tuple(f"random search k={k}" for k in notuning.SEARCH_KS)
+
+
+def branch_of(reason: str) -> str:
+    """Which branch of ``auto`` (:class:`lrfind.suggest.Placement`) gave this reason.
+
+    >>> branch_of("2 decades below where the loss blew up"), branch_of("flat curve: x")
+    ('blow-up backoff', 'flat')
+    """
+    prefixes = (
+        ("placed by the descent", "formula"),
+        ("no blow-up in the sweep", "no blow-up"),
+        ("no descent: the loss rose above", "harm onset"),
+        ("no descent", "fallback"),
+        ("where the descent began", "descent start"),
+        ("flat", "flat"),
+        ("the loss never decreased", "never decreased"),
+    )
+    for prefix, branch in prefixes:
+        if reason.startswith(prefix):
+            return branch
+    if "below where the loss blew up" in reason:
+        return "blow-up backoff"
+    return "other: " + reason[:40]
 
 
 def grid_means(data: dict[str, Any]) -> tuple[np.ndarray, float]:
@@ -265,7 +339,7 @@ def checked(task: suite.Task, auto: Pick, seed: int, memo: Memo, walk: int = 0) 
         return Pick(None, auto.steps, note="no suggestion to check")
     from lrfind.grid import CHECK_FACTOR, GridResult, walk_step
 
-    other = seed + len(suite.SEEDS)
+    other = seed + len(task.seeds)
     tried = {lr: memo.train(task, lr, other) for lr in (auto.lr * f for f in CHECK_FACTORS)}
 
     def grid() -> GridResult:  # what lrfind.grid.check would hold (a diverged run is nan)
@@ -298,13 +372,13 @@ def score_task(
     means, untrained = grid_means(data)
     best = int(np.argmin(means))
     score = TaskScore(
-        task, suite.GRID[best], float(means[best]), untrained, len(suite.GRID) * task.budget
+        task, task.grid[best], float(means[best]), untrained, len(task.grid) * task.budget
     )
     reference = None
     if other is not None:
-        steps = len(suite.GRID) * task.budget * len(other["seeds"])
-        reference = Pick(suite.GRID[int(np.argmin(grid_means(other)[0]))], steps)
-    for seed in suite.SEEDS:
+        steps = len(task.grid) * task.budget * len(other["seeds"])
+        reference = Pick(task.grid[int(np.argmin(grid_means(other)[0]))], steps)
+    for seed in task.seeds:
         key = f"{task.name}|{seed}"
         if key in picks_cache and not picks_cache[key].get("auto"):
             # peers reused, lrfind swept afresh
@@ -322,13 +396,20 @@ def score_task(
             **found,
             CHECKED: checked(task, found["auto"], seed, memo),
             WALKED: checked(task, found["auto"], seed, memo, WALK),
+            **{
+                name: searched(task, seed, k, memo)
+                for name, k in zip(SEARCHES, notuning.SEARCH_KS, strict=True)
+            },
         }
         if reference is not None:
             found = {**found, REFERENCE: reference}
         for name, pick in found.items():
             score.picks.setdefault(name, []).append(pick)
             # no suggestion: the user is left with nothing trained (L0)
-            trained = untrained if pick.lr is None else memo.train(task, pick.lr, seed)
+            if pick.loss is not None:  # a learning-rate-free optimizer's own run
+                trained = pick.loss
+            else:
+                trained = untrained if pick.lr is None else memo.train(task, pick.lr, seed)
             loss = min(trained, untrained)
             score.losses.setdefault(name, []).append(loss)
     return score
@@ -425,7 +506,7 @@ def kind_section(scores: list[TaskScore], methods: list[str]) -> list[str]:
     ]
     for kind in kinds:
         group = [s for s in scores if kind_of(s.task) == kind]
-        held = sum(s.task.name not in suite.FIT for s in group)
+        held = sum(s.task.name not in FIT_ALL for s in group)
         cells = []
         for name in methods:
             regrets = np.array([s.regret(name) for s in group])
@@ -539,7 +620,7 @@ def confidence_rows(
         (f"repeats={REPEATS}: minus the span of the picks (decades)", multi, minus_span, False),
         (f"repeats={REPEATS}: candidate (span-based)", multi, agreement_candidate, True),
     ]
-    held = [s for s in scores if s.task.name not in suite.FIT]
+    held = [s for s in scores if s.task.name not in FIT_ALL]
     out = []
     for label, method, measure, bounded in measures:
         for part, group in (("held out", held), ("whole suite", scores)):
@@ -681,7 +762,7 @@ def floor_section(groups: list[tuple[str, list[TaskScore]]]) -> list[str]:
 
 
 def _split(name: str) -> str:
-    return "fit" if name in suite.FIT else "held out"
+    return "fit" if name in FIT_ALL else "held out"
 
 
 def per_task_table(scores: list[TaskScore], methods: list[str]) -> list[str]:
@@ -698,14 +779,10 @@ def per_task_table(scores: list[TaskScore], methods: list[str]) -> list[str]:
     return lines
 
 
-def render(
-    scores: list[TaskScore],
-    versions: dict[str, str | None],
-    command: str,
-    seconds: float,
-    trained: int,
-) -> str:
-    from lrfind.result import LOW_CONFIDENCE
+def method_rows(versions: dict[str, str | None]) -> tuple[list[str], dict[str, str], list[str]]:
+    """Every row of the report, the rows not installed (name -> note), and ``auto``'s
+    rivals: the peers, the learning-rate-free optimizers and random search with the
+    largest k."""
     from lrfind.suggest import METHODS
 
     methods = [
@@ -715,6 +792,8 @@ def render(
         WALKED,
         "karpathy 3e-4",
         *peers.ROWS,
+        *notuning.ROWS,
+        *SEARCHES,
         REFERENCE,
     ]
     notes: dict[str, str] = {}
@@ -722,10 +801,98 @@ def render(
         peer = "fastai" if name.startswith("fastai") else name
         if versions.get(peer) is None:
             notes[name] = "not installed"
+    for name in notuning.ROWS:
+        if versions.get(notuning.PACKAGES[name][0]) is None:
+            notes[name] = "not installed"
+    rivals = [
+        m
+        for m in methods
+        if not notes.get(m) and (m == SEARCHES[-1] or m in peers.ROWS or m in notuning.ROWS)
+    ]
+    return methods, notes, rivals
+
+
+EXCESS_GOOD, EXCESS_WORST, MEDIAN_GOAL = 0.05, 0.25, 0.01
+"""The targets on excess regret (regret minus the replicated grid's) and on the median."""
+
+
+def excess_targets(scores: list[TaskScore], rivals: list[str], method: str = "auto") -> list[str]:
+    """The second tier's issue's targets for ``method`` on these tasks: excess regret
+    against the replicated grid (where there is one), the median regret, and strictly
+    better than every rival on median, mean and share of tasks <= 0.05."""
+    regrets = np.array([s.regret(method) for s in scores])
+    replicated = [s for s in scores if REFERENCE in s.losses]
+    excess = np.array([s.regret(method) - s.regret(REFERENCE) for s in replicated])
+    lines = []
+    if excess.size:
+        share = float(np.mean(excess <= EXCESS_GOOD))
+        lines += [
+            f"- {'met' if share >= 0.9 else 'NOT met'}: excess regret <= {EXCESS_GOOD} on >= 90% "
+            f"of tasks ({share:.0%} of the {excess.size} tasks with a replicated grid)",
+            f"- {'met' if excess.max() <= EXCESS_WORST else 'NOT met'}: worst excess regret <= "
+            f"{EXCESS_WORST} ({excess.max():.3f}, on "
+            f"{replicated[int(np.argmax(excess))].task.name})",
+        ]
+    median = float(np.median(regrets))
+    lines.append(
+        f"- {'met' if median <= MEDIAN_GOAL else 'NOT met'}: median regret <= {MEDIAN_GOAL} "
+        f"({median:.3f})"
+    )
+    behind = []
+    share = float(np.mean(regrets <= GOOD))
+    for name in rivals:
+        other = np.array([s.regret(name) for s in scores])
+        if not (
+            median < np.median(other)
+            and regrets.mean() < other.mean()
+            and share > np.mean(other <= GOOD)
+        ):
+            behind.append(name)
+    lines.append(
+        f"- {'met' if not behind else 'NOT met'}: strictly better than every peer, "
+        "learning-rate-free optimizer and random search k=5 on median, mean and share "
+        f"<= {GOOD} ("
+        + ("yes" if not behind else "not strictly better than: " + ", ".join(behind))
+        + ")"
+    )
+    cost = float(np.mean([s.cost(method) for s in scores]))
+    lines.append(f"- mean sweep cost: {cost:.1%} of one seed's grid (first tier's target: <= 10%)")
+    return lines
+
+
+def branch_section(scores: list[TaskScore], method: str = "auto") -> list[str]:
+    """How often each branch of ``auto`` decided, and the regret where it did."""
+    rows: dict[str, list[float]] = {}
+    for s in scores:
+        for pick, regret in zip(s.picks[method], s.seed_regrets(method), strict=True):
+            rows.setdefault(branch_of(pick.note), []).append(regret)
+    total = sum(len(v) for v in rows.values())
+    lines = [
+        "| branch | sweeps | share | median regret | worst regret |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for branch, values in sorted(rows.items(), key=lambda item: -len(item[1])):
+        lines.append(
+            f"| {branch} | {len(values)} | {len(values) / total:.0%} | "
+            f"{np.median(values):.3f} | {max(values):.3f} |"
+        )
+    return lines
+
+
+def render(
+    scores: list[TaskScore],
+    versions: dict[str, str | None],
+    command: str,
+    seconds: float,
+    trained: int,
+) -> str:
+    from lrfind.result import LOW_CONFIDENCE
+
+    methods, notes, rivals = method_rows(versions)
     shown = [m for m in methods if not notes.get(m)]
-    rivals = [m for m in shown if m == "karpathy 3e-4" or m in peers.ROWS]
-    held = [s for s in scores if s.task.name not in suite.FIT]
-    fit = [s for s in scores if s.task.name in suite.FIT]
+    peer_rivals = ["karpathy 3e-4", *(m for m in rivals if m in peers.ROWS)]
+    held = [s for s in scores if s.task.name not in FIT_ALL]
+    fit = [s for s in scores if s.task.name in FIT_ALL]
     first = [s for s in scores if s.task.name in suite.FIRST_SCORED]
     peer_text = ", ".join(f"{k} {v}" if v else f"{k} not installed" for k, v in versions.items())
     lines = [
@@ -780,12 +947,12 @@ def render(
         if not group:
             continue
         lines += [f"### {title}", "", *summary_table(group, methods, notes), ""]
-        lines += ["Targets for `auto`:", "", *targets(group, rivals), ""]
+        lines += ["Targets for `auto`:", "", *targets(group, peer_rivals), ""]
         for name in (CHECKED, WALKED):
             lines += [
                 f"The same targets for *{name}* (not a sweep: it adds full trainings):",
                 "",
-                *targets(group, rivals, name),
+                *targets(group, peer_rivals, name),
                 "",
             ]
     if all(REFERENCE in s.losses for s in scores):
@@ -805,6 +972,24 @@ def render(
             *floor_section([("held out", held), ("whole suite", scores), ("fit", fit)]),
             "",
         ]
+    lines += [
+        "### Targets on excess regret, and against the no-tuning alternatives",
+        "",
+        "Excess regret of a task = regret of the method - regret of the replicated grid "
+        f"(*{REFERENCE}*). The learning-rate-free optimizers run as their READMEs say "
+        "(`benchmarks/notuning.py`); random search trains k log-uniform draws over the "
+        "grid's range on other seeds and keeps the best.",
+        "",
+    ]
+    for title, group in ((f"held out ({len(held)} tasks)", held), ("whole suite", scores)):
+        if group:
+            lines += [f"On the {title}:", "", *excess_targets(group, rivals), ""]
+    lines += [
+        "### Which branch of `auto` decided",
+        "",
+        *branch_section(scores),
+        "",
+    ]
     lines += [
         "### `auto` checked by three trainings",
         "",
@@ -861,6 +1046,146 @@ def render(
     return "\n".join(lines)
 
 
+def horizon_section(scores: list[TaskScore]) -> list[str]:
+    """The long runs: the grid's best lr at 1x (the first tier's grid), 10x and 30x the
+    budget, how far it moved, and what the sweep costs next to one training."""
+    lines = [
+        "| task | budget | best grid lr | moved from 1x (decades) | replicated grid's best | "
+        "auto | auto's regret | sweep / one training |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in scores:
+        if s.task.kind != "long run":
+            continue
+        base = suite.by_name(s.task.name.rsplit("_x", 1)[0])
+        means, _ = grid_means(load_grid(base))
+        best_1x = base.grid[int(np.argmin(means))]
+        ref = s.picks[REFERENCE][0].lr if REFERENCE in s.picks else None
+        autos = [p.lr for p in s.picks["auto"] if p.lr is not None]
+        auto = f"{10 ** np.mean(np.log10(autos)):.2g}" if autos else "—"
+        steps = np.mean([p.steps for p in s.picks["auto"]])
+        lines.append(
+            f"| {s.task.name} | {s.task.budget} | {s.best_lr:.2g} | "
+            f"{math.log10(s.best_lr / best_1x):+.2f} | {'—' if ref is None else f'{ref:.2g}'} | "
+            f"{auto} | {s.regret('auto'):.3f} | {steps / s.task.budget:.1%} |"
+        )
+    return lines
+
+
+def render_tier2(
+    scores: list[TaskScore],
+    versions: dict[str, str | None],
+    command: str,
+    seconds: float,
+    trained: int,
+) -> str:
+    """The second tier's report (fine-tuning, long runs, text from scratch)."""
+    from lrfind.result import LOW_CONFIDENCE
+
+    methods, notes, rivals = method_rows(versions)
+    shown = [m for m in methods if not notes.get(m)]
+    held = [s for s in scores if s.task.name not in FIT_ALL]
+    fit = [s for s in scores if s.task.name in FIT_ALL]
+    peer_text = ", ".join(f"{k} {v}" if v else f"{k} not installed" for k, v in versions.items())
+    kinds = sorted({s.task.kind for s in scores})
+    lines = [
+        "## Quality, second tier: fine-tuning, long runs, text",
+        "",
+        f"Generated by `{command}` on {datetime.date.today().isoformat()} "
+        f"({platform.python_implementation()} {platform.python_version()}, torch "
+        f"{torch.__version__}, 1 thread; {peer_text}); {seconds / 60:.1f} min, "
+        f"{trained} trainings of suggestions.",
+        "",
+        f"The work people do ({len(scores)} tasks, `benchmarks/tasks_work.py`): "
+        + ", ".join(f"{sum(s.task.kind == k for s in scores)} {k}" for k in kinds)
+        + ". The pretrained models are made by `benchmarks/pretrain.py` (deterministic, "
+        "cached, nothing downloaded): a character GPT pretrained as a language model on the "
+        "standard library's sources, fine-tuned on snippets of packages it never saw "
+        "(classification, a regression) and on English prose (pydoc's help topics); a CNN "
+        "pretrained on digits 0-4 and fine-tuned on 5-9; an MLP pretrained on 5 classes of "
+        "a generated problem and fine-tuned on the other 5. Full fine-tuning, head only "
+        "(frozen body, `skip_frozen=True`), last layers and discriminative lrs (body at "
+        "0.1x the head, two param groups). The long runs are first-tier tasks at 10x and "
+        "30x their budget. The protocol is the first tier's (OneCycleLR over the budget, "
+        "the final validation loss, normalized regret (L - L*) / (L0 - L*), L0 the loss "
+        "before fine-tuning); each task has its own grid, 3 per decade and wide enough for "
+        "two decades on each side of the optimum (1e-6..1 for Adam-family fine-tuning, "
+        "1e-4..100 for SGD, the first tier's 1e-5..10 for the long runs), on seeds "
+        f"{', '.join(map(str, tasks_work.SEEDS))}, replicated on seeds "
+        f"{', '.join(map(str, tasks_work.OTHER_SEEDS))} (*{REFERENCE}*). Sweep cost = the "
+        "sweep's steps as a fraction of one seed's grid. "
+        f"The {len(fit)} `fit` tasks (`tasks_work.FIT`, chosen before any task was scored) "
+        f"are the only ones a change to `auto` may look at; the {len(held)} `held out` "
+        "tasks were not used to fit anything.",
+        "",
+    ]
+    for title, group in (
+        (f"Held out ({len(held)} tasks)", held),
+        (f"Whole tier ({len(scores)} tasks)", scores),
+        (f"Fit tasks ({len(fit)} tasks)", fit),
+    ):
+        if not group:
+            continue
+        lines += [f"### {title}", "", *summary_table(group, methods, notes), ""]
+        lines += ["Targets for `auto`:", "", *excess_targets(group, rivals), ""]
+    lines += [
+        "### By kind of work",
+        "",
+        "Median / worst / share of tasks <= 0.05.",
+        "",
+    ]
+    wanted = ("auto", CHECKED, *KIND_PEERS, *notuning.ROWS, SEARCHES[-1])
+    columns = [m for m in wanted if m in shown]
+    lines += [
+        "| kind | tasks (held out) | " + " | ".join(columns) + " |",
+        "|---|---:|" + "---|" * len(columns),
+    ]
+    for kind in kinds:
+        group = [s for s in scores if s.task.kind == kind]
+        cells = []
+        for name in columns:
+            regrets = np.array([s.regret(name) for s in group])
+            cells.append(
+                f"{np.median(regrets):.3f} / {regrets.max():.3f} / {np.mean(regrets <= GOOD):.0%}"
+            )
+        held_here = sum(s.task.name not in FIT_ALL for s in group)
+        lines.append(f"| {kind} | {len(group)} ({held_here}) | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "### Long runs: does the optimum move with the horizon?",
+        "",
+        *horizon_section(scores),
+        "",
+        "### How low can regret go? The grid search replicated on other seeds",
+        "",
+        *floor_section([("held out", held), ("whole tier", scores), ("fit", fit)]),
+        "",
+        "### Which branch of `auto` decided",
+        "",
+        *branch_section(scores),
+        "",
+        "### Does low confidence mean high regret?",
+        "",
+        *confidence_section(scores, LOW_CONFIDENCE),
+        "",
+        "### Regret per task",
+        "",
+        *per_task_table(scores, shown),
+        "",
+        "### Tasks",
+        "",
+        "| task | split | kind | what | budget (steps) |",
+        "|---|---|---|---|---:|",
+        *(
+            f"| {s.task.name} | {_split(s.task.name)} | {s.task.kind} | {s.task.description} "
+            f"| {s.task.budget} |"
+            for s in scores
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def runnable_picks(cache: dict[str, Any], versions: dict[str, str | None]) -> dict[str, Any]:
     """The cached picks a run may reuse: without the (task, seed) entries made while a
     peer that is installed now was not (a run with ``--no-peers``, or in another venv),
@@ -895,21 +1220,37 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="reuse the peers' (and Karpathy's) picks of a previous run; sweep lrfind afresh",
     )
+    parser.add_argument(
+        "--tier",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="1: small networks from scratch (tasks.py); 2: fine-tuning, long runs, text "
+        "(tasks_work.py)",
+    )
     parser.add_argument("--tasks", help="comma-separated task names (default: all)")
     parser.add_argument("--no-peers", action="store_true", help="skip the peers")
     parser.add_argument(
         "--grids-only", action="store_true", help="fill the grid caches (both seed sets), then stop"
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "quality.md")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="default: results/quality.md (tier 1), results/quality_tier2.md (tier 2)",
+    )
     args = parser.parse_args(argv)
+    tier = TIERS[args.tier]
+    if args.out is None:
+        args.out = RESULTS / tier.out
 
     torch.set_num_threads(1)
     os.environ.setdefault("MPLBACKEND", "Agg")
     start = time.perf_counter()
-    chosen = suite.TASKS
+    chosen = tier.tasks
     if args.tasks:
-        chosen = tuple(suite.by_name(name) for name in args.tasks.split(","))
-    versions = peers.installed()
+        names = {task.name: task for task in tier.tasks}
+        chosen = tuple(names[name] for name in args.tasks.split(","))
+    versions = {**peers.installed(), **notuning.installed()}
     if args.no_peers:
         versions = dict.fromkeys(versions)
     torch.set_num_threads(1)
@@ -932,12 +1273,15 @@ def main(argv: list[str] | None = None) -> None:
     scores = []
     if args.grids_only:
         for task in chosen:
-            for seeds in (suite.SEEDS, OTHER_SEEDS):
-                load_grid(task, recompute=args.recompute_grid, log=log, seeds=seeds)
+            for seeds in (task.seeds, task.other_seeds):
+                if seeds is not None:
+                    load_grid(task, recompute=args.recompute_grid, log=log, seeds=seeds)
         return
     for task in chosen:
         data = load_grid(task, recompute=args.recompute_grid, log=log)
-        other = load_grid(task, recompute=args.recompute_grid, log=log, seeds=OTHER_SEEDS)
+        other = None
+        if task.other_seeds is not None:
+            other = load_grid(task, recompute=args.recompute_grid, log=log, seeds=task.other_seeds)
         log(f"{task.name}: sweeps, suggestions and their trainings")
         scores.append(score_task(task, data, memo, versions, picks_cache, other))
         memo.save()
@@ -951,11 +1295,12 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/quality.py" + (" " + " ".join(argv) if argv else "")
     if argv is None and len(sys.argv) > 1:
         command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
-    text = render(scores, versions, command, time.perf_counter() - start, memo.trained)
+    draw = render if args.tier == 1 else render_tier2
+    text = draw(scores, versions, command, time.perf_counter() - start, memo.trained)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     log(f"wrote {args.out}")
-    if args.out.resolve() == (RESULTS / "quality.md").resolve():
+    if args.out.resolve() == (RESULTS / tier.out).resolve():
         subprocess.run([sys.executable, str(HERE / "report.py")], check=True)
 
 

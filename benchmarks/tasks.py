@@ -44,10 +44,19 @@ class Task:
         data: the fixed split ``(x_train, y_train, x_val, y_val)``.
         model: ``model()`` builds a fresh model (call under a seeded RNG).
         optimizer: ``optimizer(params, lr)`` builds the task's optimizer.
-        loss: ``"ce"`` (classification) or ``"mse"`` (regression).
+        loss: ``"ce"`` (classification), ``"mse"`` (regression) or ``"lm"`` (next-token
+            cross-entropy of a sequence model).
         batch_size: mini-batch size.
         budget: optimizer steps of one training run.
         description: one line for the report.
+        grid: the ground truth's learning rates (default :data:`GRID`).
+        seeds: the seeds scored (default :data:`SEEDS`).
+        other_seeds: the seeds of the replicated grid (``None``: none is computed).
+        find_options: what ``lrfind.find`` is also given (``skip_frozen=True`` for a
+            frozen body): options that do not change the curve, as a user would pass.
+        recipe: a fingerprint of what the task is built from beyond its code (a
+            pretrained model's recipe); a grid computed from another one is stale.
+        kind: the kind of work, for the report (``"scratch"``, ``"fine-tune"``, ...).
     """
 
     name: str
@@ -58,8 +67,18 @@ class Task:
     batch_size: int
     budget: int
     description: str
+    grid: tuple[float, ...] = GRID
+    seeds: tuple[int, ...] = SEEDS
+    other_seeds: tuple[int, ...] | None = (3, 4, 5)
+    find_options: tuple[tuple[str, object], ...] = ()
+    recipe: Callable[[], str] | None = None
+    kind: str = "scratch"
 
     def loss_fn(self) -> nn.Module:
+        if self.loss == "lm":  # next-token logits (batch * time, vocab), targets (batch, time)
+            from pretrain import SeqCE
+
+            return SeqCE()
         return nn.CrossEntropyLoss() if self.loss == "ce" else nn.MSELoss()
 
 
@@ -1493,12 +1512,16 @@ def train(task: Task, lr: float, seed: int) -> float:
     """The protocol: ``budget`` steps of OneCycleLR(max_lr=lr); the final validation loss.
 
     OneCycleLR cycles the momentum only for optimizers that use one (Adam's beta1,
-    SGD/RMSprop with momentum > 0), so plain SGD and RMSprop stay what they are.
+    SGD/RMSprop with momentum > 0), so plain SGD and RMSprop stay what they are; a task
+    whose optimizer has several param groups (discriminative lrs) keeps their ratios.
     A run that diverges stops early and scores ``inf``.
     """
     model, optimizer, loader = fresh(task, seed, lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=lr, total_steps=task.budget, cycle_momentum=_cycles_momentum(optimizer)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(  # each group at its own ratio to lr
+        optimizer,
+        max_lr=[float(group["lr"]) for group in optimizer.param_groups],
+        total_steps=task.budget,
+        cycle_momentum=_cycles_momentum(optimizer),
     )
     loss_fn = task.loss_fn()
     batches = loader.endless()
