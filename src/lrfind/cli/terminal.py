@@ -325,7 +325,8 @@ def render(
             come on top).
         ylim: the value range; default: the range of the finite values.
         title: the first line (cut to ``width``).
-        x_label, y_label: the axis names.
+        x_label: the name of the learning-rate axis.
+        y_label: the name of the value axis.
         charset: ``"braille"`` (2 x 4 dots a character) or ``"ascii"``.
         color: ANSI colours (only for a terminal that shows them).
 
@@ -456,10 +457,13 @@ def render_result(
         method: the suggestion to mark (default: the result's method); ``"all"`` marks
             every method with its letter (A auto, S steepest, V valley, M minimum,
             L slide).
-        width, height, charset, color: see :func:`render`.
+        width: as for :func:`render`.
+        height: as for :func:`render`.
         show_raw: draw the raw losses (``·``) besides the curve.
         show_ema: also draw the EMA the peers' methods use (``-``), which lags to the
             right of the raw losses on a fast curve.
+        charset: as for :func:`render`.
+        color: as for :func:`render`.
 
     Returns:
         The plot as text, at most ``width`` characters a line (ANSI codes aside).
@@ -535,7 +539,10 @@ def render_grid(
         grid: the grid search.
         marks: other learning rates to mark, by label (``{"lrfind auto": 3e-3}``);
             marked with their first letter.
-        width, height, charset, color: see :func:`render`.
+        width: as for :func:`render`.
+        height: as for :func:`render`.
+        charset: as for :func:`render`.
+        color: as for :func:`render`.
     """
     finite = np.isfinite(grid.losses)
     kind = "validation loss" if grid.validation else "training loss"
