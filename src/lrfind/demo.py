@@ -62,7 +62,7 @@ def digits_setup(
 ) -> Setup:
     """The demo job: a 64-``hidden``-10 MLP on scikit-learn's digits, Adam or SGD.
 
-    The images are scaled to [0, 1]; a stratified ``val_fraction`` is held out as one
+    The images are scaled to `[0, 1]`; a stratified ``val_fraction`` is held out as one
     validation batch. Weights, split and batch order are fixed by ``seed``.
 
     Args:

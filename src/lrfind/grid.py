@@ -225,6 +225,28 @@ class GridResult:
         ax.legend(loc="best", fontsize="small")
         return ax
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's text: the :meth:`table`."""
+        printer.text(repr(self) if cycle else self.table())
+
+    def _repr_png_(self) -> bytes | None:
+        """The plot as a PNG (``None`` without matplotlib): see :mod:`lrfind.display`."""
+        from lrfind.display import render_png
+
+        return render_png(lambda ax: self.plot(ax=ax))
+
+    def _repr_html_(self) -> str:
+        """The plot and the table of final losses and regrets, for a notebook."""
+        from lrfind.display import grid_html
+
+        return grid_html(self, self._repr_png_())
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """HTML and PNG with the plot drawn once (IPython asks for this first)."""
+        from lrfind.display import grid_html, mimebundle
+
+        return mimebundle(self._repr_png_, lambda png: grid_html(self, png), include, exclude)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (a diverged run's loss is written as ``null``)."""
         return {

@@ -285,6 +285,28 @@ class Result:
             lines.append(f"  interval over {len(self.runs)} runs: {span[0]:.3g} .. {span[1]:.3g}")
         return "\n".join(lines)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's text: the :meth:`summary` (the suggestions and the stop reason)."""
+        printer.text(repr(self) if cycle else self.summary())
+
+    def _repr_png_(self) -> bytes | None:
+        """The plot as a PNG (``None`` without matplotlib): see :mod:`lrfind.display`."""
+        from lrfind.display import render_png
+
+        return render_png(lambda ax: self.plot(ax=ax))
+
+    def _repr_html_(self) -> str:
+        """The plot, the suggestion table and the stop reason, for a notebook."""
+        from lrfind.display import result_html
+
+        return result_html(self, self._repr_png_())
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """HTML and PNG with the plot drawn once (IPython asks for this first)."""
+        from lrfind.display import mimebundle, result_html
+
+        return mimebundle(self._repr_png_, lambda png: result_html(self, png), include, exclude)
+
     def __repr__(self) -> str:
         lr = self.suggestion
         shown = "None" if lr is None else f"{lr:.3g}"

@@ -140,6 +140,20 @@ def test_plot_terminal_only_and_grid_results(
     assert_png(tmp_path / "g.png")
 
 
+def test_plot_terminal_draws_the_ema_only_with_the_flag(
+    tmp_path: Path, demo_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = demo_run
+    copy = tmp_path / "copy.json"
+    copy.write_text((out / "lr_find.json").read_text())
+    assert cli.main(["plot", str(copy), "--terminal", "--ascii"]) == 0
+    plain = capsys.readouterr().out
+    assert "** lag-free smoothing of the loss (auto)" in plain
+    assert "EMA" not in plain
+    assert cli.main(["plot", str(copy), "--terminal", "--ascii", "--ema"]) == 0
+    assert "- EMA 0.98 (peers' smoothing)" in capsys.readouterr().out
+
+
 def test_run_on_a_setup_file(tmp_path: Path) -> None:
     done = lrfind("run", f"{EXAMPLE}:as_dataclass", "--num-steps", "10", "--end-lr", "1",
                   "--threads", "1", "--no-progress", "--out", "res", cwd=tmp_path)  # fmt: skip

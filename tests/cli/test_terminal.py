@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from lrfind.cli.terminal import (
+    EMA,
     MARKER,
+    POINT,
     RULE,
     Frame,
     Series,
@@ -19,6 +21,7 @@ from lrfind.cli.terminal import (
     render_result,
 )
 from lrfind.grid import GridResult
+from lrfind.plot import lag_free, result_y_range, value_at
 from lrfind.result import Result
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -54,9 +57,14 @@ def test_marker_sits_on_the_suggestion_column() -> None:
     marker_row = next(line for line in lines if MARKER in line)
     assert marker_row.index(MARKER) == expected
     body = lines[axis - 10 : axis]
-    assert all(line[expected] == RULE or ord(line[expected]) >= 0x2800 for line in body)
+    assert all(line[expected] in (RULE, POINT) or ord(line[expected]) >= 0x2800 for line in body)
     assert sum(line[expected] == RULE for line in body) >= 5
     assert lines[axis][expected] == "┬"  # 1e-2 is also a decade tick
+    # the suggestion's point sits on the curve: (-2 + 1) ** 2 + 1 = 2 on a range whose
+    # bottom and top are the ones the rule gives (the row counted from the top)
+    low, high = result_y_range(result, [result.suggest()])
+    row = round((high - 2.0) / (high - low) * (4 * 10 - 1)) // 4
+    assert [i for i, line in enumerate(body) if line[expected] == POINT] == [row]
 
 
 def test_axis_labels_in_decades_and_round_loss_ticks() -> None:
@@ -79,7 +87,8 @@ def test_axis_labels_in_decades_and_round_loss_ticks() -> None:
 
 def test_legend_names_the_curves_and_the_suggestion() -> None:
     text = render_result(_bowl(), width=80)
-    assert "smoothed loss (EMA 0)" in text
+    assert "⠤⠤ lag-free smoothing of the loss (auto)" in text
+    assert "EMA" not in text  # only when asked
     assert "· raw loss" in text
     assert f"{MARKER} minimum 1.00e-02 (confidence" in text
 
@@ -97,10 +106,12 @@ def test_braille_draws_a_continuous_curve() -> None:
     left = lines[axis].index("└") + 1
     body = lines[axis - 10 : axis]
     columns = [
-        any(len(line) > c and 0x2800 < ord(line[c]) <= 0x28FF for line in body)
+        any(
+            len(line) > c and (0x2800 < ord(line[c]) <= 0x28FF or line[c] == POINT) for line in body
+        )
         for c in range(left, 80)
     ]
-    assert all(columns)  # the smoothed curve has a dot in every column
+    assert all(columns)  # the curve has a dot in every column (the suggestion's point in one)
     assert "·" not in "\n".join(body)
 
 
@@ -185,3 +196,79 @@ def test_render_grid_marks_best_and_diverged() -> None:
     lines = text.splitlines()
     marks = next(line for line in lines if MARKER in line)
     assert marks.index("K") < marks.index(MARKER)
+
+
+def _fast_curve() -> Result:
+    """The demo's shape: flat at 2.3, a fall of 1.9 around 1e-2 within a decade, then a
+    blow-up to 36; the EMA (0.98) lags a decade behind and never gets below 1.7."""
+    x = np.linspace(-7.0, 0.0, 91)
+    tail = np.where(x > -1.2, np.exp(3.0 * (x + 1.2)) - 1.0, 0.0)
+    losses = 2.3 - 1.9 / (1.0 + np.exp(-(x + 2.0) / 0.2)) + tail
+    losses[0] = 0.9  # a low first loss: where the EMA starts, and the old y-range too
+    return Result(10.0**x, losses, "diverged", {})
+
+
+def _ascii_frame(result: Result, lines: list[str], height: int) -> tuple[Frame, int]:
+    """The frame ``render`` drew in (ASCII: a dot a character) and the top row's line."""
+    axis = next(i for i, line in enumerate(lines) if line.lstrip().startswith("++"))
+    left = lines[axis].index("++") + 1
+    x = np.log10(result.lrs)
+    ylim = result_y_range(result, [result.suggest()], raw=False, ema=False)
+    assert ylim is not None
+    frame = Frame((float(x[0]), float(x[-1])), ylim, left, 80 - left, height, 1, 1)
+    return frame, axis - height
+
+
+def test_the_drawn_curve_follows_the_lag_free_smoothing() -> None:
+    result = _fast_curve()
+    height = 24
+    text = render_result(result, width=80, height=height, show_raw=False, charset="ascii")
+    lines = text.splitlines()
+    frame, top = _ascii_frame(result, lines, height)
+    curve = lag_free(result)
+    assert curve is not None
+    drawn = 0
+    for lr, y in zip(result.lrs, curve, strict=True):
+        row = frame.row(float(y))
+        if 0 <= row < height:
+            assert lines[top + row][frame.column(float(lr))] in "*o", (lr, y)
+            drawn += 1
+    assert drawn >= 75  # all but the top of the blow-up tail
+    # where the curve bottoms out (0.55 at 5e-2) the EMA is still at 1.8: not drawn
+    i = int(np.nanargmin(curve))
+    column = frame.column(float(result.lrs[i]))
+    marks = [r for r in range(height) if lines[top + r][column : column + 1] == "*"]
+    assert frame.row(float(curve[i])) in marks
+    assert frame.row(float(result.smoothed[i])) < min(marks) - 3
+    # the start: the lag-free curve's 2.3 is in view (the old rule's top was 1.16)
+    start = frame.row(float(curve[0]))
+    assert 0 <= start < height
+    assert lines[top + start][frame.left] == "*"
+    # the suggestion is on the curve: its point where the curve is at its lr
+    found = result.suggest()
+    assert found.lr is not None
+    y = value_at(result.lrs, curve, found.lr)
+    assert lines[top + frame.row(y)][frame.column(found.lr)] == "o"
+
+
+def test_the_ema_is_drawn_only_when_asked() -> None:
+    result = _fast_curve()
+    height = 24
+    plain = render_result(result, width=80, height=height, show_raw=False, charset="ascii")
+    assert "EMA" not in plain
+    assert EMA not in "\n".join(plain.splitlines()[3 : 3 + height])
+    text = render_result(
+        result, width=80, height=height, show_raw=False, show_ema=True, charset="ascii"
+    )
+    assert f"{EMA} EMA 0.98 (peers' smoothing)" in text
+    lines = text.splitlines()
+    frame, top = _ascii_frame(result, lines, height)
+    curve = lag_free(result)
+    assert curve is not None
+    ema_cells = 0
+    for lr, y, c in zip(result.lrs, result.smoothed, curve, strict=True):
+        row, column = frame.row(float(y)), frame.column(float(lr))
+        if frame.row(float(c)) != row and 0 <= row < height:
+            assert lines[top + row][column] in (EMA, "*"), (lr, y)  # the curve wins a cell
+            ema_cells += lines[top + row][column] == EMA
+    assert ema_cells >= 30

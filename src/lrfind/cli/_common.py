@@ -33,6 +33,7 @@ PNG_NAME, JSON_NAME = "lr_find.png", "lr_find.json"
 GRID_PNG_NAME, GRID_JSON_NAME = "grid.png", "grid.json"
 DEFAULT_GRID = "1e-5:10:3"
 MAX_WIDTH = 100
+EMA_HELP = "terminal plot: also draw the EMA the peers' methods use (it lags on fast curves)"
 
 # lrfind's ValueErrors name the Python argument; the command line shows the option.
 _OPTION_NAMES = {
@@ -272,7 +273,10 @@ def add_memory_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_output_options(parser: argparse.ArgumentParser, what: str) -> None:
+def add_output_options(
+    parser: argparse.ArgumentParser, what: str, *, range_test: bool = True
+) -> None:
+    """``--out``, ``--no-progress``, ``--ascii`` and, for a range test's plot, ``--ema``."""
     group = parser.add_argument_group("output")
     group.add_argument(
         "--out",
@@ -286,6 +290,8 @@ def add_output_options(parser: argparse.ArgumentParser, what: str) -> None:
         action="store_true",
         help="draw the terminal plot in ASCII (no braille font needed)",
     )
+    if range_test:
+        group.add_argument("--ema", action="store_true", help=EMA_HELP)
 
 
 def _picked(args: argparse.Namespace, keys: frozenset[str]) -> dict[str, Any]:
@@ -382,7 +388,7 @@ def charset(args: argparse.Namespace) -> str:
     if getattr(args, "ascii", False):
         return "ascii"
     try:
-        "⠤▼┊└·".encode(getattr(sys.stdout, "encoding", None) or "ascii")
+        "⠤▼┊└·●".encode(getattr(sys.stdout, "encoding", None) or "ascii")
     except (UnicodeEncodeError, LookupError):
         return "ascii"
     return "braille"

@@ -76,7 +76,7 @@ def register(commands: Any) -> None:
     )
     add_training_options(grid)
     add_memory_options(grid)
-    add_output_options(grid, "grid.png and grid.json")
+    add_output_options(grid, "grid.png and grid.json", range_test=False)
     grid.set_defaults(func=run)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import lrfind
 from lrfind.cli._common import (
+    EMA_HELP,
     EXIT_OK,
     UsageError,
     charset,
@@ -31,6 +32,7 @@ the PNG goes next to the JSON file (lr_find.json -> lr_find.png).
 
 examples:
   lrfind plot lr_find.json --terminal
+  lrfind plot lr_find.json --terminal --ema    (also the peers' EMA curve)
   lrfind plot lr_find.json -o curve.png --method all
 """
 
@@ -53,6 +55,7 @@ def register(commands: Any) -> None:
     )
     plot.add_argument("--terminal", action="store_true", help="draw the plot in the terminal")
     plot.add_argument("--no-raw", action="store_true", help="only the smoothed curve")
+    plot.add_argument("--ema", action="store_true", help=EMA_HELP)
     plot.add_argument("--ascii", action="store_true", help="terminal plot in ASCII")
     plot.set_defaults(func=run)
 
@@ -102,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
                     args.method,
                     width=width,
                     show_raw=not args.no_raw,
+                    show_ema=args.ema,
                     charset=charset(args),
                     color=use_color(),
                 )

@@ -46,7 +46,15 @@ def report_result(
 
     width = terminal_width()
     print()
-    print(render_result(result, args.method, width=width, charset=charset(args), color=use_color()))
+    text = render_result(
+        result,
+        args.method,
+        width=width,
+        show_ema=getattr(args, "ema", False),
+        charset=charset(args),
+        color=use_color(),
+    )
+    print(text)
     print()
     print(title)
     print(suggestions_table(result, width))

@@ -1,12 +1,14 @@
 """Plots in the terminal: a range test (or any loss-versus-lr curve) as text.
 
 A compact renderer of lrfind's own, readable in 80 columns over SSH with no display:
-the smoothed curve is drawn with braille dots (2 x 4 dots per character cell), the
-raw losses as ``·`` where the smoothed curve is not, each suggestion as a ``┊`` line
-with a ``▼`` above the plot, the learning-rate axis in decades and the loss axis
-with rounded ticks. ``charset="ascii"`` draws in plain ASCII, for terminals without
-UTF-8 or a braille font. Everything is a pure function returning a ``str``: no
-printing, no terminal queries.
+the lag-free smoothing ``auto`` works on (:func:`lrfind.plot.lag_free`, the PNG's
+bold curve) is drawn with braille dots (2 x 4 dots per character cell), the raw
+losses as ``·`` where the curve is not, the EMA the peers' methods use as ``-`` only
+when asked, each suggestion as a ``●`` on the curve, a ``┊`` line and a ``▼`` above
+the plot, the learning-rate axis in decades and the loss axis with rounded ticks. The
+y-range is the PNG's (:func:`lrfind.plot.y_range`). ``charset="ascii"`` draws in plain
+ASCII, for terminals without UTF-8 or a braille font. Everything is a pure function
+returning a ``str``: no printing, no terminal queries.
 
 >>> import numpy as np
 >>> from lrfind.result import Result
@@ -42,6 +44,9 @@ MIN_HEIGHT = 5
 MARKER = "▼"
 RULE = "┊"
 RAW = "·"
+POINT = "●"
+"""Where a suggestion sits on the curve drawn."""
+EMA = "-"
 # One letter per method when several suggestions are marked at once.
 METHOD_SYMBOLS = {"auto": "A", "steepest": "S", "valley": "V", "minimum": "M", "slide": "L"}
 
@@ -52,7 +57,7 @@ _GLYPHS = {
     "ascii": {"corner": "+", "hline": "-", "xtick": "+", "ytick": "+", "vline": "|",
               "rule": ":", "curve": "**"},
 }  # fmt: skip
-_ASCII_FOR = {MARKER: "v", RAW: "."}
+_ASCII_FOR = {MARKER: "v", RAW: ".", POINT: "o"}
 
 _BRAILLE_BASE = 0x2800
 # Bit of each dot in a braille cell, indexed [row][column] (Unicode's dot numbering).
@@ -82,11 +87,22 @@ class Series:
 
 @dataclass(frozen=True)
 class Mark:
-    """A vertical marker at learning rate ``lr`` (a suggestion), with its legend text."""
+    """A vertical marker at learning rate ``lr`` (a suggestion), with its legend text.
+
+    Attributes:
+        lr: where the marker stands.
+        label: the legend's text.
+        symbol: the character above the plot.
+        y: the value of the curve at ``lr``: ``point`` is drawn there, over the curve
+            (``None``: no point).
+        point: the character drawn at ``y``.
+    """
 
     lr: float
     label: str
     symbol: str = MARKER
+    y: float | None = None
+    point: str = POINT
 
 
 @dataclass(frozen=True)
@@ -309,7 +325,8 @@ def render(
             come on top).
         ylim: the value range; default: the range of the finite values.
         title: the first line (cut to ``width``).
-        x_label, y_label: the axis names.
+        x_label: the name of the learning-rate axis.
+        y_label: the name of the value axis.
         charset: ``"braille"`` (2 x 4 dots a character) or ``"ascii"``.
         color: ANSI colours (only for a terminal that shows them).
 
@@ -368,6 +385,9 @@ def render(
     mark_cols = {frame.column(m.lr) - left: m for m in in_range}
     glyph = _GLYPHS[charset]
     cells = canvas.cells({c: glyph["rule"] for c in mark_cols})
+    for col, m in mark_cols.items():
+        if m.y is not None and math.isfinite(m.y) and ylim[0] <= m.y <= ylim[1]:
+            cells[frame.row(m.y)][col] = (_symbol(m.point, charset), "marker")
 
     lines: list[str] = []
     if title:
@@ -421,23 +441,34 @@ def render_result(
     width: int = 80,
     height: int = 16,
     show_raw: bool = True,
+    show_ema: bool = False,
     charset: str = "braille",
     color: bool = False,
 ) -> str:
-    """A range test in the terminal: raw and smoothed loss against lr, the suggestion marked.
+    """A range test in the terminal: the lag-free smoothing against lr, the suggestion on it.
+
+    The curve is :func:`lrfind.plot.lag_free`, the one ``auto`` places its pick on and
+    the PNG draws in bold (the EMA when the curve is too short to smooth); each
+    suggestion is a ``●`` on it (its letter with ``method="all"``). The y-range is
+    :func:`lrfind.plot.result_y_range`'s, the PNG's.
 
     Args:
         result: the range test.
         method: the suggestion to mark (default: the result's method); ``"all"`` marks
             every method with its letter (A auto, S steepest, V valley, M minimum,
             L slide).
-        width, height, charset, color: see :func:`render`.
-        show_raw: draw the raw losses (``·``) besides the smoothed curve.
+        width: as for :func:`render`.
+        height: as for :func:`render`.
+        show_raw: draw the raw losses (``·``) besides the curve.
+        show_ema: also draw the EMA the peers' methods use (``-``), which lags to the
+            right of the raw losses on a fast curve.
+        charset: as for :func:`render`.
+        color: as for :func:`render`.
 
     Returns:
         The plot as text, at most ``width`` characters a line (ANSI codes aside).
     """
-    from lrfind.plot import _y_limits
+    from lrfind.plot import lag_free, result_y_range, value_at
     from lrfind.suggest import METHODS
 
     if method is not None and method != "all" and method not in METHODS:
@@ -449,21 +480,34 @@ def render_result(
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.log10(result.lrs)
     raw, smooth = result.losses, result.smoothed
-    series = [Series(x, smooth, "line", f"smoothed {label} (EMA {result.smoothing:g})")]
+    ema_label = f"EMA {result.smoothing:g} (peers' smoothing)"
+    centred = lag_free(result)
+    if centred is None:
+        curve = smooth
+        series = [Series(x, smooth, "line", f"smoothed {label} ({ema_label})")]
+    else:
+        curve = centred
+        series = [Series(x, centred, "line", f"lag-free smoothing of the {label} (auto)")]
+        if show_ema:
+            series.append(Series(x, smooth, "points", ema_label, EMA))
     if show_raw:
         series.append(Series(x, raw, "points", f"raw {label}", RAW))
     names = list(METHODS) if method == "all" else [method or result.method]
     marks: list[Mark] = []
+    found_all = []
     missing: list[str] = []
     for name in names:
         found = result.suggest(name)
         if found.lr is None:
             missing.append(f"{name}: none ({found.reason})")
             continue
+        found_all.append(found)
         symbol = METHOD_SYMBOLS.get(name, "?") if method == "all" else MARKER
+        point = symbol if method == "all" else POINT
         text = f"{name} {found.lr:.2e} (confidence {found.confidence:.2f})"
-        marks.append(Mark(found.lr, text, symbol))
-    limits = _y_limits(raw if show_raw else smooth, smooth)
+        y = value_at(result.lrs, curve, found.lr)
+        marks.append(Mark(found.lr, text, symbol, y, point))
+    limits = result_y_range(result, found_all, raw=show_raw, ema=show_ema)
     text = render(
         series,
         marks,
@@ -495,7 +539,10 @@ def render_grid(
         grid: the grid search.
         marks: other learning rates to mark, by label (``{"lrfind auto": 3e-3}``);
             marked with their first letter.
-        width, height, charset, color: see :func:`render`.
+        width: as for :func:`render`.
+        height: as for :func:`render`.
+        charset: as for :func:`render`.
+        color: as for :func:`render`.
     """
     finite = np.isfinite(grid.losses)
     kind = "validation loss" if grid.validation else "training loss"

@@ -241,7 +241,11 @@ def grid_search(
         setup: the job (a :class:`lrfind.setup.Setup`).
         lrs: the learning rates; default ``log_grid(1e-5, 10.0, 3)`` (19 values, the
             grid of lrfind's benchmark).
-        steps, schedule, eval_batches, progress, options: see :func:`train_at`.
+        steps: as for :func:`train_at`.
+        schedule: as for :func:`train_at`.
+        eval_batches: as for :func:`train_at`.
+        progress: as for :func:`train_at`.
+        **options: as for :func:`train_at`.
 
     Returns:
         A :class:`~lrfind.grid.GridResult`; ``.best`` is the winning ``(lr, loss)``.
@@ -286,7 +290,10 @@ def check(
         steps: optimizer steps of each training: the budget you will train with, >= 1.
         factor: the spacing of the three learning rates, > 1 (default a third of a decade).
         walk: extra trainings allowed past an edge, >= 0 (default 0: exactly three).
-        schedule, eval_batches, progress, options: see :func:`train_at`.
+        schedule: as for :func:`train_at`.
+        eval_batches: as for :func:`train_at`.
+        progress: as for :func:`train_at`.
+        **options: as for :func:`train_at`.
 
     Returns:
         A :class:`~lrfind.grid.GridResult` over the learning rates trained (three, plus

@@ -212,12 +212,15 @@ class Trainer:
     sweep), or :meth:`train_step` at the lrs the param groups hold (a scheduler's).
 
     Args:
-        model, optimizer: the job.
+        model: the job's model.
+        optimizer: its optimizer.
         batches: the training batches (:class:`~lrfind.torch.batches.Batches`).
         training: how each step trains.
-        loss_fn, forward: how a batch becomes a loss (see :mod:`lrfind.torch.batches`).
-        val_data, val_batches: with ``val_data``, each step returns the mean loss of the
+        loss_fn: how an ``(x, y)`` batch becomes a loss (see :mod:`lrfind.torch.batches`).
+        forward: how any other batch becomes one.
+        val_data: held-out batches: with them, each step returns the mean loss of the
             first ``val_batches`` validation batches after it (Smith's variant).
+        val_batches: how many of ``val_data``'s batches (all if ``None``).
         lockstep: the ranks' lock step under torch.distributed, or ``None``.
     """
 

@@ -1,0 +1,114 @@
+"""Regenerate the documentation's pictures of the demo: the PNG plot and the terminal plot.
+
+    python docs/screenshots.py [--out docs/images]
+
+Runs the range test of ``lrfind demo`` (Adam on scikit-learn's digits, seed 0, one torch
+thread) and writes, into ``--out``:
+
+- ``demo.png``: the PNG plot, as ``lrfind demo`` writes it;
+- ``demo.json``: the result, to re-plot it (``lrfind plot docs/images/demo.json``);
+- ``terminal.txt`` and ``terminal-ascii.txt``: the terminal plot at 80 columns, in
+  braille and in ASCII, as ``lrfind demo`` prints it;
+- ``terminal.png``: the braille terminal plot drawn in DejaVu Sans Mono (matplotlib's
+  own font, which has the braille patterns), for pages whose font has none.
+
+Needs the ``demo`` extra (torch and scikit-learn).
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+import lrfind
+from lrfind.cli.report import suggestions_table
+from lrfind.cli.terminal import render_result
+from lrfind.result import Result
+
+WIDTH = 80
+BACKGROUND, FOREGROUND, CURVE = "#1e1e1e", "#d4d4d4", "#6cb6ff"
+BRAILLE = 0x2800
+BRAILLE_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
+"""The bit of each dot of a braille cell, by row and column (Unicode's numbering)."""
+HERE = Path(__file__).resolve().parent
+
+
+def demo_result() -> Result:
+    """The range test of ``lrfind demo`` with its defaults (seed 0, one thread)."""
+    import torch
+
+    from lrfind.demo import digits_setup
+    from lrfind.torch.find import find
+
+    torch.set_num_threads(1)
+    setup = digits_setup("adam", seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrfind.LRFindWarning)
+        return find(setup.model, setup.optimizer, setup.data, loss_fn=setup.loss_fn, progress=False)
+
+
+def terminal_png(text: str, path: Path) -> None:
+    """``text`` as a terminal shows it, light on a dark page: each character in its cell
+    (DejaVu Sans Mono, matplotlib's own font), each braille cell as its dots (the font
+    has no braille patterns)."""
+    lines = text.splitlines()
+    cell_w, cell_h = 0.085, 0.17  # inches: a terminal cell is about twice as tall as wide
+    fig = Figure(figsize=(WIDTH * cell_w + 0.3, len(lines) * cell_h + 0.3))
+    FigureCanvasAgg(fig)
+    fig.patch.set_facecolor(BACKGROUND)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_facecolor(BACKGROUND)
+    ax.set_xlim(-1.0, WIDTH + 1.0)
+    ax.set_ylim(len(lines) + 0.9, -0.9)
+    ax.set_axis_off()
+    dots_x: list[float] = []
+    dots_y: list[float] = []
+    for row, line in enumerate(lines):
+        for col, char in enumerate(line):
+            code = ord(char) - BRAILLE
+            if 0 < code < 0x100:
+                for dy, bits in enumerate(BRAILLE_BITS):
+                    for dx, bit in enumerate(bits):
+                        if code & bit:
+                            dots_x.append(col + 0.3 + 0.4 * dx)
+                            dots_y.append(row + 0.14 + 0.24 * dy)
+            elif not char.isspace():
+                ax.text(col + 0.5, row + 0.5, char, ha="center", va="center",
+                        family="DejaVu Sans Mono", size=9, color=FOREGROUND)  # fmt: skip
+    ax.scatter(dots_x, dots_y, s=2.5, color=CURVE, linewidths=0)
+    fig.savefig(path, dpi=110, facecolor=BACKGROUND)
+
+
+def main(out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    result = demo_result()
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    FigureCanvasAgg(fig)
+    result.plot(ax=fig.add_subplot())
+    paths = [out / "demo.png", out / "demo.json"]
+    fig.savefig(paths[0], dpi=120)
+    result.save(paths[1])
+    table = suggestions_table(result, WIDTH)
+    for charset, name in (("braille", "terminal.txt"), ("ascii", "terminal-ascii.txt")):
+        text = render_result(result, width=WIDTH, charset=charset) + "\n\n" + table + "\n"
+        (out / name).write_text(text, encoding="utf-8")
+        paths.append(out / name)
+        if charset == "braille":
+            paths.append(out / "terminal.png")
+            terminal_png(text, paths[-1])
+    return paths
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=HERE / "images")
+    written = main(parser.parse_args().out)
+    print("wrote " + ", ".join(str(p) for p in written))
