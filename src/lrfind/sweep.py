@@ -242,7 +242,9 @@ def sweep(
             - ``mode`` (``"exp"``): ``"exp"`` or ``"linear"``;
             - ``smoothing`` (0.98): EMA coefficient in [0, 1) for the stop rule and
               the peer methods;
-            - ``diverge_factor`` (4): > 1; see the rule above;
+            - ``diverge_factor`` (4): > 1; see the rule above. ``float("inf")`` switches
+              the rule off: the whole range is recorded, and only a non-finite loss
+              stops the sweep early;
             - ``check_every`` (1): read the losses every this many steps (the stop
               rule lags by up to ``check_every - 1`` steps); for steps that return
               device tensors;
