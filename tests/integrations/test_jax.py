@@ -85,6 +85,20 @@ def test_adam_mlp_sweep_state_untouched_apply_and_plot(tmp_path: Path) -> None:
     assert Result.load(tmp_path / "jax.json") == result
 
 
+def test_a_loss_of_shape_one_gives_the_same_curve_as_a_scalar() -> None:
+    target = jnp.array([1.0, -2.0, 0.5])
+    params = {"w": jnp.zeros(3)}
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    options: dict[str, Any] = {"start_lr": 1e-3, "end_lr": 0.9, "num_steps": 12, "progress": False}
+    scalar = find(quadratic, params, optimizer, [target], **options)
+    one = find(lambda p, t: quadratic(p, t).reshape(1), params, optimizer, [target], **options)
+    with_aux = find(lambda p, t: (quadratic(p, t).reshape(1, 1), None), params, optimizer,
+                    [target], has_aux=True, **options)  # fmt: skip
+    assert one.losses.tolist() == scalar.losses.tolist() == with_aux.losses.tolist()
+    with pytest.raises(ValueError, match=r"scalar loss \(one element\), got shape \(3,\)"):
+        find(lambda p, t: (p["w"] - t) ** 2, params, optimizer, [target], **options)
+
+
 def test_bad_arguments_are_refused() -> None:
     params = {"w": jnp.zeros(3)}
     with pytest.raises(ValueError, match="inject_hyperparams"):

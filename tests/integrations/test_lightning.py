@@ -343,3 +343,18 @@ def test_skip_frozen_is_passed_on(tmp_path: Path, snapshots_taken: list[Any]) ->
     assert [f.param for f in snapshots_taken[0]._frozen] == list(first.parameters())
     for key, value in module.state_dict().items():
         assert torch.equal(value, weights[key]), key
+
+
+def test_a_loss_of_shape_one_gives_the_same_curve_as_a_scalar(tmp_path: Path) -> None:
+    class OneElement(Regressor):
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return super().training_step(batch, batch_idx).reshape(1)
+
+    curves = []
+    for kind in (Regressor, OneElement):
+        torch.manual_seed(0)
+        trainer = make_trainer(tmp_path, [], logger=False)
+        curves.append(find(trainer, kind(), loader(), apply=False, num_steps=12,
+                           start_lr=1e-4, progress=False))  # fmt: skip
+    assert len(curves[1].losses) == 12
+    assert curves[1].losses.tolist() == curves[0].losses.tolist()

@@ -208,3 +208,16 @@ def test_skip_frozen_is_passed_on(tmp_path: Path, snapshots_taken: list[Any]) ->
     assert all(name.startswith("transformer.h.") for name in frozen)
     for key, value in model.state_dict().items():
         assert torch.equal(value, weights[key]), key
+
+
+def test_a_loss_of_shape_one_gives_the_same_curve_as_a_scalar(tmp_path: Path) -> None:
+    class OneElement(Trainer):  # type: ignore[misc]
+        def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+            return super().compute_loss(model, inputs, *args, **kwargs).reshape(1)
+
+    curves = []
+    for kind in (Trainer, OneElement):
+        trainer = kind(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows())
+        curves.append(find(trainer, start_lr=1e-5, end_lr=1e-2, num_steps=6, progress=False))
+    assert len(curves[1].losses) == 6
+    assert curves[1].losses.tolist() == curves[0].losses.tolist()

@@ -24,6 +24,7 @@ every ``check_every`` steps, so JAX's asynchronous dispatch is kept.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Unpack
 
@@ -93,6 +94,26 @@ def apply(
     return with_learning_rate(opt_state, found.lr, lr_key)
 
 
+def _scalar_loss(loss_fn: LossFn, has_aux: bool) -> LossFn:
+    """``loss_fn`` with a one-element loss (shape ``(1,)``) reshaped to a scalar, which
+    ``jax.grad`` needs; any other shape is a ``ValueError`` (raised while tracing)."""
+
+    def scalar(params: Any, batch: Any) -> Any:
+        value = loss_fn(params, batch)
+        loss, aux = (value[0], value[1]) if has_aux else (value, None)
+        shape = tuple(getattr(loss, "shape", ()))
+        if shape != ():
+            if math.prod(shape) != 1:
+                raise ValueError(
+                    f"loss_fn must return a scalar loss (one element), got shape {shape}: "
+                    f"reduce it (jnp.mean)"
+                )
+            loss = jnp.reshape(loss, ())
+        return (loss, aux) if has_aux else loss
+
+    return scalar
+
+
 def _floats(values: Sequence[Any]) -> npt.NDArray[np.float64]:
     return np.asarray(jax.device_get(list(values)), dtype=np.float64).reshape(len(values))
 
@@ -141,7 +162,7 @@ def find(
     start_state = optimizer.init(params) if opt_state is None else opt_state
     dtype = learning_rate_of(start_state, lr_key).dtype
     batches = cycle(data, "data")
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=has_aux)
+    grad_fn = jax.value_and_grad(_scalar_loss(loss_fn, has_aux), has_aux=has_aux)
 
     @jax.jit
     def train_step(params: Any, state: Any, batch: Any, lr: Any) -> tuple[Any, Any, Any]:

@@ -314,8 +314,11 @@ def compute_loss(
             f"the loss must be a torch.Tensor (to backpropagate), got {type(loss).__name__}"
         )
     if loss.ndim != 0:
+        if loss.numel() == 1:  # shape (1,), (1, 1): DataParallel's gathered loss, some heads
+            return loss.reshape(())
         raise ValueError(
-            f"the loss must be a scalar, got a tensor of shape {tuple(loss.shape)}: "
-            f"reduce it (reduction='mean') or return loss.mean() from forward"
+            f"the loss must be a scalar (one element), got a tensor of shape "
+            f"{tuple(loss.shape)}: reduce it (reduction='mean') or return loss.mean() from "
+            f"forward"
         )
     return loss
