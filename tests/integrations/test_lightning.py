@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import random
 import runpy
 from pathlib import Path
 from typing import Any
@@ -358,3 +359,174 @@ def test_a_loss_of_shape_one_gives_the_same_curve_as_a_scalar(tmp_path: Path) ->
                            start_lr=1e-4, progress=False))  # fmt: skip
     assert len(curves[1].losses) == 12
     assert curves[1].losses.tolist() == curves[0].losses.tolist()
+
+
+class TrainerReader(Regressor):
+    """A training_step that needs the Trainer, as Lightning's own finder test's does."""
+
+    def __init__(self) -> None:
+        super().__init__(lr=1e-2)
+        self.seen: list[tuple[Any, ...]] = []
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        trainer = self.trainer  # RuntimeError when not attached to a Trainer
+        self.seen.append(
+            (
+                type(trainer).__name__,
+                self.global_step,
+                self.current_epoch,
+                trainer.estimated_stepping_batches,
+                trainer.datamodule.name if trainer.datamodule is not None else None,
+                self.device.type,
+            )
+        )
+        self.log("global_step", float(self.global_step))
+        return super().training_step(batch, batch_idx)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.1, total_steps=total)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
+class NamedData(pl.LightningDataModule):
+    name = "named"
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return loader()
+
+
+def test_find_runs_training_step_attached_to_a_trainer(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, [], logger=False, max_epochs=3)
+    module = TrainerReader()
+    weights = copy.deepcopy(module.state_dict())
+    data = NamedData()
+
+    result = find(trainer, module, datamodule=data, apply=True, num_steps=10, end_lr=0.1,
+                  progress=False)  # fmt: skip
+
+    # Every step of the sweep saw a Trainer attached: fit's step 0 of epoch 0, the
+    # datamodule, and the stepping budget of the user's Trainer (8 batches x 3 epochs).
+    assert len(module.seen) == len(result.lrs) == 10
+    assert set(module.seen) == {("Trainer", 0, 0, 24, "named", "cpu")}
+    assert module.logged == ["train_loss"] * 10
+    # Afterwards: detached again, as before, weights and lr attribute as expected.
+    assert module._trainer is None
+    assert data.trainer is None
+    assert_same(module.state_dict(), weights)
+    assert module.hparams.lr == result.suggestion
+    assert (trainer.global_step, trainer.current_epoch) == (0, 0)
+
+    trainer.fit(module, datamodule=data)  # the user's Trainer fits afterwards as usual
+    assert trainer.global_step == 24
+    assert module.seen[10] == ("Trainer", 0, 0, 24, "named", "cpu")
+    assert module.seen[-1][1:3] == (23, 2)
+
+
+def test_find_leaves_the_trainer_a_module_was_attached_to(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, [], logger=False)
+    module = Regressor()
+    trainer.fit(module, loader())
+    module.train()
+    result = find(trainer, module, loader(), apply=False, num_steps=8, start_lr=1e-5,
+                  progress=False)  # fmt: skip
+    assert len(result.lrs) == 8
+    assert module.trainer is trainer
+
+
+class RandomData(pl.LightningModule):
+    """Its data and datamodule draw from every global RNG when they are built."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lr = 1e-2
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.2),
+                                       torch.nn.Linear(8, 1))  # fmt: skip
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.net(x), y)
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        x = torch.randn(64, 4)
+        return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=8, shuffle=True)
+
+
+class RandomDataModule(pl.LightningDataModule):
+    def prepare_data(self) -> None:
+        self.offset = float(np.random.rand()) + random.random()
+
+    def setup(self, stage: str) -> None:
+        self.x = torch.randn(64, 4)
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        y = self.x.sum(1, keepdim=True) + self.offset
+        return DataLoader(TensorDataset(self.x, y), batch_size=8, shuffle=True)
+
+
+@pytest.mark.parametrize("source", ["module", "datamodule"])
+def test_find_is_rng_neutral_three_calls_give_one_curve(tmp_path: Path, source: str) -> None:
+    pl.seed_everything(0, verbose=False)
+    module = RandomData()
+    trainer = make_trainer(tmp_path, [], logger=False)
+    states = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+    curves = []
+    for _ in range(3):
+        datamodule = RandomDataModule() if source == "datamodule" else None
+        result = find(trainer, module, datamodule=datamodule, apply=False, num_steps=12,
+                      start_lr=1e-4, end_lr=1e-2, progress=False)  # fmt: skip
+        curves.append(result.losses.tolist())
+    assert len(curves[0]) == 12
+    assert curves[1] == curves[0]
+    assert curves[2] == curves[0]
+    torch_state, numpy_state, python_state = states
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    now = np.random.get_state()
+    assert now[0] == numpy_state[0]
+    np.testing.assert_array_equal(now[1], numpy_state[1])
+    assert now[2:] == numpy_state[2:]
+    assert random.getstate() == python_state
+
+
+def test_find_trains_with_the_trainers_precision_accumulation_and_clipping(
+    tmp_path: Path,
+) -> None:
+    trainer = make_trainer(tmp_path, [], logger=False, precision="bf16-mixed",
+                           accumulate_grad_batches=2, gradient_clip_val=0.5)  # fmt: skip
+    result = find(trainer, Regressor(), loader(), apply=False, num_steps=6, start_lr=1e-5,
+                  progress=False)  # fmt: skip
+    settings = result.settings
+    assert (settings["amp"], settings["accumulation_steps"], settings["grad_clip"]) == (
+        "bf16",
+        2,
+        0.5,
+    )
+
+
+@pytest.mark.parametrize("error", [KeyError, KeyboardInterrupt])
+def test_an_error_in_the_sweep_comes_out_of_find_as_itself(
+    tmp_path: Path, error: type[BaseException]
+) -> None:
+    class Raising(Regressor):
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            if batch_idx == 3:
+                raise error("at batch 3")
+            return super().training_step(batch, batch_idx)
+
+    module = Raising()
+    weights = copy.deepcopy(module.state_dict())
+    rng = torch.get_rng_state()
+    trainer = make_trainer(tmp_path, [], logger=False)
+    with pytest.raises(error, match="at batch 3") as info:  # not Lightning's sys.exit(1)
+        find(trainer, module, loader(), apply=False, num_steps=10, progress=False)
+    assert "lrfind: raised by step(lr=" in "".join(getattr(info.value, "__notes__", []))
+    assert_same(module.state_dict(), weights)
+    assert module._trainer is None
+    assert torch.equal(torch.get_rng_state(), rng)

@@ -9,8 +9,13 @@ Two ways in, one engine (:func:`lrfind.find` on the module's ``training_step``):
   the suggestion on the optimizer (and scales the LR schedulers with it) and on the
   module's ``lr``/``learning_rate`` attribute, and logs the figure to the Trainer's
   loggers. Nothing undoes the suggestion afterwards.
-- :func:`find`, a function to call before ``trainer.fit``: it sweeps a throwaway
-  optimizer from ``configure_optimizers``, restores the module and sets the module's
+- :func:`find`, a function to call before ``trainer.fit``: it runs the same sweep inside
+  a short ``fit`` of a throwaway Trainer built like yours (device, precision,
+  accumulation, clipping, epochs; no loggers, checkpoints or validation), so
+  ``training_step`` and ``configure_optimizers`` see what they see under ``fit``
+  (``self.trainer``, ``self.global_step``, ``self.current_epoch``, the datamodule,
+  ``self.trainer.estimated_stepping_batches``); the fit leaves as soon as the sweep is
+  done, as Lightning's own tuner leaves it. The module is restored and sets the module's
   ``lr`` attribute, which ``configure_optimizers`` then reads when ``fit`` runs.
 
 Unlike Lightning's own finder, suggestions are always computed on the log-lr axis of
@@ -32,6 +37,7 @@ import copy
 import itertools
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Unpack
 
@@ -40,6 +46,9 @@ from lrfind.integrations import apply_suggestion, missing
 try:
     import lightning.pytorch as pl
     import torch
+    from lightning.fabric.utilities.warnings import PossibleUserWarning
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+    from lightning.pytorch.utilities.exceptions import _TunerExitException
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise missing("lightning", "PyTorch Lightning", error) from error
 
@@ -55,6 +64,7 @@ from lrfind.options import (
 from lrfind.result import Result
 from lrfind.torch.find import find as _torch_find
 from lrfind.torch.find import snapshot_options
+from lrfind.torch.state import RngState
 
 __all__ = ["LR_ATTRS", "SWEEP_OPTIONS", "LRFinder", "apply_suggestion", "find", "log_result"]
 
@@ -332,6 +342,25 @@ def log_result(trainer: pl.Trainer, result: Result, name: str = "lrfind") -> Non
         logger.save()
 
 
+def _sweep_in_fit(
+    trainer: pl.Trainer, pl_module: pl.LightningModule, options: Mapping[str, Any]
+) -> tuple[Result, Any, list[Any]]:
+    """The sweep from inside ``fit``: the Trainer's optimizer, schedulers and data."""
+    optimizer = _single_optimizer(pl_module, trainer.optimizers)
+    schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
+    result = _sweep(
+        trainer,
+        pl_module,
+        optimizer,
+        schedulers,
+        _train_data(trainer),
+        trainer.strategy.root_device,
+        options,
+        strategy=trainer.strategy,
+    )
+    return result, optimizer, schedulers
+
+
 class LRFinder(pl.Callback):
     """Run the range test at the start of chosen epochs of ``trainer.fit``.
 
@@ -383,18 +412,7 @@ class LRFinder(pl.Callback):
         epoch = int(trainer.current_epoch)
         if epoch not in self.epochs or epoch in self.results:
             return
-        optimizer = _single_optimizer(pl_module, trainer.optimizers)
-        schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
-        result = _sweep(
-            trainer,
-            pl_module,
-            optimizer,
-            schedulers,
-            _train_data(trainer),
-            trainer.strategy.root_device,
-            self.options,
-            strategy=trainer.strategy,
-        )
+        result, optimizer, schedulers = _sweep_in_fit(trainer, pl_module, self.options)
         result.settings["epoch"] = epoch
         self.results[epoch] = result
         if self.apply:
@@ -406,6 +424,113 @@ class LRFinder(pl.Callback):
                 log.info("lrfind: epoch %d, learning rate set to %.3g", epoch, lr)
         if self.to_loggers:
             log_result(trainer, result, name=f"lrfind/epoch_{epoch}")
+
+
+class _SweepThenLeave(pl.Callback):
+    """:func:`find`'s callback: the sweep at the start of the throwaway fit's first
+    epoch, then out of ``fit`` at once, the way Lightning's own tuner leaves it (only
+    the teardown hooks run). What the sweep raised is kept, for :func:`find` to re-raise
+    after the fit: a Ctrl-C would otherwise become Lightning's ``sys.exit(1)``."""
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.options = options
+        self.result: Result | None = None
+        self.error: BaseException | None = None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        try:
+            self.result = _sweep_in_fit(trainer, pl_module, self.options)[0]
+        except BaseException as error:
+            self.error = error
+        raise _TunerExitException()
+
+
+MIXED_PRECISIONS = ("16-mixed", "bf16-mixed")
+"""The Trainer precisions the sweep takes over (as autocast); under any other the
+throwaway Trainer leaves the module's dtype as it is."""
+
+
+def _throwaway_trainer(trainer: pl.Trainer, callback: pl.Callback) -> pl.Trainer:
+    """A Trainer that fits like ``trainer`` on its root device, and does nothing else."""
+    device = trainer.strategy.root_device
+    precision: Any = str(trainer.precision)
+    algorithm = trainer.gradient_clip_algorithm
+    return pl.Trainer(
+        accelerator=trainer.accelerator,
+        strategy=SingleDeviceStrategy(device=device),
+        devices=[device.index] if device.type == "cuda" and device.index is not None else 1,
+        precision=precision if precision in MIXED_PRECISIONS else "32-true",
+        accumulate_grad_batches=trainer.accumulate_grad_batches,
+        gradient_clip_val=trainer.gradient_clip_val,
+        gradient_clip_algorithm=None if algorithm is None else str(algorithm.value),
+        max_epochs=trainer.max_epochs,
+        max_steps=trainer.max_steps,
+        limit_train_batches=trainer.limit_train_batches,
+        default_root_dir=trainer.default_root_dir,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[callback],
+    )
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No "GPU available" lines and no dataloader advice from the throwaway fit: the
+    real fit says them once (warnings of other kinds, lrfind's included, still show)."""
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PossibleUserWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _fit_and_sweep(
+    trainer: pl.Trainer,
+    module: pl.LightningModule,
+    train_dataloaders: Iterable[Any] | None,
+    datamodule: pl.LightningDataModule | None,
+    options: Mapping[str, Any],
+) -> Result:
+    """The sweep inside a throwaway fit; the module comes back as it went in (weights,
+    modes, device, the Trainer it was attached to), and so does the datamodule."""
+    home = next(itertools.chain(module.parameters(), module.buffers()), torch.empty(0)).device
+    modes = [(part, part.training) for part in module.modules()]
+    # fit starts with module.zero_grad(), which drops the gradients (set to None) without
+    # touching them: holding the tensors is the exact copy (restore_grads=False: dropped)
+    keep_grads = options.get("restore_grads", True)
+    grads = [(param, param.grad if keep_grads else None) for param in module.parameters()]
+    attached = module._trainer
+    data_attached = datamodule.trainer if datamodule is not None else None
+    callback = _SweepThenLeave(options)
+    try:
+        with _quiet():
+            throwaway = _throwaway_trainer(trainer, callback)
+            throwaway.fit(module, train_dataloaders=train_dataloaders, datamodule=datamodule)
+    finally:
+        module.trainer = attached
+        if datamodule is not None:
+            datamodule.trainer = data_attached
+        module.to(home)
+        for param, grad in grads:
+            param.grad = grad
+        for part, training in modes:
+            part.training = training
+    if callback.error is not None:
+        raise callback.error
+    if callback.result is None:
+        raise LRFindError(
+            "the sweep did not run: fit ended before its first training epoch started "
+            "(max_epochs=0, max_steps=0 or limit_train_batches=0 on the Trainer?)"
+        )
+    return callback.result
 
 
 def find(
@@ -421,21 +546,28 @@ def find(
 ) -> Result:
     """Run the range test before ``trainer.fit(module, ...)``.
 
-    The sweep trains a throwaway optimizer from ``module.configure_optimizers()`` with
-    the module's ``training_step`` on the data ``fit`` would use (``train_dataloaders``,
-    else ``datamodule.train_dataloader()``, else ``module.train_dataloader()``), on the
-    Trainer's device, with its mixed precision, gradient accumulation and clipping. The
-    module comes back exactly as it was (weights, buffers, modes, RNG states) and on its
-    own device. With ``apply=True`` the suggestion is written to the module's
-    ``lr``/``learning_rate`` attribute (or ``hparams`` entry), which
-    ``configure_optimizers`` must read for ``fit`` to use it.
+    The sweep runs inside a short ``fit`` of a throwaway Trainer built like ``trainer``
+    (its root device, mixed precision, gradient accumulation and clipping, epochs and
+    steps; no loggers, checkpoints, progress bar, validation or callbacks of yours), so
+    ``configure_optimizers`` and ``training_step`` run as under ``fit``: attached to a
+    Trainer (``self.trainer``, ``self.global_step``, ``self.current_epoch``,
+    ``self.trainer.estimated_stepping_batches``, ``self.trainer.datamodule``), with
+    ``self.log`` muted. The data is what ``fit`` would use (``train_dataloaders``, else
+    ``datamodule``, else the module's own ``train_dataloader``). At the start of the
+    first epoch the optimizer ``fit`` built from ``configure_optimizers`` is swept, then
+    the fit ends at once (only the ``teardown`` hooks run, as after Lightning's own
+    tuner). The module comes back exactly as it was (weights, buffers, modes, device,
+    the Trainer it was attached to, RNG states). With ``apply=True`` the suggestion is
+    written to the module's ``lr``/``learning_rate`` attribute (or ``hparams`` entry),
+    which ``configure_optimizers`` must read for ``fit`` to use it.
 
     Args:
-        trainer: the Trainer that will fit the module.
+        trainer: the Trainer that will fit the module (not changed; its loggers get
+            the figure with ``log=True``).
         module: the LightningModule (automatic optimization, one optimizer).
         train_dataloaders: the data to sweep over.
-        datamodule: used when ``train_dataloaders`` is None (``prepare_data`` and
-            ``setup("fit")`` are called).
+        datamodule: the datamodule, as for ``fit`` (``prepare_data``, ``setup("fit")``
+            and ``train_dataloader`` are called; not with ``train_dataloaders``).
         apply: set the module's lr attribute to the suggestion.
         lr_attr: the attribute name; default the first of ``lr``, ``learning_rate``.
         log: log the figure and suggestion to the Trainer's loggers.
@@ -446,42 +578,29 @@ def find(
 
     Raises:
         ValueError: a bad option, or ``apply=True`` and no lr attribute on the module.
-        LRFindError: manual optimization, several optimizers, or no data.
+        LRFindError: manual optimization, several optimizers, no data, or a Trainer
+            whose fit would not start an epoch.
     """
     checked = _check_options(options)
+    if not isinstance(trainer, pl.Trainer):
+        raise ValueError(
+            f"trainer must be a lightning.pytorch.Trainer, got {type(trainer).__name__}"
+        )
+    if not isinstance(module, pl.LightningModule):
+        raise ValueError(f"module must be a LightningModule, got {type(module).__name__}")
     if apply and _lr_holder(module, lr_attr) is None:
         raise ValueError(
             f"apply=True needs the module to keep its lr in an attribute or hparams entry "
             f"({lr_attr or ' or '.join(LR_ATTRS)}) that configure_optimizers reads; set "
             f"lr_attr, or pass apply=False and use result.suggestion yourself"
         )
-    if train_dataloaders is not None:
-        data: Iterable[Any] = train_dataloaders
-    elif datamodule is not None:
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-        data = datamodule.train_dataloader()
-    else:
-        data = module.train_dataloader()
+    if trainer.strategy.root_device.type == "cuda":
+        torch.cuda.init()  # type: ignore[no-untyped-call]  # so its RNG is in the snapshot
+    rng = RngState.take()  # before anything draws: the data, the Trainer, the optimizer
     try:
-        config = module.configure_optimizers()
-    except Exception as error:
-        error.add_note(
-            "lrfind: find() calls configure_optimizers before fit, without the Trainer's "
-            "setup; if it needs that (estimated_stepping_batches, say), use the LRFinder "
-            "callback instead"
-        )
-        raise
-    optimizer = _single_optimizer(module, [_optimizer_from_config(config)])
-    device = trainer.strategy.root_device
-    home = next(itertools.chain(module.parameters(), module.buffers()), torch.empty(0)).device
-    if home != device:
-        module.to(device)
-    try:
-        result = _sweep(trainer, module, optimizer, [], data, device, checked)
+        result = _fit_and_sweep(trainer, module, train_dataloaders, datamodule, checked)
     finally:
-        if home != device:
-            module.to(home)
+        rng.restore()
     if apply:
         found = result.suggest()
         if found.lr is None:
