@@ -18,7 +18,7 @@ pl = pytest.importorskip("lightning.pytorch")
 
 from lightning.pytorch.loggers import CSVLogger, Logger  # noqa: E402
 
-from lrfind.errors import LRFindError  # noqa: E402
+from lrfind.errors import LRFindError, LRFindWarning  # noqa: E402
 from lrfind.integrations.lightning import LRFinder, find  # noqa: E402
 from lrfind.result import Result  # noqa: E402
 
@@ -530,3 +530,61 @@ def test_an_error_in_the_sweep_comes_out_of_find_as_itself(
     assert_same(module.state_dict(), weights)
     assert module._trainer is None
     assert torch.equal(torch.get_rng_state(), rng)
+
+
+class SkipsOdd(Regressor):
+    """training_step returns None (skip, in Lightning) on every odd batch index."""
+
+    def __init__(self, skip: Any = None) -> None:
+        super().__init__(lr=1e-2)
+        self.skip = skip if skip is not None else (lambda index: index % 2 == 1)
+        self.calls: list[int] = []
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        self.calls.append(batch_idx)
+        if self.skip(batch_idx):
+            return None
+        return super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize("where", ["find", "callback"])
+def test_a_training_step_returning_none_skips_its_batch(tmp_path: Path, where: str) -> None:
+    module = SkipsOdd()
+    weights = copy.deepcopy(module.state_dict())
+    options: dict[str, Any] = {"num_steps": 10, "start_lr": 1e-5, "end_lr": 1e-2,
+                               "progress": False}  # fmt: skip
+    if where == "find":
+        trainer = make_trainer(tmp_path, [], logger=False)
+        result = find(trainer, module, loader(), **options)
+        assert_same(module.state_dict(), weights)
+    else:
+        finder = LRFinder(log=False, apply=False, **options)
+        trainer = make_trainer(tmp_path, [finder], logger=False, limit_train_batches=1)
+        trainer.fit(module, loader())
+        result = finder.results[0]
+        assert (module.calls[-1], len(module.logged)) == (0, 11)  # fit's own step, after
+        module.calls, module.logged = module.calls[:-1], module.logged[:-1]
+    # Ten points, each lr tried on an even batch after the odd one before it was skipped.
+    assert result.stop_reason == "completed"
+    np.testing.assert_allclose(result.lrs, np.logspace(-5, -2, 10), rtol=1e-12)
+    assert module.calls == list(range(19))
+    assert module.logged == ["train_loss"] * 10
+    # The losses are those of the even batches, at the schedule's lrs: the same curve as a
+    # sweep over only those batches.
+    even = DataLoader([batch for k, batch in enumerate(loader()) if k % 2 == 0], batch_size=None)
+    twin = Regressor(lr=1e-2)
+    twin.load_state_dict(weights)
+    plain = find(make_trainer(tmp_path, [], logger=False), twin, even, **options)
+    np.testing.assert_allclose(result.losses, plain.losses, rtol=1e-6)
+
+
+def test_too_many_skipped_steps_stop_the_sweep(tmp_path: Path) -> None:
+    from lrfind.sweep import DEFAULT_MAX_SKIPS
+
+    module = SkipsOdd(skip=lambda index: index >= 3)  # three steps, then only skips
+    trainer = make_trainer(tmp_path, [], logger=False)
+    with pytest.warns(LRFindWarning, match="no learning rate"):
+        result = find(trainer, module, loader(), num_steps=10, progress=False)
+    assert result.stop_reason == "too many skipped steps"
+    assert len(result.lrs) == 3
+    assert len(module.calls) == 3 + DEFAULT_MAX_SKIPS + 1

@@ -22,7 +22,10 @@ Unlike Lightning's own finder, suggestions are always computed on the log-lr axi
 the recorded curve, every sweep starts its stop rule afresh (so one run mid-training
 goes its full course), and the restore happens before the suggestion is applied.
 Automatic optimization with one optimizer (any number of param groups) is supported;
-``self.log`` calls inside ``training_step`` are muted during the sweep.
+``self.log`` calls inside ``training_step`` are muted during the sweep, and a
+``training_step`` that returns ``None`` skips its batch, as under ``fit``: the same lr
+is tried again on the next batch (a sweep stops with ``"too many skipped steps"`` after
+:data:`~lrfind.sweep.DEFAULT_MAX_SKIPS` in a row).
 
 >>> import lightning.pytorch as pl
 >>> callback = LRFinder(num_steps=50, epochs=(0, 5))
@@ -62,6 +65,7 @@ from lrfind.options import (
     split,
 )
 from lrfind.result import Result
+from lrfind.torch.batches import SkipBatch
 from lrfind.torch.find import find as _torch_find
 from lrfind.torch.find import snapshot_options
 from lrfind.torch.state import RngState
@@ -91,14 +95,17 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _loss_of(output: Any) -> torch.Tensor:
+    """The loss in what ``training_step`` returned; ``None`` skips the batch, as in fit."""
     if isinstance(output, torch.Tensor):
         return output
+    if output is None:
+        raise SkipBatch
     loss = output.get("loss") if isinstance(output, Mapping) else None
     if isinstance(loss, torch.Tensor):
         return loss
     raise LRFindError(
-        "training_step must return the loss (a tensor, or a dict with a 'loss' tensor) for "
-        f"the range test; it returned {type(output).__name__}"
+        "training_step must return the loss (a tensor, or a dict with a 'loss' tensor), or "
+        f"None to skip the batch; it returned {type(output).__name__}"
     )
 
 
