@@ -588,3 +588,103 @@ def test_too_many_skipped_steps_stop_the_sweep(tmp_path: Path) -> None:
     assert result.stop_reason == "too many skipped steps"
     assert len(result.lrs) == 3
     assert len(module.calls) == 3 + DEFAULT_MAX_SKIPS + 1
+
+
+class ReadsDataLr(Regressor):
+    """configure_optimizers takes its lr from the datamodule, as in Lightning's tuner test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        del self.hparams["lr"]
+
+    def configure_optimizers(self) -> Any:
+        data = self.trainer.datamodule
+        lr = data.lr if hasattr(data, "lr") else data.hparams.lr
+        return torch.optim.Adam(self.parameters(), lr=lr)
+
+
+class DataWithLr(pl.LightningDataModule):
+    def __init__(self, lr: float = 1e-2, as_hparam: bool = False) -> None:
+        super().__init__()
+        if as_hparam:
+            self.save_hyperparameters()
+        else:
+            self.lr = lr
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return loader()
+
+
+@pytest.mark.parametrize("as_hparam", [False, True], ids=["dm.lr", "dm.hparams.lr"])
+def test_an_lr_kept_on_the_datamodule_is_found_and_set(tmp_path: Path, as_hparam: bool) -> None:
+    capture = Capture(epoch=0)
+    trainer = make_trainer(tmp_path, [capture], logger=False)
+    data = DataWithLr(as_hparam=as_hparam)
+    module = ReadsDataLr()
+    result = find(trainer, module, datamodule=data, apply=True, num_steps=30, start_lr=1e-5,
+                  progress=False)  # fmt: skip
+    lr = result.suggestion
+    assert lr is not None
+    kept = data.hparams.lr if as_hparam else data.lr
+    assert kept == lr
+    assert "lr" not in module.hparams
+    trainer.fit(module, datamodule=data)
+    assert capture.first_batch_lr == lr
+
+
+@pytest.mark.parametrize(
+    ("module_has", "data_has", "lr_attr"),
+    [
+        ({"lr"}, {"lr"}, None),
+        ({"hp:lr"}, {"hp:lr", "lr"}, None),
+        ({"learning_rate"}, {"lr"}, None),  # "lr" anywhere comes before "learning_rate"
+        ({"hp:learning_rate", "lr"}, set(), None),
+        (set(), {"hp:learning_rate"}, None),
+        ({"lr"}, {"my_lr"}, "my_lr"),
+        (set(), set(), None),
+    ],
+)
+def test_the_lr_is_searched_where_and_in_the_order_lightnings_tuner_searches(
+    module_has: set[str], data_has: set[str], lr_attr: str | None
+) -> None:
+    from types import SimpleNamespace
+
+    from lightning.pytorch.tuner.lr_finder import _determine_lr_attr_name
+    from lightning.pytorch.utilities.parsing import _lightning_get_all_attr_holders
+
+    from lrfind.integrations.lightning import lr_holders
+
+    def build(owner: Any, has: set[str]) -> Any:
+        for item in has:
+            if item.startswith("hp:"):
+                owner.hparams[item[3:]] = 0.1
+            else:
+                setattr(owner, item, 0.1)
+        return owner
+
+    module = build(pl.LightningModule(), module_has)
+    data = build(pl.LightningDataModule(), data_has)
+    ours = lr_holders(module, data, lr_attr)
+    module._trainer = SimpleNamespace(datamodule=data)  # where Lightning looks for it
+    try:
+        name = _determine_lr_attr_name(module, lr_attr or "")
+    except AttributeError:
+        assert ours is None
+        return
+    finally:
+        module._trainer = None
+    module._trainer = SimpleNamespace(datamodule=data)
+    theirs = _lightning_get_all_attr_holders(module, name)
+    module._trainer = None
+    assert ours is not None
+    assert ours[0] == name
+    assert [id(holder) for holder in ours[1]] == [id(holder) for holder in theirs]
+
+
+def test_the_callback_sets_an_lr_kept_on_the_datamodule(tmp_path: Path) -> None:
+    finder = LRFinder(apply=True, log=False, num_steps=20, start_lr=1e-5, progress=False)
+    trainer = make_trainer(tmp_path, [finder], logger=False, limit_train_batches=2)
+    data = DataWithLr()
+    trainer.fit(ReadsDataLr(), datamodule=data)
+    assert finder.result is not None
+    assert data.lr == finder.result.suggestion

@@ -70,12 +70,20 @@ from lrfind.torch.find import find as _torch_find
 from lrfind.torch.find import snapshot_options
 from lrfind.torch.state import RngState
 
-__all__ = ["LR_ATTRS", "SWEEP_OPTIONS", "LRFinder", "apply_suggestion", "find", "log_result"]
+__all__ = [
+    "LR_ATTRS",
+    "SWEEP_OPTIONS",
+    "LRFinder",
+    "apply_suggestion",
+    "find",
+    "log_result",
+    "lr_holders",
+]
 
 log = logging.getLogger(__name__)
 
 LR_ATTRS = ("lr", "learning_rate")
-"""The module attributes (or ``hparams`` keys) searched for the learning rate, in order."""
+"""The names searched for the learning rate, in order (see :func:`lr_holders`)."""
 
 SWEEP_OPTIONS = SWEEP_KEYS | SNAPSHOT_KEYS
 """Keywords of :func:`lrfind.find` that :class:`LRFinder` and :func:`find` pass on
@@ -163,31 +171,57 @@ def _muted_logging(module: pl.LightningModule) -> Iterator[None]:
                 object.__delattr__(module, name)
 
 
-def _lr_holder(module: pl.LightningModule, lr_attr: str | None) -> tuple[Any, str] | None:
-    """Where the module keeps its learning rate: ``(object, name)`` or ``None``."""
+def lr_holders(
+    module: pl.LightningModule,
+    datamodule: pl.LightningDataModule | None = None,
+    lr_attr: str | None = None,
+) -> tuple[str, list[Any]] | None:
+    """Where the learning rate is kept: its name and every holder of it, or ``None``.
+
+    The places and the order are Lightning's tuner's (``lightning_hasattr``): for each
+    name (``lr_attr``, else ``lr`` then ``learning_rate``) the module's attribute, its
+    ``hparams`` entry, the datamodule's attribute and its ``hparams`` entry; the first
+    name that any of them has wins, and all of its holders get the suggestion.
+
+    >>> import lightning.pytorch as pl
+    >>> data = pl.LightningDataModule()
+    >>> data.learning_rate = 0.1
+    >>> name, holders = lr_holders(pl.LightningModule(), data)
+    >>> name, holders == [data]
+    ('learning_rate', True)
+    """
     names = (lr_attr,) if lr_attr is not None else LR_ATTRS
-    hparams = getattr(module, "hparams", None)
     for name in names:
-        if name in vars(module) or hasattr(type(module), name):
-            return module, name
-        if isinstance(hparams, Mapping) and name in hparams:
-            return hparams, name
+        holders: list[Any] = []
+        for owner in (module, datamodule):
+            if owner is None:
+                continue
+            if hasattr(owner, name):
+                holders.append(owner)
+            hparams = getattr(owner, "hparams", None)
+            if isinstance(hparams, Mapping) and name in hparams:
+                holders.append(hparams)
+        if holders:
+            return name, holders
     return None
 
 
-def _set_lr_attr(module: pl.LightningModule, lr_attr: str | None, lr: float) -> bool:
-    """Set the module's lr attribute (and its ``hparams`` entry too); False if it has none."""
-    holder = _lr_holder(module, lr_attr)
-    if holder is None:
+def _set_lr_attr(
+    module: pl.LightningModule,
+    datamodule: pl.LightningDataModule | None,
+    lr_attr: str | None,
+    lr: float,
+) -> bool:
+    """Set the lr on every holder of :func:`lr_holders`; False if there is none."""
+    found = lr_holders(module, datamodule, lr_attr)
+    if found is None:
         return False
-    target, name = holder
-    if isinstance(target, Mapping):
-        target[name] = lr  # type: ignore[index]
-    else:
-        setattr(target, name, lr)
-        hparams = getattr(module, "hparams", None)
-        if isinstance(hparams, Mapping) and name in hparams:
-            hparams[name] = lr  # type: ignore[index]
+    name, holders = found
+    for holder in holders:
+        if isinstance(holder, Mapping):
+            holder[name] = lr  # type: ignore[index]
+        else:
+            setattr(holder, name, lr)
     return True
 
 
@@ -374,15 +408,17 @@ class LRFinder(pl.Callback):
     At epoch 0 (the default) the sweep runs before any training step; at a later epoch
     it runs from the trained state and, like any sweep, starts its stop rule afresh.
     After the sweep everything is restored and then, with ``apply=True``, the
-    suggestion is set on the optimizer (see :func:`apply_suggestion`) and on the
-    module's ``lr``/``learning_rate`` attribute when it has one.
+    suggestion is set on the optimizer (see :func:`apply_suggestion`) and where the lr
+    is kept, when it is kept somewhere: the module's or the datamodule's ``lr`` /
+    ``learning_rate`` attribute or ``hparams`` entry (:func:`lr_holders`).
 
     Args:
         epochs: the epochs (0-based) at whose start to sweep.
         apply: set the suggestion; when there is none, training goes on unchanged and
             an ``LRFindWarning`` says why.
-        lr_attr: the module attribute (or ``hparams`` key) holding the lr; default: the
-            first of ``lr``, ``learning_rate`` that exists.
+        lr_attr: the name of the attribute (or ``hparams`` key) holding the lr, on the
+            module or the datamodule; default: the first of ``lr``, ``learning_rate``
+            that one of them has (:func:`lr_holders`).
         log: log the figure and suggestion to the Trainer's loggers (:func:`log_result`).
         **options: the sweep and snapshot options of :func:`lrfind.find`
             (:class:`~lrfind.options.IntegrationOptions`; ``method`` is also the
@@ -427,7 +463,7 @@ class LRFinder(pl.Callback):
                 result.warn_if_unsure()
             else:
                 lr = apply_suggestion(result, optimizer, schedulers)
-                _set_lr_attr(pl_module, self.lr_attr, lr)
+                _set_lr_attr(pl_module, getattr(trainer, "datamodule", None), self.lr_attr, lr)
                 log.info("lrfind: epoch %d, learning rate set to %.3g", epoch, lr)
         if self.to_loggers:
             log_result(trainer, result, name=f"lrfind/epoch_{epoch}")
@@ -575,8 +611,9 @@ def find(
         train_dataloaders: the data to sweep over.
         datamodule: the datamodule, as for ``fit`` (``prepare_data``, ``setup("fit")``
             and ``train_dataloader`` are called; not with ``train_dataloaders``).
-        apply: set the module's lr attribute to the suggestion.
-        lr_attr: the attribute name; default the first of ``lr``, ``learning_rate``.
+        apply: set the suggestion where the lr is kept (:func:`lr_holders`).
+        lr_attr: the attribute (or ``hparams`` key) name, on the module or the
+            datamodule; default the first of ``lr``, ``learning_rate`` found.
         log: log the figure and suggestion to the Trainer's loggers.
         **options: the sweep's options, as for :class:`LRFinder`.
 
@@ -595,11 +632,12 @@ def find(
         )
     if not isinstance(module, pl.LightningModule):
         raise ValueError(f"module must be a LightningModule, got {type(module).__name__}")
-    if apply and _lr_holder(module, lr_attr) is None:
+    if apply and lr_holders(module, datamodule, lr_attr) is None:
         raise ValueError(
-            f"apply=True needs the module to keep its lr in an attribute or hparams entry "
-            f"({lr_attr or ' or '.join(LR_ATTRS)}) that configure_optimizers reads; set "
-            f"lr_attr, or pass apply=False and use result.suggestion yourself"
+            f"apply=True needs the module or its datamodule to keep its lr in an attribute "
+            f"or hparams entry ({lr_attr or ' or '.join(LR_ATTRS)}) that "
+            f"configure_optimizers reads; set lr_attr, or pass apply=False and use "
+            f"result.suggestion yourself"
         )
     if trainer.strategy.root_device.type == "cuda":
         torch.cuda.init()  # type: ignore[no-untyped-call]  # so its RNG is in the snapshot
@@ -613,7 +651,7 @@ def find(
         if found.lr is None:
             result.warn_if_unsure()
         else:
-            _set_lr_attr(module, lr_attr, found.lr)
+            _set_lr_attr(module, datamodule, lr_attr, found.lr)
     if log:
         log_result(trainer, result)
     return result
