@@ -221,3 +221,91 @@ def test_a_loss_of_shape_one_gives_the_same_curve_as_a_scalar(tmp_path: Path) ->
         curves.append(find(trainer, start_lr=1e-5, end_lr=1e-2, num_steps=6, progress=False))
     assert len(curves[1].losses) == 6
     assert curves[1].losses.tolist() == curves[0].losses.tolist()
+
+
+def eval_loss(model: Any, loader: Any, batches: int | None = None) -> float:
+    """The naive reference: the mean of the model's own loss over the loader's batches."""
+    model.eval()
+    with torch.no_grad():
+        losses = [float(model(**batch).loss) for batch in loader][:batches]
+    model.train()
+    return float(np.mean(losses))
+
+
+class CountingCollator:
+    """The default collator, counting the rows it collates while the model is in eval mode
+    (validation batches: the DataLoader collates in this process)."""
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.eval_rows = 0
+
+    def __call__(self, rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        if self.model is not None and not self.model.training:
+            self.eval_rows += len(rows)
+        return transformers.default_data_collator(rows)
+
+
+@pytest.mark.parametrize("val_batches", [None, 2])
+def test_val_data_true_records_the_eval_loss_through_the_trainers_eval_loader(
+    tmp_path: Path, val_batches: int | None
+) -> None:
+    collator = CountingCollator()
+    eval_rows = token_rows(32)[::-1]
+    args = arguments(tmp_path, per_device_eval_batch_size=8)
+    trainer = Trainer(model=gpt2(), args=args, train_dataset=token_rows(), eval_dataset=eval_rows,
+                      data_collator=collator)  # fmt: skip
+    # the eval loss of the untrained model on the batches swept (two batches: not all four)
+    expected = eval_loss(trainer.model, trainer.get_eval_dataloader(), val_batches)
+    if val_batches is not None:
+        assert expected != pytest.approx(eval_loss(trainer.model, trainer.get_eval_dataloader()))
+    collator.model = trainer.model
+
+    # lrs too small to move the weights measurably: every point is that eval loss
+    result = find(trainer, val_data=True, val_batches=val_batches, start_lr=1e-12,
+                  end_lr=1e-11, num_steps=5, progress=False)  # fmt: skip
+
+    assert result.settings["validation"] is True
+    np.testing.assert_allclose(result.losses, expected, rtol=1e-5)
+    if val_batches is None:  # all 32 rows through the Trainer's collator after each step
+        assert collator.eval_rows == 5 * 32
+    assert trainer.optimizer is None
+
+
+def test_val_data_given_goes_through_get_eval_dataloader(tmp_path: Path) -> None:
+    seen: list[Any] = []
+
+    class Recording(Trainer):  # type: ignore[misc]
+        def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
+            seen.append(eval_dataset)
+            return super().get_eval_dataloader(eval_dataset)
+
+    rows = token_rows(16)
+    trainer = Recording(model=gpt2(), args=arguments(tmp_path, per_device_eval_batch_size=8),
+                        train_dataset=token_rows())  # fmt: skip
+    expected = eval_loss(trainer.model, trainer.get_eval_dataloader(rows))
+    seen.clear()
+    result = find(trainer, val_data=rows, start_lr=1e-12, end_lr=1e-11, num_steps=5,
+                  progress=False)  # fmt: skip
+    assert [id(data) for data in seen] == [id(rows)]
+    np.testing.assert_allclose(result.losses, expected, rtol=1e-5)
+    named = Recording(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows(),
+                      eval_dataset={"a": rows, "b": token_rows(8)})  # fmt: skip
+    find(named, val_data="b", num_steps=5, progress=False)
+    assert seen[-1] == "b"
+
+
+def test_bad_val_data_is_refused(tmp_path: Path) -> None:
+    trainer = Trainer(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows())
+    with pytest.raises(ValueError, match="val_data=True needs the Trainer's eval_dataset"):
+        find(trainer, val_data=True, progress=False)
+    with pytest.raises(ValueError, match="val_batches needs val_data"):
+        find(trainer, val_batches=2, progress=False)
+    named = Trainer(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows(),
+                    eval_dataset={"a": token_rows(8)})  # fmt: skip
+    with pytest.raises(ValueError, match=r"eval_dataset is a dict; pass val_data=<one of \['a'\]>"):
+        find(named, val_data=True, progress=False)
+    with pytest.raises(ValueError, match="'b' names no dataset"):
+        find(named, val_data="b", progress=False)
+    assert trainer.optimizer is None
+    assert named.optimizer is None
