@@ -130,3 +130,17 @@ def test_missing_jax_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "lrfind.integrations.jax", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'lrfind\[jax\]'"):
         importlib.import_module("lrfind.integrations.jax")
+
+
+def test_apply_returns_a_copy_with_the_suggestion_and_needs_one() -> None:
+    lrs = np.logspace(-5, 0, 51)
+    curve = Result(lrs, (np.log10(lrs) + 2.0) ** 2 + 1.0, "completed", {"smoothing": 0.0})
+    flat = Result(lrs, np.ones(lrs.size), "completed", {"smoothing": 0.0})
+    optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+    opt_state = optimizer.init({"w": jnp.zeros(2)})
+    new_state = apply(curve, opt_state, method="minimum")
+    assert float(learning_rate_of(new_state)) == np.float32(curve.suggest("minimum").lr)
+    assert float(learning_rate_of(opt_state)) == np.float32(1e-3)  # the caller's: untouched
+    assert float(learning_rate_of(apply(curve, opt_state))) == np.float32(curve.suggestion)
+    with pytest.raises(LRFindError, match="no learning rate to apply"):
+        apply(flat, opt_state)

@@ -120,7 +120,8 @@ def test_mid_training_sweep_runs_its_course_restores_and_keeps_the_suggestion(
 ) -> None:
     pl.seed_everything(0, verbose=False)
     before, after = Capture(epoch=1), Capture(epoch=1)
-    finder = LRFinder(epochs=(1,), start_lr=1e-5, end_lr=100.0, num_steps=60, progress=False)
+    finder = LRFinder(epochs=(1,), start_lr=1e-5, end_lr=100.0, num_steps=60, progress=False,
+                      apply=True)  # fmt: skip
     trainer = make_trainer(tmp_path, [before, finder, after], max_epochs=2, log_every_n_steps=1)
     module = Regressor(lr=1e-2)
     trainer.fit(module, loader())
@@ -169,7 +170,8 @@ def test_mid_training_sweep_runs_its_course_restores_and_keeps_the_suggestion(
 def test_epoch_0_with_scheduler_accumulation_bf16_and_clipping(tmp_path: Path) -> None:
     pl.seed_everything(0, verbose=False)
     before, after = Capture(epoch=0), Capture(epoch=0)
-    finder = LRFinder(start_lr=1e-5, end_lr=10.0, num_steps=40, progress=False, log=False)
+    finder = LRFinder(start_lr=1e-5, end_lr=10.0, num_steps=40, progress=False, log=False,
+                      apply=True)  # fmt: skip
     trainer = make_trainer(
         tmp_path,
         [before, finder, after],
@@ -238,8 +240,8 @@ def test_find_before_fit_restores_sets_lr_attr_and_fit_uses_it(tmp_path: Path) -
     weights = copy.deepcopy(module.state_dict())
     rng = torch.get_rng_state()
 
-    result = find(trainer, module, loader(), start_lr=1e-5, end_lr=100.0, num_steps=50,
-                  progress=False)  # fmt: skip
+    result = find(trainer, module, loader(), apply=True, start_lr=1e-5, end_lr=100.0,
+                  num_steps=50, progress=False)  # fmt: skip
 
     assert result.stop_reason in ("diverged", "non-finite loss")
     lr = result.suggestion
@@ -264,7 +266,7 @@ def test_find_with_datamodule_and_method(tmp_path: Path) -> None:
     module = Regressor(lr=1e-2)
     trainer = make_trainer(tmp_path, [], logger=False)
     result = find(trainer, module, datamodule=Data(), method="valley", num_steps=30,
-                  start_lr=1e-5, progress=False)  # fmt: skip
+                  start_lr=1e-5, progress=False, apply=True)  # fmt: skip
     assert result.method == "valley"
     assert module.hparams.lr == result.suggest("valley").lr
 
@@ -287,7 +289,7 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
 
     trainer = make_trainer(tmp_path, [], logger=False)
     with pytest.raises(ValueError, match="lr_attr"):
-        find(trainer, NoLr(), loader(), progress=False)
+        find(trainer, NoLr(), loader(), apply=True, progress=False)
 
     class Manual(Regressor):
         def __init__(self) -> None:
@@ -688,3 +690,61 @@ def test_the_callback_sets_an_lr_kept_on_the_datamodule(tmp_path: Path) -> None:
     trainer.fit(ReadsDataLr(), datamodule=data)
     assert finder.result is not None
     assert data.lr == finder.result.suggestion
+
+
+LRS = np.logspace(-5, 0, 51)
+CURVE = Result(LRS, (np.log10(LRS) + 2.0) ** 2 + 1.0, "completed", {"smoothing": 0.0})
+FLAT = Result(LRS, np.ones(LRS.size), "completed", {"smoothing": 0.0})
+
+
+class Flat(Regressor):
+    """A loss that never changes: no suggestion."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return super().training_step(batch, batch_idx) * 0.0 + 1.0
+
+
+def test_apply_defaults_to_false_find_and_apply_set_the_same_places(tmp_path: Path) -> None:
+    from lrfind.integrations.lightning import apply
+
+    trainer = make_trainer(tmp_path, [], logger=False)
+    module = Regressor(lr=1e-2)
+    result = find(trainer, module, loader(), num_steps=20, start_lr=1e-5, progress=False)
+    lr = result.suggestion
+    assert lr is not None
+    assert module.hparams.lr == 1e-2  # the default only returns the result
+    assert apply(result, module) == lr
+    assert module.hparams.lr == lr
+    assert apply(CURVE, module, method="minimum") == pytest.approx(1e-3)
+    assert module.hparams.lr == pytest.approx(1e-3)
+    data, reader = DataWithLr(), ReadsDataLr()
+    assert apply(CURVE, reader, data, method="minimum") == pytest.approx(1e-3)
+    assert data.lr == pytest.approx(1e-3)
+    with pytest.raises(LRFindError, match="no learning rate to apply"):
+        apply(FLAT, module)
+    with pytest.raises(ValueError, match="lr_attr"):
+        apply(CURVE, ReadsDataLr())
+    assert module.hparams.lr == pytest.approx(1e-3)
+
+
+def test_apply_true_without_a_suggestion_sets_nothing_and_warns_once(tmp_path: Path) -> None:
+    module = Flat(lr=1e-2)
+    trainer = make_trainer(tmp_path, [], logger=False)
+    with pytest.warns(LRFindWarning, match="no learning rate") as caught:
+        result = find(trainer, module, loader(), apply=True, num_steps=10, progress=False)
+    assert result.suggestion is None
+    assert len([w for w in caught if issubclass(w.category, LRFindWarning)]) == 1
+    assert module.hparams.lr == 1e-2
+
+
+def test_the_callback_by_default_records_and_changes_nothing(tmp_path: Path) -> None:
+    capture = Capture(epoch=0)
+    finder = LRFinder(log=False, num_steps=20, start_lr=1e-5, progress=False)
+    trainer = make_trainer(tmp_path, [finder, capture], logger=False, limit_train_batches=2)
+    module = Regressor(lr=1e-2, scheduler=True)
+    trainer.fit(module, loader())
+    assert finder.result is not None
+    assert finder.result.suggestion is not None
+    assert capture.first_batch_lr == 1e-2
+    assert module.hparams.lr == 1e-2
+    assert trainer.lr_scheduler_configs[0].scheduler.base_lrs == [1e-2]

@@ -22,8 +22,9 @@ from transformers import (  # noqa: E402
     TrainingArguments,
 )
 
-from lrfind.errors import LRFindError  # noqa: E402
+from lrfind.errors import LRFindError, LRFindWarning  # noqa: E402
 from lrfind.integrations.transformers import find  # noqa: E402
+from lrfind.result import Result  # noqa: E402
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "transformers_example.py"
 
@@ -309,3 +310,48 @@ def test_bad_val_data_is_refused(tmp_path: Path) -> None:
         find(named, val_data="b", progress=False)
     assert trainer.optimizer is None
     assert named.optimizer is None
+
+
+LRS = np.logspace(-5, 0, 51)
+CURVE = Result(LRS, (np.log10(LRS) + 2.0) ** 2 + 1.0, "completed", {"smoothing": 0.0})
+FLAT = Result(LRS, np.ones(LRS.size), "completed", {"smoothing": 0.0})
+
+
+def test_apply_defaults_to_false_find_and_apply_set_the_same_places(tmp_path: Path) -> None:
+    from lrfind.integrations.transformers import apply
+
+    trainer = Trainer(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows())
+    result = find(trainer, start_lr=1e-5, end_lr=10.0, num_steps=20, progress=False)
+    assert result.suggestion is not None
+    assert trainer.args.learning_rate == 5e-4  # the default only returns the result
+    assert apply(result, trainer) == result.suggestion == trainer.args.learning_rate
+    assert apply(CURVE, trainer, method="minimum") == pytest.approx(1e-3)
+    assert trainer.args.learning_rate == pytest.approx(1e-3)
+    assert trainer.optimizer is None
+    # an optimizer of your own (and its scheduler) gets it too, group ratios kept
+    model = gpt2()
+    rest = [p for name, p in model.named_parameters() if not name.startswith("transformer.h.")]
+    optimizer = torch.optim.AdamW([{"params": model.transformer.h.parameters(), "lr": 1e-4},
+                                   {"params": rest, "lr": 1e-3}])  # fmt: skip
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    own = Trainer(model=model, args=arguments(tmp_path), train_dataset=token_rows(),
+                  optimizers=(optimizer, scheduler))  # fmt: skip
+    assert apply(CURVE, own, method="minimum") == pytest.approx(1e-3)
+    assert [group["lr"] for group in optimizer.param_groups] == pytest.approx([1e-3, 1e-2])
+    assert scheduler.base_lrs == pytest.approx([1e-3, 1e-2])
+    with pytest.raises(LRFindError, match="no learning rate to apply"):
+        apply(FLAT, trainer)
+    assert trainer.args.learning_rate == pytest.approx(1e-3)
+
+
+def test_apply_true_without_a_suggestion_sets_nothing_and_warns_once(tmp_path: Path) -> None:
+    class Flat(Trainer):  # type: ignore[misc]
+        def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+            return super().compute_loss(model, inputs, *args, **kwargs) * 0.0 + 1.0
+
+    trainer = Flat(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows())
+    with pytest.warns(LRFindWarning, match="no learning rate") as caught:
+        result = find(trainer, apply=True, num_steps=6, progress=False)
+    assert result.suggestion is None
+    assert len([w for w in caught if issubclass(w.category, LRFindWarning)]) == 1
+    assert trainer.args.learning_rate == 5e-4

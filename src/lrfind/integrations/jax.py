@@ -31,7 +31,7 @@ from typing import Any, Unpack
 import numpy as np
 import numpy.typing as npt
 
-from lrfind.integrations import cycle, missing
+from lrfind.integrations import cycle, missing, suggested_lr
 
 try:
     import jax
@@ -40,7 +40,6 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise missing("jax", "JAX and optax", error) from error
 
-from lrfind.errors import LRFindError
 from lrfind.options import SweepConfig, SweepOptions
 from lrfind.result import Result
 from lrfind.sweep import run_sweep
@@ -83,15 +82,14 @@ def learning_rate_of(opt_state: Any, lr_key: str = "learning_rate") -> Any:
 def apply(
     result: Result, opt_state: Any, method: str | None = None, lr_key: str = "learning_rate"
 ) -> Any:
-    """A copy of ``opt_state`` with the suggestion as its learning rate.
+    """A copy of ``opt_state`` with the suggestion as its learning rate: the other
+    integrations' ``apply``, for immutable state (which is why :func:`find` has no
+    ``apply=True``: nothing of yours can be set in place).
 
     Raises:
         LRFindError: when the result has no suggestion (with its reason).
     """
-    found = result.suggest(method)
-    if found.lr is None:
-        raise LRFindError(f"no learning rate to apply ({found.method}): {found.reason}")
-    return with_learning_rate(opt_state, found.lr, lr_key)
+    return with_learning_rate(opt_state, suggested_lr(result, method), lr_key)
 
 
 def _scalar_loss(loss_fn: LossFn, has_aux: bool) -> LossFn:

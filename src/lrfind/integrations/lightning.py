@@ -5,18 +5,20 @@ Two ways in, one engine (:func:`lrfind.find` on the module's ``training_step``):
 - :class:`LRFinder`, a callback: at the start of each chosen epoch (default: epoch 0,
   before any training) it sweeps the optimizer the Trainer built, over the Trainer's
   train dataloader, with its precision, gradient accumulation and clipping; puts the
-  module, optimizer, LR schedulers, GradScaler and RNG states back exactly; then sets
-  the suggestion on the optimizer (and scales the LR schedulers with it) and on the
-  module's ``lr``/``learning_rate`` attribute, and logs the figure to the Trainer's
-  loggers. Nothing undoes the suggestion afterwards.
+  module, optimizer, LR schedulers, GradScaler and RNG states back exactly, and logs
+  the figure to the Trainer's loggers. With ``apply=True`` it then sets the suggestion
+  on the optimizer (scaling the LR schedulers with it) and where the lr is kept
+  (:func:`lr_holders`); nothing undoes it afterwards.
 - :func:`find`, a function to call before ``trainer.fit``: it runs the same sweep inside
   a short ``fit`` of a throwaway Trainer built like yours (device, precision,
   accumulation, clipping, epochs; no loggers, checkpoints or validation), so
   ``training_step`` and ``configure_optimizers`` see what they see under ``fit``
   (``self.trainer``, ``self.global_step``, ``self.current_epoch``, the datamodule,
   ``self.trainer.estimated_stepping_batches``); the fit leaves as soon as the sweep is
-  done, as Lightning's own tuner leaves it. The module is restored and sets the module's
-  ``lr`` attribute, which ``configure_optimizers`` then reads when ``fit`` runs.
+  done, as Lightning's own tuner leaves it, and the module comes back as it was. With
+  ``apply=True`` the suggestion is set where the lr is kept (the module's or the
+  datamodule's ``lr`` attribute or ``hparams`` entry), which ``configure_optimizers``
+  then reads when ``fit`` runs; :func:`apply` does that later, for a result you kept.
 
 Unlike Lightning's own finder, suggestions are always computed on the log-lr axis of
 the recorded curve, every sweep starts its stop rule afresh (so one run mid-training
@@ -44,7 +46,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Unpack
 
-from lrfind.integrations import apply_suggestion, missing
+from lrfind.integrations import apply_suggestion, missing, suggested_lr
 
 try:
     import lightning.pytorch as pl
@@ -74,6 +76,7 @@ __all__ = [
     "LR_ATTRS",
     "SWEEP_OPTIONS",
     "LRFinder",
+    "apply",
     "apply_suggestion",
     "find",
     "log_result",
@@ -223,6 +226,39 @@ def _set_lr_attr(
         else:
             setattr(holder, name, lr)
     return True
+
+
+def _no_holder(lr_attr: str | None) -> ValueError:
+    return ValueError(
+        f"apply needs the module or its datamodule to keep its lr in an attribute or "
+        f"hparams entry ({lr_attr or ' or '.join(LR_ATTRS)}) that configure_optimizers "
+        f"reads; set lr_attr, or pass apply=False and use result.suggestion yourself"
+    )
+
+
+def apply(
+    result: Result,
+    module: pl.LightningModule,
+    datamodule: pl.LightningDataModule | None = None,
+    *,
+    lr_attr: str | None = None,
+    method: str | None = None,
+) -> float:
+    """Set the suggestion where the module (or the datamodule) keeps its lr, for
+    ``configure_optimizers`` to read when ``fit`` runs: what ``find(apply=True)`` does.
+
+    Returns:
+        The lr set.
+
+    Raises:
+        LRFindError: when the result has no suggestion (with its reason).
+        ValueError: when neither keeps an lr (:func:`lr_holders`).
+    """
+    if lr_holders(module, datamodule, lr_attr) is None:
+        raise _no_holder(lr_attr)
+    lr = suggested_lr(result, method)
+    _set_lr_attr(module, datamodule, lr_attr, lr)
+    return lr
 
 
 # ---- trainer settings -----------------------------------------------------------------
@@ -407,15 +443,16 @@ class LRFinder(pl.Callback):
 
     At epoch 0 (the default) the sweep runs before any training step; at a later epoch
     it runs from the trained state and, like any sweep, starts its stop rule afresh.
-    After the sweep everything is restored and then, with ``apply=True``, the
-    suggestion is set on the optimizer (see :func:`apply_suggestion`) and where the lr
-    is kept, when it is kept somewhere: the module's or the datamodule's ``lr`` /
-    ``learning_rate`` attribute or ``hparams`` entry (:func:`lr_holders`).
+    After the sweep everything is restored and training goes on as it would have; with
+    ``apply=True`` the suggestion is then set on the optimizer (see
+    :func:`apply_suggestion`) and where the lr is kept, when it is kept somewhere: the
+    module's or the datamodule's ``lr`` / ``learning_rate`` attribute or ``hparams``
+    entry (:func:`lr_holders`).
 
     Args:
         epochs: the epochs (0-based) at whose start to sweep.
-        apply: set the suggestion; when there is none, training goes on unchanged and
-            an ``LRFindWarning`` says why.
+        apply: set the suggestion (default: only record it); when there is none,
+            training goes on unchanged and the sweep's ``LRFindWarning`` says why.
         lr_attr: the name of the attribute (or ``hparams`` key) holding the lr, on the
             module or the datamodule; default: the first of ``lr``, ``learning_rate``
             that one of them has (:func:`lr_holders`).
@@ -433,7 +470,7 @@ class LRFinder(pl.Callback):
         self,
         *,
         epochs: Iterable[int] = (0,),
-        apply: bool = True,
+        apply: bool = False,
         lr_attr: str | None = None,
         log: bool = True,
         **options: Unpack[IntegrationOptions],
@@ -459,8 +496,8 @@ class LRFinder(pl.Callback):
         result.settings["epoch"] = epoch
         self.results[epoch] = result
         if self.apply:
-            if result.suggestion is None:
-                result.warn_if_unsure()
+            if result.suggestion is None:  # the sweep has warned why
+                log.info("lrfind: epoch %d, no suggestion: the learning rate is kept", epoch)
             else:
                 lr = apply_suggestion(result, optimizer, schedulers)
                 _set_lr_attr(pl_module, getattr(trainer, "datamodule", None), self.lr_attr, lr)
@@ -582,7 +619,7 @@ def find(
     train_dataloaders: Iterable[Any] | None = None,
     datamodule: pl.LightningDataModule | None = None,
     *,
-    apply: bool = True,
+    apply: bool = False,
     lr_attr: str | None = None,
     log: bool = True,
     **options: Unpack[IntegrationOptions],
@@ -601,8 +638,9 @@ def find(
     the fit ends at once (only the ``teardown`` hooks run, as after Lightning's own
     tuner). The module comes back exactly as it was (weights, buffers, modes, device,
     the Trainer it was attached to, RNG states). With ``apply=True`` the suggestion is
-    written to the module's ``lr``/``learning_rate`` attribute (or ``hparams`` entry),
-    which ``configure_optimizers`` must read for ``fit`` to use it.
+    then written where the lr is kept (:func:`lr_holders`: the module's or the
+    datamodule's ``lr``/``learning_rate`` attribute or ``hparams`` entry), which
+    ``configure_optimizers`` must read for ``fit`` to use it (see :func:`apply`).
 
     Args:
         trainer: the Trainer that will fit the module (not changed; its loggers get
@@ -611,7 +649,8 @@ def find(
         train_dataloaders: the data to sweep over.
         datamodule: the datamodule, as for ``fit`` (``prepare_data``, ``setup("fit")``
             and ``train_dataloader`` are called; not with ``train_dataloaders``).
-        apply: set the suggestion where the lr is kept (:func:`lr_holders`).
+        apply: set the suggestion where the lr is kept (default: only return it);
+            without a suggestion nothing is set (the sweep's ``LRFindWarning`` says why).
         lr_attr: the attribute (or ``hparams`` key) name, on the module or the
             datamodule; default the first of ``lr``, ``learning_rate`` found.
         log: log the figure and suggestion to the Trainer's loggers.
@@ -633,12 +672,7 @@ def find(
     if not isinstance(module, pl.LightningModule):
         raise ValueError(f"module must be a LightningModule, got {type(module).__name__}")
     if apply and lr_holders(module, datamodule, lr_attr) is None:
-        raise ValueError(
-            f"apply=True needs the module or its datamodule to keep its lr in an attribute "
-            f"or hparams entry ({lr_attr or ' or '.join(LR_ATTRS)}) that "
-            f"configure_optimizers reads; set lr_attr, or pass apply=False and use "
-            f"result.suggestion yourself"
-        )
+        raise _no_holder(lr_attr)  # before anything is trained
     if trainer.strategy.root_device.type == "cuda":
         torch.cuda.init()  # type: ignore[no-untyped-call]  # so its RNG is in the snapshot
     rng = RngState.take()  # before anything draws: the data, the Trainer, the optimizer
@@ -646,12 +680,8 @@ def find(
         result = _fit_and_sweep(trainer, module, train_dataloaders, datamodule, checked)
     finally:
         rng.restore()
-    if apply:
-        found = result.suggest()
-        if found.lr is None:
-            result.warn_if_unsure()
-        else:
-            _set_lr_attr(module, datamodule, lr_attr, found.lr)
+    if apply and result.suggestion is not None:  # without one, the sweep has warned why
+        _set_lr_attr(module, datamodule, lr_attr, result.suggestion)
     if log:
         log_result(trainer, result)
     return result

@@ -7,7 +7,7 @@ its loss (``trainer.compute_loss``, so a subclass's override is used), gradient
 accumulation, ``bf16``/``fp16`` autocast and ``max_grad_norm`` clipping. The model, the
 optimizer, a scheduler and the RNG states are restored exactly; an optimizer the sweep
 created is dropped again, so ``train()`` builds it as it would have. With
-``apply=True`` the suggestion becomes ``trainer.args.learning_rate``.
+``apply=True`` the suggestion becomes ``trainer.args.learning_rate`` (:func:`apply`).
 With ``val_data`` the curve is the validation loss after each step (Smith's variant, as
 ``lrfind.find(val_data=...)``), over the Trainer's own eval dataloader and collator.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Unpack
 
-from lrfind.integrations import apply_suggestion, missing
+from lrfind.integrations import apply_suggestion, missing, suggested_lr
 
 try:
     import torch
@@ -34,7 +34,7 @@ from lrfind.result import Result
 from lrfind.torch.find import find as _torch_find
 from lrfind.torch.trainer import check_val_batches
 
-__all__ = ["find"]
+__all__ = ["apply", "find"]
 
 
 def _amp(args: Any) -> str | None:
@@ -43,6 +43,30 @@ def _amp(args: Any) -> str | None:
     if getattr(args, "fp16", False):
         return "fp16"
     return None
+
+
+def apply(result: Result, trainer: transformers.Trainer, method: str | None = None) -> float:
+    """Set the suggestion as ``trainer.args.learning_rate``, which ``train()`` builds its
+    optimizer and scheduler with; an optimizer you gave the Trainer gets it too (its
+    param groups' ratios kept, its scheduler scaled, see
+    :func:`~lrfind.integrations.apply_suggestion`). What ``find(apply=True)`` does.
+
+    Returns:
+        The lr set.
+
+    Raises:
+        LRFindError: when the result has no suggestion (with its reason).
+    """
+    return _apply(result, trainer, method)
+
+
+def _apply(result: Result, trainer: transformers.Trainer, method: str | None) -> float:
+    lr = suggested_lr(result, method)
+    trainer.args.learning_rate = lr
+    if trainer.optimizer is not None:
+        scheduler = getattr(trainer, "lr_scheduler", None)
+        apply_suggestion(result, trainer.optimizer, [scheduler] if scheduler else [], method)
+    return lr
 
 
 def _eval_data(trainer: transformers.Trainer, val_data: Any) -> Any:
@@ -89,8 +113,9 @@ def find(
             loss is ``trainer.compute_loss``, in eval mode, without gradients.
         val_batches: how many validation batches (all of them if ``None``).
         apply: set ``trainer.args.learning_rate`` to the suggestion (and, when you gave
-            the Trainer your own optimizer, set it there too, scaling its scheduler).
-            Without a suggestion nothing is set and an ``LRFindWarning`` says why.
+            the Trainer your own optimizer, set it there too, scaling its scheduler; see
+            :func:`apply`). Default: only return it. Without a suggestion nothing is set
+            (the sweep's ``LRFindWarning`` says why).
         **options: the sweep and snapshot options of :func:`lrfind.find`
             (:class:`~lrfind.options.IntegrationOptions`; ``method`` is also the
             suggestion ``apply`` sets; ``skip_frozen=True`` suits a PEFT / LoRA model,
@@ -157,12 +182,6 @@ def find(
         per_device_train_batch_size=int(args.per_device_train_batch_size),
         trainer_learning_rate=float(args.learning_rate),
     )
-    if apply:
-        found = result.suggest()
-        if found.lr is None:
-            result.warn_if_unsure()
-        else:
-            args.learning_rate = found.lr
-            if own_optimizer:
-                apply_suggestion(result, optimizer, [scheduler] if scheduler else [])
+    if apply and result.suggestion is not None:  # without one, the sweep has warned why
+        _apply(result, trainer, None)
     return result
