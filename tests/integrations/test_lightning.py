@@ -537,10 +537,12 @@ def test_an_error_in_the_sweep_comes_out_of_find_as_itself(
 class SkipsOdd(Regressor):
     """training_step returns None (skip, in Lightning) on every odd batch index."""
 
-    def __init__(self, skip: Any = None) -> None:
+    def __init__(self) -> None:
         super().__init__(lr=1e-2)
-        self.skip = skip if skip is not None else (lambda index: index % 2 == 1)
         self.calls: list[int] = []
+
+    def skip(self, index: int) -> bool:
+        return index % 2 == 1
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
         self.calls.append(batch_idx)
@@ -583,7 +585,11 @@ def test_a_training_step_returning_none_skips_its_batch(tmp_path: Path, where: s
 def test_too_many_skipped_steps_stop_the_sweep(tmp_path: Path) -> None:
     from lrfind.sweep import DEFAULT_MAX_SKIPS
 
-    module = SkipsOdd(skip=lambda index: index >= 3)  # three steps, then only skips
+    class SkipsAfterThree(SkipsOdd):
+        def skip(self, index: int) -> bool:
+            return index >= 3  # three steps, then only skips
+
+    module = SkipsAfterThree()
     trainer = make_trainer(tmp_path, [], logger=False)
     with pytest.warns(LRFindWarning, match="no learning rate"):
         result = find(trainer, module, loader(), num_steps=10, progress=False)
