@@ -318,6 +318,19 @@ def test_save_round_trip_keeps_nan_and_inf(tmp_path):
     _record("save: non-finite values")
 
 
+def test_save_round_trip_keeps_an_infinite_diverge_factor(tmp_path):
+    # diverge_factor=inf (the stop rule switched off) is written as the curve's
+    # infinities are, "Infinity", and read back as a float.
+    result = Result(LRS, LOSSES, "completed", SETTINGS | {"diverge_factor": math.inf})
+    path = result.save(tmp_path / "r.json")
+    data = json.loads(path.read_text(encoding="utf-8"), parse_constant=pytest.fail)
+    assert data["settings"]["diverge_factor"] == "Infinity"
+    loaded = Result.load(path)
+    assert loaded == result
+    assert loaded.settings["diverge_factor"] == math.inf
+    assert isinstance(loaded.settings["diverge_factor"], float)
+
+
 def test_save_over_an_existing_file_replaces_it_and_keeps_its_mode(tmp_path):
     path = tmp_path / "r.json"
     Result(LRS[:5], LOSSES[:5]).save(path)

@@ -98,3 +98,33 @@ def test_diverge_factor_uses_the_smoothed_loss():
     # a lone spike to 10 stops an unsmoothed rule, not a smoothed one
     assert run(losses, smoothing=0.0).stop_reason == "diverged"
     assert run(losses, smoothing=0.9).stop_reason == "completed"
+
+
+def test_an_infinite_diverge_factor_records_the_whole_range():
+    # 1, 2, 4, ... 512: a rise of 512x stops the default rule at step 3 (4 > 4 * 1 is not,
+    # 8 is); with diverge_factor=inf every point is recorded, and only a NaN stops it.
+    losses = [2.0**i for i in range(10)]
+    assert run(losses, warns=True).stop_reason == "diverged"
+    assert len(run(losses, warns=True).losses) == 4
+    result = run(losses, diverge_factor=math.inf, warns=True)
+    assert result.stop_reason == "completed"
+    np.testing.assert_array_equal(result.losses, losses)
+    assert result.settings["diverge_factor"] == math.inf
+    stopped = run([*losses[:6], math.nan, 1.0, 1.0, 1.0], diverge_factor=math.inf, warns=True)
+    assert stopped.stop_reason == "non-finite loss"
+    np.testing.assert_array_equal(stopped.losses, losses[:6])
+
+
+def test_an_infinite_rule_never_fires_even_at_zero_scale():
+    rule = DivergenceRule(math.inf)
+    state = rule.start()
+    for value in (0.0, 0.0, 1e300, -1e300, 1e308):
+        state, stop = rule.update(state, value)
+        assert not stop
+    assert rule.threshold(state) == math.inf
+
+
+@pytest.mark.parametrize("factor", [math.nan, -math.inf, 1.0, 0.5, True, None])
+def test_diverge_factor_still_refuses_nan_and_factors_up_to_one(factor):
+    with pytest.raises(ValueError, match="diverge_factor"):
+        lrfind.sweep(lambda lr: 1.0, diverge_factor=factor, progress=False)

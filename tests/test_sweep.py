@@ -70,6 +70,15 @@ def test_non_scalar_step_result():
         quiet_sweep(3.0, num_steps=5)
 
 
+def test_a_one_element_loss_is_a_scalar():
+    torch = pytest.importorskip("torch")
+    values = iter([np.array([3.0]), torch.tensor([2.5]), np.full((1, 1), 2.0), 1.5, 1.0])
+    result = quiet_sweep(lambda lr: next(values), num_steps=5)
+    assert result.losses.tolist() == [3.0, 2.5, 2.0, 1.5, 1.0]
+    with pytest.raises(ValueError, match=r"scalar loss \(one element\).*shape \(0,\)"):
+        quiet_sweep(lambda lr: np.ones(0), num_steps=5)
+
+
 def test_errors_from_step_keep_their_type_and_say_where():
     def step(lr):
         if lr > 2e-3:

@@ -73,8 +73,17 @@ def smoothing(value: object) -> float:
 
 
 def diverge_factor(value: object) -> float:
-    """Check a divergence factor: a float > 1."""
-    factor = finite_float("diverge_factor", value)
-    if factor <= 1.0:
-        raise ValueError(f"diverge_factor must be > 1, got {value!r}")
+    """Check a divergence factor: a float > 1, or ``inf`` (never stop for divergence).
+
+    >>> diverge_factor(float("inf"))
+    inf
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"diverge_factor must be a number, got {value!r}")
+    try:
+        factor = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"diverge_factor must be a number, got {value!r}") from None
+    if not factor > 1.0:  # NaN too
+        raise ValueError(f"diverge_factor must be > 1 (or inf), got {value!r}")
     return factor

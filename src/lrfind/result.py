@@ -78,6 +78,37 @@ def _json_floats(array: FloatArray) -> list[float | str]:
     ]
 
 
+def _json_settings(value: Any) -> Any:
+    """``value`` with every non-finite float (``diverge_factor=inf``, say), in dicts and
+    lists too, written as its :data:`NON_FINITE` string, as the curve's are.
+
+    >>> _json_settings({"diverge_factor": math.inf, "amp": None, "groups": [1.0, math.nan]})
+    {'diverge_factor': 'Infinity', 'amp': None, 'groups': [1.0, 'NaN']}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {key: _json_settings(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_settings(item) for item in value]
+    return value
+
+
+def _parse_settings(value: Any) -> Any:
+    """The inverse of :func:`_json_settings`: :data:`NON_FINITE` strings back to floats.
+
+    >>> _parse_settings({"diverge_factor": "Infinity", "mode": "exp"})
+    {'diverge_factor': inf, 'mode': 'exp'}
+    """
+    if isinstance(value, str) and value in NON_FINITE:
+        return NON_FINITE[value]
+    if isinstance(value, dict):
+        return {key: _parse_settings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_parse_settings(item) for item in value]
+    return value
+
+
 def _parse_floats(name: str, values: Any) -> list[float]:
     """A JSON list of numbers (``null`` and :data:`NON_FINITE` strings allowed) as floats."""
     if not isinstance(values, list):
@@ -335,14 +366,15 @@ class Result:
     # ---- JSON -------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (floats written exactly; NaN and infinities as strings)."""
+        """A JSON-ready dict (floats written exactly; NaN and infinities as strings, in
+        the curve and in the settings alike)."""
         return {
             "format": FORMAT,
             "version": FORMAT_VERSION,
             "lrs": _json_floats(self.lrs),
             "losses": _json_floats(self.losses),
             "stop_reason": self.stop_reason,
-            "settings": dict(self.settings),
+            "settings": _json_settings(dict(self.settings)),
             "runs": [[_json_floats(lrs), _json_floats(losses)] for lrs, losses in self.runs],
         }
 
@@ -378,7 +410,7 @@ class Result:
             lrs=np.array(_parse_floats("lrs", data["lrs"])),
             losses=np.array(_parse_floats("losses", data["losses"])),
             stop_reason=stop_reason,
-            settings=data.get("settings", {}),
+            settings=_parse_settings(data.get("settings", {})),
             runs=[
                 (
                     np.array(_parse_floats(f"runs[{k}] lrs", lrs)),

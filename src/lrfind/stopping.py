@@ -10,6 +10,8 @@ familiar ``s_i > f * b_i``. It measures the *rise* above the best rather than a
 ratio, so it also behaves for negative losses and losses that cross zero, and the
 floor ``0.05 * |s_0|`` (relative to the start) keeps noise around a best near zero,
 or a finder started mid-training on a low loss, from stopping it at once.
+With ``f = inf`` the rule never fires: the sweep records the whole range and stops
+only at a non-finite loss.
 
 >>> rule = DivergenceRule(diverge_factor=4.0)
 >>> state = rule.start()
@@ -52,7 +54,10 @@ class DivergenceRule:
         return DivergenceState()
 
     def threshold(self, state: DivergenceState) -> float:
-        """The smoothed loss above which the sweep counts as diverged."""
+        """The smoothed loss above which the sweep counts as diverged (``inf`` with
+        ``diverge_factor=inf``, whatever the losses)."""
+        if math.isinf(self.diverge_factor):
+            return math.inf
         scale = max(abs(state.best), START_FLOOR * abs(state.first))
         return state.best + (self.diverge_factor - 1.0) * scale
 

@@ -15,6 +15,7 @@ stops at the first non-finite loss or when the smoothed loss diverges (see
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Unpack
@@ -36,14 +37,23 @@ DEFAULT_MAX_SKIPS = 50
 
 
 def to_floats(values: Sequence[Any]) -> FloatArray:
-    """Turn what ``step`` returned into floats; ``ValueError`` on a non-scalar."""
+    """Turn what ``step`` returned into floats; ``ValueError`` on a non-scalar.
+
+    An array or tensor with exactly one element (shape ``(1,)``) counts as a scalar.
+
+    >>> to_floats([0.5, np.float32(2.0), np.array([1.5])])
+    array([0.5, 2. , 1.5])
+    """
     out = np.empty(len(values), dtype=np.float64)
     for i, value in enumerate(values):
         if getattr(value, "ndim", 0) != 0:
-            raise ValueError(
-                f"step must return a scalar loss, got {type(value).__name__} with shape "
-                f"{tuple(getattr(value, 'shape', ()))}"
-            )
+            shape = tuple(getattr(value, "shape", ()))
+            if math.prod(shape) != 1 or not hasattr(value, "reshape"):
+                raise ValueError(
+                    f"step must return a scalar loss (one element), got "
+                    f"{type(value).__name__} with shape {shape}"
+                )
+            value = value.reshape(())
         try:
             if isinstance(value, str | bytes | bool):  # float() would read "1.5" or True
                 raise TypeError
@@ -229,9 +239,10 @@ def sweep(
       negative losses and losses near zero.
 
     Args:
-        step: trains one step at the given lr and returns the loss: a float, or anything
-            ``float()`` accepts with no dimensions (a 0-d tensor). ``None`` means the step
-            was skipped; the same lr is tried again.
+        step: trains one step at the given lr and returns the loss: a float, anything
+            ``float()`` accepts with no dimensions (a 0-d tensor), or an array or tensor
+            of exactly one element (shape ``(1,)``). ``None`` means the step was skipped;
+            the same lr is tried again.
         reset: called before each repeat after the first (needed with ``repeats > 1``).
         **options: the sweep options (:class:`~lrfind.options.SweepOptions`):
 
@@ -242,7 +253,9 @@ def sweep(
             - ``mode`` (``"exp"``): ``"exp"`` or ``"linear"``;
             - ``smoothing`` (0.98): EMA coefficient in [0, 1) for the stop rule and
               the peer methods;
-            - ``diverge_factor`` (4): > 1; see the rule above;
+            - ``diverge_factor`` (4): > 1; see the rule above. ``float("inf")`` switches
+              the rule off: the whole range is recorded, and only a non-finite loss
+              stops the sweep early;
             - ``check_every`` (1): read the losses every this many steps (the stop
               rule lags by up to ``check_every - 1`` steps); for steps that return
               device tensors;

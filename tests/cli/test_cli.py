@@ -217,6 +217,21 @@ def test_run_check_trains_the_suggestion_and_its_neighbours(
     assert f"checked lr: {best:.3g}" in capsys.readouterr().out
 
 
+def test_run_takes_an_infinite_diverge_factor(tmp_path: Path) -> None:
+    code = cli.main(["run", str(EXAMPLE), "--num-steps", "12", "--diverge-factor", "inf",
+                     "--threads", "1", "--no-progress", "--out", str(tmp_path)])  # fmt: skip
+    assert code == cli.EXIT_OK
+    result = Result.load(tmp_path / "lr_find.json")
+    assert result.settings["diverge_factor"] == float("inf")
+    assert result.stop_reason in ("completed", "non-finite loss")
+    assert "Infinity" in (tmp_path / "lr_find.json").read_text()
+
+
+def test_diverge_factor_nan_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", str(EXAMPLE), "--diverge-factor", "nan"]) == 2
+    assert "--diverge-factor" in one_error_line(capsys)
+
+
 def test_run_check_needs_a_positive_step_count(tmp_path: Path) -> None:
     done = lrfind("run", str(EXAMPLE), "--check", "0", cwd=tmp_path)
     assert_usage_error(done, "--check", "expected an integer >= 1")

@@ -85,6 +85,20 @@ def test_adam_mlp_sweep_state_untouched_apply_and_plot(tmp_path: Path) -> None:
     assert Result.load(tmp_path / "jax.json") == result
 
 
+def test_a_loss_of_shape_one_gives_the_same_curve_as_a_scalar() -> None:
+    target = jnp.array([1.0, -2.0, 0.5])
+    params = {"w": jnp.zeros(3)}
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    options: dict[str, Any] = {"start_lr": 1e-3, "end_lr": 0.9, "num_steps": 12, "progress": False}
+    scalar = find(quadratic, params, optimizer, [target], **options)
+    one = find(lambda p, t: quadratic(p, t).reshape(1), params, optimizer, [target], **options)
+    with_aux = find(lambda p, t: (quadratic(p, t).reshape(1, 1), None), params, optimizer,
+                    [target], has_aux=True, **options)  # fmt: skip
+    assert one.losses.tolist() == scalar.losses.tolist() == with_aux.losses.tolist()
+    with pytest.raises(ValueError, match=r"scalar loss \(one element\), got shape \(3,\)"):
+        find(lambda p, t: (p["w"] - t) ** 2, params, optimizer, [target], **options)
+
+
 def test_bad_arguments_are_refused() -> None:
     params = {"w": jnp.zeros(3)}
     with pytest.raises(ValueError, match="inject_hyperparams"):
@@ -116,3 +130,17 @@ def test_missing_jax_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "lrfind.integrations.jax", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'lrfind\[jax\]'"):
         importlib.import_module("lrfind.integrations.jax")
+
+
+def test_apply_returns_a_copy_with_the_suggestion_and_needs_one() -> None:
+    lrs = np.logspace(-5, 0, 51)
+    curve = Result(lrs, (np.log10(lrs) + 2.0) ** 2 + 1.0, "completed", {"smoothing": 0.0})
+    flat = Result(lrs, np.ones(lrs.size), "completed", {"smoothing": 0.0})
+    optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+    opt_state = optimizer.init({"w": jnp.zeros(2)})
+    new_state = apply(curve, opt_state, method="minimum")
+    assert float(learning_rate_of(new_state)) == np.float32(curve.suggest("minimum").lr)
+    assert float(learning_rate_of(opt_state)) == np.float32(1e-3)  # the caller's: untouched
+    assert float(learning_rate_of(apply(curve, opt_state))) == np.float32(curve.suggestion)
+    with pytest.raises(LRFindError, match="no learning rate to apply"):
+        apply(flat, opt_state)

@@ -11,7 +11,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from lrfind.errors import LRFindError, LRFindWarning  # noqa: E402
 from lrfind.integrations.keras import KerasState, find  # noqa: E402
+from lrfind.result import Result  # noqa: E402
 
 # Keras's torch backend calls np.array(tensor), which numpy 2 flags; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -143,3 +145,40 @@ def test_missing_keras_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "lrfind.integrations.keras", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'lrfind\[keras\]'"):
         importlib.import_module("lrfind.integrations.keras")
+
+
+LRS = np.logspace(-5, 0, 51)
+CURVE = Result(LRS, (np.log10(LRS) + 2.0) ** 2 + 1.0, "completed", {"smoothing": 0.0})
+FLAT = Result(LRS, np.ones(LRS.size), "completed", {"smoothing": 0.0})
+
+
+def learning_rate(model: Any) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+def test_apply_defaults_to_false_find_and_apply_set_the_same_place() -> None:
+    from lrfind.integrations.keras import apply
+
+    x, y = data(96)
+    model = compiled()
+    result = find(model, x, y, start_lr=1e-5, end_lr=10.0, num_steps=20, progress=False)
+    assert result.suggestion is not None
+    assert learning_rate(model) == np.float32(1e-3)  # the default only returns the result
+    assert apply(result, model) == result.suggestion
+    assert learning_rate(model) == np.float32(result.suggestion)
+    assert apply(CURVE, model, method="minimum") == pytest.approx(1e-3)
+    assert learning_rate(model) == np.float32(CURVE.suggest("minimum").lr)
+    with pytest.raises(LRFindError, match="no learning rate to apply"):
+        apply(FLAT, model)
+
+
+def test_apply_true_without_a_suggestion_sets_nothing_and_warns_once() -> None:
+    x, y = data(64)
+    model = compiled()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=lambda t, p: keras.ops.mean(p) * 0.0 + 1.0)  # fmt: skip
+    with pytest.warns(LRFindWarning, match="no learning rate") as caught:
+        result = find(model, x, y, apply=True, num_steps=6, progress=False)
+    assert result.suggestion is None
+    assert len([w for w in caught if issubclass(w.category, LRFindWarning)]) == 1
+    assert learning_rate(model) == np.float32(1e-3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import random
 import runpy
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ pl = pytest.importorskip("lightning.pytorch")
 
 from lightning.pytorch.loggers import CSVLogger, Logger  # noqa: E402
 
-from lrfind.errors import LRFindError  # noqa: E402
+from lrfind.errors import LRFindError, LRFindWarning  # noqa: E402
 from lrfind.integrations.lightning import LRFinder, find  # noqa: E402
 from lrfind.result import Result  # noqa: E402
 
@@ -119,7 +120,8 @@ def test_mid_training_sweep_runs_its_course_restores_and_keeps_the_suggestion(
 ) -> None:
     pl.seed_everything(0, verbose=False)
     before, after = Capture(epoch=1), Capture(epoch=1)
-    finder = LRFinder(epochs=(1,), start_lr=1e-5, end_lr=100.0, num_steps=60, progress=False)
+    finder = LRFinder(epochs=(1,), start_lr=1e-5, end_lr=100.0, num_steps=60, progress=False,
+                      apply=True)  # fmt: skip
     trainer = make_trainer(tmp_path, [before, finder, after], max_epochs=2, log_every_n_steps=1)
     module = Regressor(lr=1e-2)
     trainer.fit(module, loader())
@@ -168,7 +170,8 @@ def test_mid_training_sweep_runs_its_course_restores_and_keeps_the_suggestion(
 def test_epoch_0_with_scheduler_accumulation_bf16_and_clipping(tmp_path: Path) -> None:
     pl.seed_everything(0, verbose=False)
     before, after = Capture(epoch=0), Capture(epoch=0)
-    finder = LRFinder(start_lr=1e-5, end_lr=10.0, num_steps=40, progress=False, log=False)
+    finder = LRFinder(start_lr=1e-5, end_lr=10.0, num_steps=40, progress=False, log=False,
+                      apply=True)  # fmt: skip
     trainer = make_trainer(
         tmp_path,
         [before, finder, after],
@@ -237,8 +240,8 @@ def test_find_before_fit_restores_sets_lr_attr_and_fit_uses_it(tmp_path: Path) -
     weights = copy.deepcopy(module.state_dict())
     rng = torch.get_rng_state()
 
-    result = find(trainer, module, loader(), start_lr=1e-5, end_lr=100.0, num_steps=50,
-                  progress=False)  # fmt: skip
+    result = find(trainer, module, loader(), apply=True, start_lr=1e-5, end_lr=100.0,
+                  num_steps=50, progress=False)  # fmt: skip
 
     assert result.stop_reason in ("diverged", "non-finite loss")
     lr = result.suggestion
@@ -263,7 +266,7 @@ def test_find_with_datamodule_and_method(tmp_path: Path) -> None:
     module = Regressor(lr=1e-2)
     trainer = make_trainer(tmp_path, [], logger=False)
     result = find(trainer, module, datamodule=Data(), method="valley", num_steps=30,
-                  start_lr=1e-5, progress=False)  # fmt: skip
+                  start_lr=1e-5, progress=False, apply=True)  # fmt: skip
     assert result.method == "valley"
     assert module.hparams.lr == result.suggest("valley").lr
 
@@ -286,7 +289,7 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
 
     trainer = make_trainer(tmp_path, [], logger=False)
     with pytest.raises(ValueError, match="lr_attr"):
-        find(trainer, NoLr(), loader(), progress=False)
+        find(trainer, NoLr(), loader(), apply=True, progress=False)
 
     class Manual(Regressor):
         def __init__(self) -> None:
@@ -343,3 +346,411 @@ def test_skip_frozen_is_passed_on(tmp_path: Path, snapshots_taken: list[Any]) ->
     assert [f.param for f in snapshots_taken[0]._frozen] == list(first.parameters())
     for key, value in module.state_dict().items():
         assert torch.equal(value, weights[key]), key
+
+
+def test_a_loss_of_shape_one_gives_the_same_curve_as_a_scalar(tmp_path: Path) -> None:
+    class OneElement(Regressor):
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return super().training_step(batch, batch_idx).reshape(1)
+
+    curves = []
+    for kind in (Regressor, OneElement):
+        torch.manual_seed(0)
+        trainer = make_trainer(tmp_path, [], logger=False)
+        curves.append(find(trainer, kind(), loader(), apply=False, num_steps=12,
+                           start_lr=1e-4, progress=False))  # fmt: skip
+    assert len(curves[1].losses) == 12
+    assert curves[1].losses.tolist() == curves[0].losses.tolist()
+
+
+class TrainerReader(Regressor):
+    """A training_step that needs the Trainer, as Lightning's own finder test's does."""
+
+    def __init__(self) -> None:
+        super().__init__(lr=1e-2)
+        self.seen: list[tuple[Any, ...]] = []
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        trainer = self.trainer  # RuntimeError when not attached to a Trainer
+        self.seen.append(
+            (
+                type(trainer).__name__,
+                self.global_step,
+                self.current_epoch,
+                trainer.estimated_stepping_batches,
+                trainer.datamodule.name if trainer.datamodule is not None else None,
+                self.device.type,
+            )
+        )
+        self.log("global_step", float(self.global_step))
+        return super().training_step(batch, batch_idx)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.1, total_steps=total)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
+class NamedData(pl.LightningDataModule):
+    name = "named"
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return loader()
+
+
+def test_find_runs_training_step_attached_to_a_trainer(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, [], logger=False, max_epochs=3)
+    module = TrainerReader()
+    weights = copy.deepcopy(module.state_dict())
+    data = NamedData()
+
+    result = find(trainer, module, datamodule=data, apply=True, num_steps=10, end_lr=0.1,
+                  progress=False)  # fmt: skip
+
+    # Every step of the sweep saw a Trainer attached: fit's step 0 of epoch 0, the
+    # datamodule, and the stepping budget of the user's Trainer (8 batches x 3 epochs).
+    assert len(module.seen) == len(result.lrs) == 10
+    assert set(module.seen) == {("Trainer", 0, 0, 24, "named", "cpu")}
+    assert module.logged == ["train_loss"] * 10
+    # Afterwards: detached again, as before, weights and lr attribute as expected.
+    assert module._trainer is None
+    assert data.trainer is None
+    assert_same(module.state_dict(), weights)
+    assert module.hparams.lr == result.suggestion
+    assert (trainer.global_step, trainer.current_epoch) == (0, 0)
+
+    trainer.fit(module, datamodule=data)  # the user's Trainer fits afterwards as usual
+    assert trainer.global_step == 24
+    assert module.seen[10] == ("Trainer", 0, 0, 24, "named", "cpu")
+    assert module.seen[-1][1:3] == (23, 2)
+
+
+def test_find_leaves_the_trainer_a_module_was_attached_to(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, [], logger=False)
+    module = Regressor()
+    trainer.fit(module, loader())
+    module.train()
+    result = find(trainer, module, loader(), apply=False, num_steps=8, start_lr=1e-5,
+                  progress=False)  # fmt: skip
+    assert len(result.lrs) == 8
+    assert module.trainer is trainer
+
+
+class RandomData(pl.LightningModule):
+    """Its data and datamodule draw from every global RNG when they are built."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lr = 1e-2
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.2),
+                                       torch.nn.Linear(8, 1))  # fmt: skip
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.net(x), y)
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        x = torch.randn(64, 4)
+        return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=8, shuffle=True)
+
+
+class RandomDataModule(pl.LightningDataModule):
+    def prepare_data(self) -> None:
+        self.offset = float(np.random.rand()) + random.random()
+
+    def setup(self, stage: str) -> None:
+        self.x = torch.randn(64, 4)
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        y = self.x.sum(1, keepdim=True) + self.offset
+        return DataLoader(TensorDataset(self.x, y), batch_size=8, shuffle=True)
+
+
+@pytest.mark.parametrize("source", ["module", "datamodule"])
+def test_find_is_rng_neutral_three_calls_give_one_curve(tmp_path: Path, source: str) -> None:
+    pl.seed_everything(0, verbose=False)
+    module = RandomData()
+    trainer = make_trainer(tmp_path, [], logger=False)
+    states = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+    curves = []
+    for _ in range(3):
+        datamodule = RandomDataModule() if source == "datamodule" else None
+        result = find(trainer, module, datamodule=datamodule, apply=False, num_steps=12,
+                      start_lr=1e-4, end_lr=1e-2, progress=False)  # fmt: skip
+        curves.append(result.losses.tolist())
+    assert len(curves[0]) == 12
+    assert curves[1] == curves[0]
+    assert curves[2] == curves[0]
+    torch_state, numpy_state, python_state = states
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    now = np.random.get_state()
+    assert now[0] == numpy_state[0]
+    np.testing.assert_array_equal(now[1], numpy_state[1])
+    assert now[2:] == numpy_state[2:]
+    assert random.getstate() == python_state
+
+
+def test_find_trains_with_the_trainers_precision_accumulation_and_clipping(
+    tmp_path: Path,
+) -> None:
+    trainer = make_trainer(tmp_path, [], logger=False, precision="bf16-mixed",
+                           accumulate_grad_batches=2, gradient_clip_val=0.5)  # fmt: skip
+    result = find(trainer, Regressor(), loader(), apply=False, num_steps=6, start_lr=1e-5,
+                  progress=False)  # fmt: skip
+    settings = result.settings
+    assert (settings["amp"], settings["accumulation_steps"], settings["grad_clip"]) == (
+        "bf16",
+        2,
+        0.5,
+    )
+
+
+@pytest.mark.parametrize("error", [KeyError, KeyboardInterrupt])
+def test_an_error_in_the_sweep_comes_out_of_find_as_itself(
+    tmp_path: Path, error: type[BaseException]
+) -> None:
+    class Raising(Regressor):
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            if batch_idx == 3:
+                raise error("at batch 3")
+            return super().training_step(batch, batch_idx)
+
+    module = Raising()
+    weights = copy.deepcopy(module.state_dict())
+    rng = torch.get_rng_state()
+    trainer = make_trainer(tmp_path, [], logger=False)
+    with pytest.raises(error, match="at batch 3") as info:  # not Lightning's sys.exit(1)
+        find(trainer, module, loader(), apply=False, num_steps=10, progress=False)
+    assert "lrfind: raised by step(lr=" in "".join(getattr(info.value, "__notes__", []))
+    assert_same(module.state_dict(), weights)
+    assert module._trainer is None
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+class SkipsOdd(Regressor):
+    """training_step returns None (skip, in Lightning) on every odd batch index."""
+
+    def __init__(self) -> None:
+        super().__init__(lr=1e-2)
+        self.calls: list[int] = []
+
+    def skip(self, index: int) -> bool:
+        return index % 2 == 1
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        self.calls.append(batch_idx)
+        if self.skip(batch_idx):
+            return None
+        return super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize("where", ["find", "callback"])
+def test_a_training_step_returning_none_skips_its_batch(tmp_path: Path, where: str) -> None:
+    module = SkipsOdd()
+    weights = copy.deepcopy(module.state_dict())
+    options: dict[str, Any] = {"num_steps": 10, "start_lr": 1e-5, "end_lr": 1e-2,
+                               "progress": False}  # fmt: skip
+    if where == "find":
+        trainer = make_trainer(tmp_path, [], logger=False)
+        result = find(trainer, module, loader(), **options)
+        assert_same(module.state_dict(), weights)
+    else:
+        finder = LRFinder(log=False, apply=False, **options)
+        trainer = make_trainer(tmp_path, [finder], logger=False, limit_train_batches=1)
+        trainer.fit(module, loader())
+        result = finder.results[0]
+        assert (module.calls[-1], len(module.logged)) == (0, 11)  # fit's own step, after
+        module.calls, module.logged = module.calls[:-1], module.logged[:-1]
+    # Ten points, each lr tried on an even batch after the odd one before it was skipped.
+    assert result.stop_reason == "completed"
+    np.testing.assert_allclose(result.lrs, np.logspace(-5, -2, 10), rtol=1e-12)
+    assert module.calls == list(range(19))
+    assert module.logged == ["train_loss"] * 10
+    # The losses are those of the even batches, at the schedule's lrs: the same curve as a
+    # sweep over only those batches.
+    even = DataLoader([batch for k, batch in enumerate(loader()) if k % 2 == 0], batch_size=None)
+    twin = Regressor(lr=1e-2)
+    twin.load_state_dict(weights)
+    plain = find(make_trainer(tmp_path, [], logger=False), twin, even, **options)
+    np.testing.assert_allclose(result.losses, plain.losses, rtol=1e-6)
+
+
+def test_too_many_skipped_steps_stop_the_sweep(tmp_path: Path) -> None:
+    from lrfind.sweep import DEFAULT_MAX_SKIPS
+
+    class SkipsAfterThree(SkipsOdd):
+        def skip(self, index: int) -> bool:
+            return index >= 3  # three steps, then only skips
+
+    module = SkipsAfterThree()
+    trainer = make_trainer(tmp_path, [], logger=False)
+    with pytest.warns(LRFindWarning, match="no learning rate"):
+        result = find(trainer, module, loader(), num_steps=10, progress=False)
+    assert result.stop_reason == "too many skipped steps"
+    assert len(result.lrs) == 3
+    assert len(module.calls) == 3 + DEFAULT_MAX_SKIPS + 1
+
+
+class ReadsDataLr(Regressor):
+    """configure_optimizers takes its lr from the datamodule, as in Lightning's tuner test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        del self.hparams["lr"]
+
+    def configure_optimizers(self) -> Any:
+        data = self.trainer.datamodule
+        lr = data.lr if hasattr(data, "lr") else data.hparams.lr
+        return torch.optim.Adam(self.parameters(), lr=lr)
+
+
+class DataWithLr(pl.LightningDataModule):
+    def __init__(self, lr: float = 1e-2, as_hparam: bool = False) -> None:
+        super().__init__()
+        if as_hparam:
+            self.save_hyperparameters()
+        else:
+            self.lr = lr
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return loader()
+
+
+@pytest.mark.parametrize("as_hparam", [False, True], ids=["dm.lr", "dm.hparams.lr"])
+def test_an_lr_kept_on_the_datamodule_is_found_and_set(tmp_path: Path, as_hparam: bool) -> None:
+    capture = Capture(epoch=0)
+    trainer = make_trainer(tmp_path, [capture], logger=False)
+    data = DataWithLr(as_hparam=as_hparam)
+    module = ReadsDataLr()
+    result = find(trainer, module, datamodule=data, apply=True, num_steps=30, start_lr=1e-5,
+                  progress=False)  # fmt: skip
+    lr = result.suggestion
+    assert lr is not None
+    kept = data.hparams.lr if as_hparam else data.lr
+    assert kept == lr
+    assert "lr" not in module.hparams
+    trainer.fit(module, datamodule=data)
+    assert capture.first_batch_lr == lr
+
+
+@pytest.mark.parametrize(
+    ("module_has", "data_has", "lr_attr"),
+    [
+        ({"lr"}, {"lr"}, None),
+        ({"hp:lr"}, {"hp:lr", "lr"}, None),
+        ({"learning_rate"}, {"lr"}, None),  # "lr" anywhere comes before "learning_rate"
+        ({"hp:learning_rate", "lr"}, set(), None),
+        (set(), {"hp:learning_rate"}, None),
+        ({"lr"}, {"my_lr"}, "my_lr"),
+        (set(), set(), None),
+    ],
+)
+def test_the_lr_is_searched_where_and_in_the_order_lightnings_tuner_searches(
+    module_has: set[str], data_has: set[str], lr_attr: str | None
+) -> None:
+    from types import SimpleNamespace
+
+    from lightning.pytorch.tuner.lr_finder import _determine_lr_attr_name
+    from lightning.pytorch.utilities.parsing import _lightning_get_all_attr_holders
+
+    from lrfind.integrations.lightning import lr_holders
+
+    def build(owner: Any, has: set[str]) -> Any:
+        for item in has:
+            if item.startswith("hp:"):
+                owner.hparams[item[3:]] = 0.1
+            else:
+                setattr(owner, item, 0.1)
+        return owner
+
+    module = build(pl.LightningModule(), module_has)
+    data = build(pl.LightningDataModule(), data_has)
+    ours = lr_holders(module, data, lr_attr)
+    module._trainer = SimpleNamespace(datamodule=data)  # where Lightning looks for it
+    try:
+        name = _determine_lr_attr_name(module, lr_attr or "")
+    except AttributeError:
+        assert ours is None
+        return
+    finally:
+        module._trainer = None
+    module._trainer = SimpleNamespace(datamodule=data)
+    theirs = _lightning_get_all_attr_holders(module, name)
+    module._trainer = None
+    assert ours is not None
+    assert ours[0] == name
+    assert [id(holder) for holder in ours[1]] == [id(holder) for holder in theirs]
+
+
+def test_the_callback_sets_an_lr_kept_on_the_datamodule(tmp_path: Path) -> None:
+    finder = LRFinder(apply=True, log=False, num_steps=20, start_lr=1e-5, progress=False)
+    trainer = make_trainer(tmp_path, [finder], logger=False, limit_train_batches=2)
+    data = DataWithLr()
+    trainer.fit(ReadsDataLr(), datamodule=data)
+    assert finder.result is not None
+    assert data.lr == finder.result.suggestion
+
+
+LRS = np.logspace(-5, 0, 51)
+CURVE = Result(LRS, (np.log10(LRS) + 2.0) ** 2 + 1.0, "completed", {"smoothing": 0.0})
+FLAT = Result(LRS, np.ones(LRS.size), "completed", {"smoothing": 0.0})
+
+
+class Flat(Regressor):
+    """A loss that never changes: no suggestion."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return super().training_step(batch, batch_idx) * 0.0 + 1.0
+
+
+def test_apply_defaults_to_false_find_and_apply_set_the_same_places(tmp_path: Path) -> None:
+    from lrfind.integrations.lightning import apply
+
+    trainer = make_trainer(tmp_path, [], logger=False)
+    module = Regressor(lr=1e-2)
+    result = find(trainer, module, loader(), num_steps=20, start_lr=1e-5, progress=False)
+    lr = result.suggestion
+    assert lr is not None
+    assert module.hparams.lr == 1e-2  # the default only returns the result
+    assert apply(result, module) == lr
+    assert module.hparams.lr == lr
+    assert apply(CURVE, module, method="minimum") == pytest.approx(1e-3)
+    assert module.hparams.lr == pytest.approx(1e-3)
+    data, reader = DataWithLr(), ReadsDataLr()
+    assert apply(CURVE, reader, data, method="minimum") == pytest.approx(1e-3)
+    assert data.lr == pytest.approx(1e-3)
+    with pytest.raises(LRFindError, match="no learning rate to apply"):
+        apply(FLAT, module)
+    with pytest.raises(ValueError, match="lr_attr"):
+        apply(CURVE, ReadsDataLr())
+    assert module.hparams.lr == pytest.approx(1e-3)
+
+
+def test_apply_true_without_a_suggestion_sets_nothing_and_warns_once(tmp_path: Path) -> None:
+    module = Flat(lr=1e-2)
+    trainer = make_trainer(tmp_path, [], logger=False)
+    with pytest.warns(LRFindWarning, match="no learning rate") as caught:
+        result = find(trainer, module, loader(), apply=True, num_steps=10, progress=False)
+    assert result.suggestion is None
+    assert len([w for w in caught if issubclass(w.category, LRFindWarning)]) == 1
+    assert module.hparams.lr == 1e-2
+
+
+def test_the_callback_by_default_records_and_changes_nothing(tmp_path: Path) -> None:
+    capture = Capture(epoch=0)
+    finder = LRFinder(log=False, num_steps=20, start_lr=1e-5, progress=False)
+    trainer = make_trainer(tmp_path, [finder, capture], logger=False, limit_train_batches=2)
+    module = Regressor(lr=1e-2, scheduler=True)
+    trainer.fit(module, loader())
+    assert finder.result is not None
+    assert finder.result.suggestion is not None
+    assert capture.first_batch_lr == 1e-2
+    assert module.hparams.lr == 1e-2
+    assert trainer.lr_scheduler_configs[0].scheduler.base_lrs == [1e-2]

@@ -22,8 +22,9 @@ from transformers import (  # noqa: E402
     TrainingArguments,
 )
 
-from lrfind.errors import LRFindError  # noqa: E402
+from lrfind.errors import LRFindError, LRFindWarning  # noqa: E402
 from lrfind.integrations.transformers import find  # noqa: E402
+from lrfind.result import Result  # noqa: E402
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "transformers_example.py"
 
@@ -208,3 +209,149 @@ def test_skip_frozen_is_passed_on(tmp_path: Path, snapshots_taken: list[Any]) ->
     assert all(name.startswith("transformer.h.") for name in frozen)
     for key, value in model.state_dict().items():
         assert torch.equal(value, weights[key]), key
+
+
+def test_a_loss_of_shape_one_gives_the_same_curve_as_a_scalar(tmp_path: Path) -> None:
+    class OneElement(Trainer):  # type: ignore[misc]
+        def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+            return super().compute_loss(model, inputs, *args, **kwargs).reshape(1)
+
+    curves = []
+    for kind in (Trainer, OneElement):
+        trainer = kind(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows())
+        curves.append(find(trainer, start_lr=1e-5, end_lr=1e-2, num_steps=6, progress=False))
+    assert len(curves[1].losses) == 6
+    assert curves[1].losses.tolist() == curves[0].losses.tolist()
+
+
+def eval_loss(model: Any, loader: Any, batches: int | None = None) -> float:
+    """The naive reference: the mean of the model's own loss over the loader's batches."""
+    model.eval()
+    with torch.no_grad():
+        losses = [float(model(**batch).loss) for batch in loader][:batches]
+    model.train()
+    return float(np.mean(losses))
+
+
+class CountingCollator:
+    """The default collator, counting the rows it collates while the model is in eval mode
+    (validation batches: the DataLoader collates in this process)."""
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.eval_rows = 0
+
+    def __call__(self, rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        if self.model is not None and not self.model.training:
+            self.eval_rows += len(rows)
+        return transformers.default_data_collator(rows)
+
+
+@pytest.mark.parametrize("val_batches", [None, 2])
+def test_val_data_true_records_the_eval_loss_through_the_trainers_eval_loader(
+    tmp_path: Path, val_batches: int | None
+) -> None:
+    collator = CountingCollator()
+    eval_rows = token_rows(32)[::-1]
+    args = arguments(tmp_path, per_device_eval_batch_size=8)
+    trainer = Trainer(model=gpt2(), args=args, train_dataset=token_rows(), eval_dataset=eval_rows,
+                      data_collator=collator)  # fmt: skip
+    # the eval loss of the untrained model on the batches swept (two batches: not all four)
+    expected = eval_loss(trainer.model, trainer.get_eval_dataloader(), val_batches)
+    if val_batches is not None:
+        assert expected != pytest.approx(eval_loss(trainer.model, trainer.get_eval_dataloader()))
+    collator.model = trainer.model
+
+    # lrs too small to move the weights measurably: every point is that eval loss
+    result = find(trainer, val_data=True, val_batches=val_batches, start_lr=1e-12,
+                  end_lr=1e-11, num_steps=5, progress=False)  # fmt: skip
+
+    assert result.settings["validation"] is True
+    np.testing.assert_allclose(result.losses, expected, rtol=1e-5)
+    if val_batches is None:  # all 32 rows through the Trainer's collator after each step
+        assert collator.eval_rows == 5 * 32
+    assert trainer.optimizer is None
+
+
+def test_val_data_given_goes_through_get_eval_dataloader(tmp_path: Path) -> None:
+    seen: list[Any] = []
+
+    class Recording(Trainer):  # type: ignore[misc]
+        def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
+            seen.append(eval_dataset)
+            return super().get_eval_dataloader(eval_dataset)
+
+    rows = token_rows(16)
+    trainer = Recording(model=gpt2(), args=arguments(tmp_path, per_device_eval_batch_size=8),
+                        train_dataset=token_rows())  # fmt: skip
+    expected = eval_loss(trainer.model, trainer.get_eval_dataloader(rows))
+    seen.clear()
+    result = find(trainer, val_data=rows, start_lr=1e-12, end_lr=1e-11, num_steps=5,
+                  progress=False)  # fmt: skip
+    assert [id(data) for data in seen] == [id(rows)]
+    np.testing.assert_allclose(result.losses, expected, rtol=1e-5)
+    named = Recording(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows(),
+                      eval_dataset={"a": rows, "b": token_rows(8)})  # fmt: skip
+    find(named, val_data="b", num_steps=5, progress=False)
+    assert seen[-1] == "b"
+
+
+def test_bad_val_data_is_refused(tmp_path: Path) -> None:
+    trainer = Trainer(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows())
+    with pytest.raises(ValueError, match="val_data=True needs the Trainer's eval_dataset"):
+        find(trainer, val_data=True, progress=False)
+    with pytest.raises(ValueError, match="val_batches needs val_data"):
+        find(trainer, val_batches=2, progress=False)
+    named = Trainer(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows(),
+                    eval_dataset={"a": token_rows(8)})  # fmt: skip
+    with pytest.raises(ValueError, match=r"eval_dataset is a dict; pass val_data=<one of \['a'\]>"):
+        find(named, val_data=True, progress=False)
+    with pytest.raises(ValueError, match="'b' names no dataset"):
+        find(named, val_data="b", progress=False)
+    assert trainer.optimizer is None
+    assert named.optimizer is None
+
+
+LRS = np.logspace(-5, 0, 51)
+CURVE = Result(LRS, (np.log10(LRS) + 2.0) ** 2 + 1.0, "completed", {"smoothing": 0.0})
+FLAT = Result(LRS, np.ones(LRS.size), "completed", {"smoothing": 0.0})
+
+
+def test_apply_defaults_to_false_find_and_apply_set_the_same_places(tmp_path: Path) -> None:
+    from lrfind.integrations.transformers import apply
+
+    trainer = Trainer(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows())
+    result = find(trainer, start_lr=1e-5, end_lr=10.0, num_steps=20, progress=False)
+    assert result.suggestion is not None
+    assert trainer.args.learning_rate == 5e-4  # the default only returns the result
+    assert apply(result, trainer) == result.suggestion == trainer.args.learning_rate
+    assert apply(CURVE, trainer, method="minimum") == pytest.approx(1e-3)
+    assert trainer.args.learning_rate == pytest.approx(1e-3)
+    assert trainer.optimizer is None
+    # an optimizer of your own (and its scheduler) gets it too, group ratios kept
+    model = gpt2()
+    rest = [p for name, p in model.named_parameters() if not name.startswith("transformer.h.")]
+    optimizer = torch.optim.AdamW([{"params": model.transformer.h.parameters(), "lr": 1e-4},
+                                   {"params": rest, "lr": 1e-3}])  # fmt: skip
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    own = Trainer(model=model, args=arguments(tmp_path), train_dataset=token_rows(),
+                  optimizers=(optimizer, scheduler))  # fmt: skip
+    assert apply(CURVE, own, method="minimum") == pytest.approx(1e-3)
+    assert [group["lr"] for group in optimizer.param_groups] == pytest.approx([1e-3, 1e-2])
+    assert scheduler.base_lrs == pytest.approx([1e-3, 1e-2])
+    with pytest.raises(LRFindError, match="no learning rate to apply"):
+        apply(FLAT, trainer)
+    assert trainer.args.learning_rate == pytest.approx(1e-3)
+
+
+def test_apply_true_without_a_suggestion_sets_nothing_and_warns_once(tmp_path: Path) -> None:
+    class Flat(Trainer):  # type: ignore[misc]
+        def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+            return super().compute_loss(model, inputs, *args, **kwargs) * 0.0 + 1.0
+
+    trainer = Flat(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows())
+    with pytest.warns(LRFindWarning, match="no learning rate") as caught:
+        result = find(trainer, apply=True, num_steps=6, progress=False)
+    assert result.suggestion is None
+    assert len([w for w in caught if issubclass(w.category, LRFindWarning)]) == 1
+    assert trainer.args.learning_rate == 5e-4

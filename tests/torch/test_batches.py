@@ -107,6 +107,27 @@ def test_compute_loss_errors_say_what_to_pass():
         compute_loss(model, x, None, lambda m, b: 1.0)
 
 
+@pytest.mark.parametrize("shape", [(1,), (1, 1)])
+def test_compute_loss_takes_a_one_element_loss_as_a_scalar(shape):
+    model = torch.nn.Linear(2, 1)
+    x = torch.randn(3, 2)
+    scalar = model(x).square().mean()
+    loss = compute_loss(model, x, None, lambda m, b: m(b).square().mean().reshape(shape))
+    assert loss.shape == ()
+    assert torch.equal(loss, scalar)
+    loss.backward()  # still on the graph
+    assert model.weight.grad is not None
+
+
+def test_compute_loss_refuses_a_real_vector():
+    model = torch.nn.Linear(2, 1)
+    x = torch.randn(3, 2)
+    with pytest.raises(ValueError, match=r"scalar \(one element\), got a tensor of shape \(3,\)"):
+        compute_loss(model, x, None, lambda m, b: m(b).square().mean(1))
+    with pytest.raises(ValueError, match=r"shape \(0,\)"):
+        compute_loss(model, x, None, lambda m, b: m(b)[:0, 0])
+
+
 def test_blame_notes_the_innermost_place_only():
     from lrfind.torch.batches import add_blame, blame
 

@@ -553,3 +553,20 @@ def test_find_refuses_a_snapshot_that_cannot_fit_before_training(monkeypatch, st
         quiet_find(model, opt, loader, forward=forward, num_steps=6)
     assert calls == []
     same(before, state_of(model, opt, sched))
+
+
+def test_a_loss_of_shape_one_gives_the_same_curve_as_a_scalar():
+    # DataParallel gathers a (1,) loss; so do some heads: one element is one loss.
+    curves = []
+    for shape in ((), (1,)):
+        torch.manual_seed(0)
+        model = mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+        def forward(m, batch, shape=shape):
+            return nn.functional.cross_entropy(m(batch[0]), batch[1]).reshape(shape)
+
+        curves.append(quiet_find(model, opt, data(), forward=forward, num_steps=12,
+                                 start_lr=1e-4, end_lr=1.0))  # fmt: skip
+    assert curves[1].losses.tolist() == curves[0].losses.tolist()
+    assert len(curves[1].losses) == 12

@@ -112,3 +112,51 @@ def test_training_options_are_checked_at_the_door():
         Training.of(model, optimizer, amp="fp8")
     with pytest.raises(TypeError, match="num_steps"):
         Training.of(model, optimizer, num_steps=5)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("accumulation_steps", [1, 2])
+def test_a_forward_raising_skip_batch_skips_the_optimizer_step(accumulation_steps):
+    from lrfind.torch.batches import SkipBatch
+
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.ones(4, 2)
+    batches = [(x, torch.zeros(4, 1)), (x, None), (x, torch.zeros(4, 1)), (x, torch.zeros(4, 1))]
+
+    def forward(m, batch):
+        if batch[1] is None:
+            raise SkipBatch
+        return nn.functional.mse_loss(m(batch[0]), batch[1])
+
+    training = Training.of(model, optimizer, accumulation_steps=accumulation_steps)
+    trainer = Trainer(model, optimizer, Batches(batches), training, forward=forward)
+    weight = model.weight.detach().clone()
+    # one micro-batch: batch 0 trains, batch 1 is skipped; two: batch 1 skips the step
+    # that started with batch 0 (its gradient is dropped), so nothing has trained yet
+    first = trainer.step(0.1)
+    assert (first is None) == (accumulation_steps == 2)
+    assert torch.equal(model.weight, weight) == (accumulation_steps == 2)
+    if accumulation_steps == 1:
+        weight = model.weight.detach().clone()
+        assert trainer.step(0.1) is None
+        assert torch.equal(model.weight, weight)
+    assert trainer.step(0.1) is not None
+    assert not torch.equal(model.weight, weight)
+
+
+def test_a_skipped_validation_batch_is_an_error():
+    from lrfind.errors import LRFindError
+    from lrfind.torch.batches import SkipBatch
+
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def forward(m, batch):
+        if not m.training:
+            raise SkipBatch
+        return m(batch).square().mean()
+
+    batches = [torch.ones(4, 2)]
+    with pytest.raises(LRFindError, match=r"validation loader.*was skipped"):
+        quiet_find(model, optimizer, batches, forward=forward, val_data=batches, num_steps=5)

@@ -156,6 +156,17 @@ def finite_float(text: str) -> float:
     return value
 
 
+def factor_float(text: str) -> float:
+    """A number, or ``inf`` (``--diverge-factor inf`` records the whole range); not NaN."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or inf, got {text!r}") from None
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError(f"expected a number or inf, got {text!r}")
+    return value
+
+
 def parse_lrs(items: Sequence[str]) -> list[float]:
     """Learning rates from ``--lrs``: numbers, or ``START:END[:PER_DECADE]`` log ranges.
 
@@ -209,9 +220,9 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--diverge-factor",
-        type=finite_float,
+        type=factor_float,
         default=4.0,
-        help="stop when the smoothed loss rises this much (default 4)",
+        help="stop when the smoothed loss rises this much (default 4; inf: never)",
     )
     group.add_argument(
         "--repeats",

@@ -13,6 +13,18 @@ Each returns the same :class:`~lrfind.result.Result` as :func:`lrfind.find`. Imp
 this package imports no framework; importing a submodule without its framework raises
 an ``ImportError`` that names the extra to install.
 
+One contract for applying the suggestion, the same in all four:
+
+- ``find(..., apply=False)`` (and Lightning's ``LRFinder(apply=False)``) changes nothing
+  of your training set-up: everything the sweep touched is put back, and the result is
+  yours to read. ``apply=True`` then sets the suggestion of the result's ``method``
+  where that framework's training reads its learning rate; when there is no suggestion
+  nothing is set (the sweep's ``LRFindWarning`` says why). JAX's arrays cannot be set
+  in place, so its ``find`` has no ``apply``.
+- Each module's ``apply(result, <that place>, method=None)`` does the same later, for a
+  result you kept, and raises ``LRFindError`` (with the reason) when there is no
+  suggestion; it returns the lr it set (JAX's: the new optimizer state).
+
 >>> batches = cycle([1, 2], "data")
 >>> [next(batches) for _ in range(5)]
 [1, 2, 1, 2, 1]
@@ -29,7 +41,7 @@ from lrfind.errors import LRFindError
 if TYPE_CHECKING:
     from lrfind.result import Result
 
-__all__ = ["EXTRAS", "apply_suggestion", "cycle", "missing"]
+__all__ = ["EXTRAS", "apply_suggestion", "cycle", "missing", "suggested_lr"]
 
 EXTRAS = {
     "lightning": "lightning",
@@ -78,6 +90,26 @@ def _cycle(data: Iterable[Any], name: str) -> Iterator[Any]:
             )
 
 
+def suggested_lr(result: Result, method: str | None = None) -> float:
+    """The lr an integration's ``apply`` sets: the suggestion of ``method`` (default: the
+    result's own method).
+
+    Raises:
+        LRFindError: when there is no suggestion (with its reason).
+
+    >>> import numpy as np
+    >>> from lrfind.result import Result
+    >>> lrs = np.logspace(-5, 0, 51)
+    >>> curve = Result(lrs, (np.log10(lrs) + 2.0) ** 2 + 1.0, "completed", {"smoothing": 0.0})
+    >>> suggested_lr(curve, "minimum")
+    0.001
+    """
+    found = result.suggest(method)
+    if found.lr is None:
+        raise LRFindError(f"no learning rate to apply ({found.method}): {found.reason}")
+    return found.lr
+
+
 def apply_suggestion(
     result: Result,
     optimizer: Any,
@@ -111,9 +143,7 @@ def apply_suggestion(
     >>> lr, group["max_lr"], group["initial_lr"], scheduler.base_lrs
     (0.001, 0.001, 4e-05, [4e-05])
     """
-    found = result.suggest(method)
-    if found.lr is None:
-        raise LRFindError(f"no learning rate to apply ({found.method}): {found.reason}")
+    lr = suggested_lr(result, method)
     groups = optimizer.param_groups
     peak = "max_lr" if groups[0].get("max_lr") is not None else "lr"
     reference = float(groups[0][peak])
@@ -125,7 +155,7 @@ def apply_suggestion(
             exact = (peaks, 0)
     if not reference > 0.0:
         raise ValueError(f"the optimizer's first param group has lr={reference}: cannot scale it")
-    factor = found.lr / reference
+    factor = lr / reference
     for group in groups:
         for key in ("lr", "initial_lr", "max_lr", "min_lr"):
             if group.get(key) is not None:
@@ -137,8 +167,8 @@ def apply_suggestion(
                 for k, value in enumerate(values):
                     _lr.assign(values, k, float(value) * factor)
     holder, index = exact
-    _lr.assign(holder, index, found.lr)  # the reference is the suggestion exactly
+    _lr.assign(holder, index, lr)  # the reference is the suggestion exactly
     for scheduler in schedulers:
         if isinstance(getattr(scheduler, "_last_lr", None), list):
             scheduler._last_lr = [float(group["lr"]) for group in groups]
-    return found.lr
+    return lr

@@ -24,13 +24,14 @@ every ``check_every`` steps, so JAX's asynchronous dispatch is kept.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Unpack
 
 import numpy as np
 import numpy.typing as npt
 
-from lrfind.integrations import cycle, missing
+from lrfind.integrations import cycle, missing, suggested_lr
 
 try:
     import jax
@@ -39,7 +40,6 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise missing("jax", "JAX and optax", error) from error
 
-from lrfind.errors import LRFindError
 from lrfind.options import SweepConfig, SweepOptions
 from lrfind.result import Result
 from lrfind.sweep import run_sweep
@@ -82,15 +82,34 @@ def learning_rate_of(opt_state: Any, lr_key: str = "learning_rate") -> Any:
 def apply(
     result: Result, opt_state: Any, method: str | None = None, lr_key: str = "learning_rate"
 ) -> Any:
-    """A copy of ``opt_state`` with the suggestion as its learning rate.
+    """A copy of ``opt_state`` with the suggestion as its learning rate: the other
+    integrations' ``apply``, for immutable state (which is why :func:`find` has no
+    ``apply=True``: nothing of yours can be set in place).
 
     Raises:
         LRFindError: when the result has no suggestion (with its reason).
     """
-    found = result.suggest(method)
-    if found.lr is None:
-        raise LRFindError(f"no learning rate to apply ({found.method}): {found.reason}")
-    return with_learning_rate(opt_state, found.lr, lr_key)
+    return with_learning_rate(opt_state, suggested_lr(result, method), lr_key)
+
+
+def _scalar_loss(loss_fn: LossFn, has_aux: bool) -> LossFn:
+    """``loss_fn`` with a one-element loss (shape ``(1,)``) reshaped to a scalar, which
+    ``jax.grad`` needs; any other shape is a ``ValueError`` (raised while tracing)."""
+
+    def scalar(params: Any, batch: Any) -> Any:
+        value = loss_fn(params, batch)
+        loss, aux = (value[0], value[1]) if has_aux else (value, None)
+        shape = tuple(getattr(loss, "shape", ()))
+        if shape != ():
+            if math.prod(shape) != 1:
+                raise ValueError(
+                    f"loss_fn must return a scalar loss (one element), got shape {shape}: "
+                    f"reduce it (jnp.mean)"
+                )
+            loss = jnp.reshape(loss, ())
+        return (loss, aux) if has_aux else loss
+
+    return scalar
 
 
 def _floats(values: Sequence[Any]) -> npt.NDArray[np.float64]:
@@ -141,7 +160,7 @@ def find(
     start_state = optimizer.init(params) if opt_state is None else opt_state
     dtype = learning_rate_of(start_state, lr_key).dtype
     batches = cycle(data, "data")
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=has_aux)
+    grad_fn = jax.value_and_grad(_scalar_loss(loss_fn, has_aux), has_aux=has_aux)
 
     @jax.jit
     def train_step(params: Any, state: Any, batch: Any, lr: Any) -> tuple[Any, Any, Any]:

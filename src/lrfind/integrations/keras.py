@@ -7,7 +7,7 @@ with the model's own loss, metrics, loss scaling and backend. Afterwards every
 variable of the model (weights, non-trainable state, seed generators), of the
 optimizer (slots, iteration count, learning rate) and of the compiled metrics holds
 exactly its old value; with ``apply=True`` the optimizer's learning rate is then set
-to the suggestion.
+to the suggestion (:func:`apply`).
 
 >>> import inspect
 >>> list(inspect.signature(find).parameters)[:4]
@@ -22,7 +22,7 @@ from typing import Any, Unpack
 
 import numpy as np
 
-from lrfind.integrations import cycle, missing
+from lrfind.integrations import cycle, missing, suggested_lr
 
 try:
     import keras
@@ -40,7 +40,7 @@ from lrfind.options import SweepConfig, SweepOptions
 from lrfind.result import Result
 from lrfind.sweep import run_sweep
 
-__all__ = ["KerasState", "find"]
+__all__ = ["KerasState", "apply", "find"]
 
 
 def _global_seed_variables() -> list[Any]:
@@ -161,6 +161,25 @@ class _PyDatasetBatches:
             yield self.data[i]
 
 
+def apply(result: Result, model: Any, method: str | None = None) -> float:
+    """Set the suggestion as ``model.optimizer.learning_rate``: what ``find(apply=True)``
+    does.
+
+    Returns:
+        The lr set.
+
+    Raises:
+        LRFindError: when the result has no suggestion (with its reason).
+    """
+    return _apply(result, model, method)
+
+
+def _apply(result: Result, model: Any, method: str | None) -> float:
+    lr = suggested_lr(result, method)
+    model.optimizer.learning_rate = lr
+    return lr
+
+
 def find(
     model: Any,
     x: Any,
@@ -186,8 +205,9 @@ def find(
         sample_weight: per-sample weights, with arrays.
         shuffle: shuffle the arrays (each pass anew), seeded by ``seed``.
         seed: the shuffle seed.
-        apply: set ``model.optimizer.learning_rate`` to the suggestion afterwards
-            (nothing is set, with an ``LRFindWarning``, when there is none).
+        apply: set ``model.optimizer.learning_rate`` to the suggestion afterwards (see
+            :func:`apply`); default: only return it. Without a suggestion nothing is set
+            (the sweep's ``LRFindWarning`` says why).
         **options: the sweep options, as for :func:`lrfind.sweep`
             (:class:`~lrfind.options.SweepOptions`); ``method`` is also the suggestion
             that ``apply`` sets.
@@ -247,7 +267,6 @@ def find(
     finally:
         state.restore()
     result.warn_if_unsure(stacklevel=2)
-    found = result.suggest()
-    if apply and found.lr is not None:
-        optimizer.learning_rate = found.lr
+    if apply and result.suggestion is not None:  # without one, the warning says why
+        _apply(result, model, None)
     return result

@@ -5,19 +5,29 @@ Two ways in, one engine (:func:`lrfind.find` on the module's ``training_step``):
 - :class:`LRFinder`, a callback: at the start of each chosen epoch (default: epoch 0,
   before any training) it sweeps the optimizer the Trainer built, over the Trainer's
   train dataloader, with its precision, gradient accumulation and clipping; puts the
-  module, optimizer, LR schedulers, GradScaler and RNG states back exactly; then sets
-  the suggestion on the optimizer (and scales the LR schedulers with it) and on the
-  module's ``lr``/``learning_rate`` attribute, and logs the figure to the Trainer's
-  loggers. Nothing undoes the suggestion afterwards.
-- :func:`find`, a function to call before ``trainer.fit``: it sweeps a throwaway
-  optimizer from ``configure_optimizers``, restores the module and sets the module's
-  ``lr`` attribute, which ``configure_optimizers`` then reads when ``fit`` runs.
+  module, optimizer, LR schedulers, GradScaler and RNG states back exactly, and logs
+  the figure to the Trainer's loggers. With ``apply=True`` it then sets the suggestion
+  on the optimizer (scaling the LR schedulers with it) and where the lr is kept
+  (:func:`lr_holders`); nothing undoes it afterwards.
+- :func:`find`, a function to call before ``trainer.fit``: it runs the same sweep inside
+  a short ``fit`` of a throwaway Trainer built like yours (device, precision,
+  accumulation, clipping, epochs; no loggers, checkpoints or validation), so
+  ``training_step`` and ``configure_optimizers`` see what they see under ``fit``
+  (``self.trainer``, ``self.global_step``, ``self.current_epoch``, the datamodule,
+  ``self.trainer.estimated_stepping_batches``); the fit leaves as soon as the sweep is
+  done, as Lightning's own tuner leaves it, and the module comes back as it was. With
+  ``apply=True`` the suggestion is set where the lr is kept (the module's or the
+  datamodule's ``lr`` attribute or ``hparams`` entry), which ``configure_optimizers``
+  then reads when ``fit`` runs; :func:`apply` does that later, for a result you kept.
 
 Unlike Lightning's own finder, suggestions are always computed on the log-lr axis of
 the recorded curve, every sweep starts its stop rule afresh (so one run mid-training
 goes its full course), and the restore happens before the suggestion is applied.
 Automatic optimization with one optimizer (any number of param groups) is supported;
-``self.log`` calls inside ``training_step`` are muted during the sweep.
+``self.log`` calls inside ``training_step`` are muted during the sweep, and a
+``training_step`` that returns ``None`` skips its batch, as under ``fit``: the same lr
+is tried again on the next batch (a sweep stops with ``"too many skipped steps"`` after
+:data:`~lrfind.sweep.DEFAULT_MAX_SKIPS` in a row).
 
 >>> import lightning.pytorch as pl
 >>> callback = LRFinder(num_steps=50, epochs=(0, 5))
@@ -32,14 +42,18 @@ import copy
 import itertools
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Unpack
 
-from lrfind.integrations import apply_suggestion, missing
+from lrfind.integrations import apply_suggestion, missing, suggested_lr
 
 try:
     import lightning.pytorch as pl
     import torch
+    from lightning.fabric.utilities.warnings import PossibleUserWarning
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+    from lightning.pytorch.utilities.exceptions import _TunerExitException
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise missing("lightning", "PyTorch Lightning", error) from error
 
@@ -53,15 +67,26 @@ from lrfind.options import (
     split,
 )
 from lrfind.result import Result
+from lrfind.torch.batches import SkipBatch
 from lrfind.torch.find import find as _torch_find
 from lrfind.torch.find import snapshot_options
+from lrfind.torch.state import RngState
 
-__all__ = ["LR_ATTRS", "SWEEP_OPTIONS", "LRFinder", "apply_suggestion", "find", "log_result"]
+__all__ = [
+    "LR_ATTRS",
+    "SWEEP_OPTIONS",
+    "LRFinder",
+    "apply",
+    "apply_suggestion",
+    "find",
+    "log_result",
+    "lr_holders",
+]
 
 log = logging.getLogger(__name__)
 
 LR_ATTRS = ("lr", "learning_rate")
-"""The module attributes (or ``hparams`` keys) searched for the learning rate, in order."""
+"""The names searched for the learning rate, in order (see :func:`lr_holders`)."""
 
 SWEEP_OPTIONS = SWEEP_KEYS | SNAPSHOT_KEYS
 """Keywords of :func:`lrfind.find` that :class:`LRFinder` and :func:`find` pass on
@@ -81,14 +106,17 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _loss_of(output: Any) -> torch.Tensor:
+    """The loss in what ``training_step`` returned; ``None`` skips the batch, as in fit."""
     if isinstance(output, torch.Tensor):
         return output
+    if output is None:
+        raise SkipBatch
     loss = output.get("loss") if isinstance(output, Mapping) else None
     if isinstance(loss, torch.Tensor):
         return loss
     raise LRFindError(
-        "training_step must return the loss (a tensor, or a dict with a 'loss' tensor) for "
-        f"the range test; it returned {type(output).__name__}"
+        "training_step must return the loss (a tensor, or a dict with a 'loss' tensor), or "
+        f"None to skip the batch; it returned {type(output).__name__}"
     )
 
 
@@ -146,32 +174,91 @@ def _muted_logging(module: pl.LightningModule) -> Iterator[None]:
                 object.__delattr__(module, name)
 
 
-def _lr_holder(module: pl.LightningModule, lr_attr: str | None) -> tuple[Any, str] | None:
-    """Where the module keeps its learning rate: ``(object, name)`` or ``None``."""
+def lr_holders(
+    module: pl.LightningModule,
+    datamodule: pl.LightningDataModule | None = None,
+    lr_attr: str | None = None,
+) -> tuple[str, list[Any]] | None:
+    """Where the learning rate is kept: its name and every holder of it, or ``None``.
+
+    The places and the order are Lightning's tuner's (``lightning_hasattr``): for each
+    name (``lr_attr``, else ``lr`` then ``learning_rate``) the module's attribute, its
+    ``hparams`` entry, the datamodule's attribute and its ``hparams`` entry; the first
+    name that any of them has wins, and all of its holders get the suggestion.
+
+    >>> import lightning.pytorch as pl
+    >>> data = pl.LightningDataModule()
+    >>> data.learning_rate = 0.1
+    >>> name, holders = lr_holders(pl.LightningModule(), data)
+    >>> name, holders == [data]
+    ('learning_rate', True)
+    """
     names = (lr_attr,) if lr_attr is not None else LR_ATTRS
-    hparams = getattr(module, "hparams", None)
     for name in names:
-        if name in vars(module) or hasattr(type(module), name):
-            return module, name
-        if isinstance(hparams, Mapping) and name in hparams:
-            return hparams, name
+        holders: list[Any] = []
+        for owner in (module, datamodule):
+            if owner is None:
+                continue
+            if hasattr(owner, name):
+                holders.append(owner)
+            hparams = getattr(owner, "hparams", None)
+            if isinstance(hparams, Mapping) and name in hparams:
+                holders.append(hparams)
+        if holders:
+            return name, holders
     return None
 
 
-def _set_lr_attr(module: pl.LightningModule, lr_attr: str | None, lr: float) -> bool:
-    """Set the module's lr attribute (and its ``hparams`` entry too); False if it has none."""
-    holder = _lr_holder(module, lr_attr)
-    if holder is None:
+def _set_lr_attr(
+    module: pl.LightningModule,
+    datamodule: pl.LightningDataModule | None,
+    lr_attr: str | None,
+    lr: float,
+) -> bool:
+    """Set the lr on every holder of :func:`lr_holders`; False if there is none."""
+    found = lr_holders(module, datamodule, lr_attr)
+    if found is None:
         return False
-    target, name = holder
-    if isinstance(target, Mapping):
-        target[name] = lr  # type: ignore[index]
-    else:
-        setattr(target, name, lr)
-        hparams = getattr(module, "hparams", None)
-        if isinstance(hparams, Mapping) and name in hparams:
-            hparams[name] = lr  # type: ignore[index]
+    name, holders = found
+    for holder in holders:
+        if isinstance(holder, Mapping):
+            holder[name] = lr  # type: ignore[index]
+        else:
+            setattr(holder, name, lr)
     return True
+
+
+def _no_holder(lr_attr: str | None) -> ValueError:
+    return ValueError(
+        f"apply needs the module or its datamodule to keep its lr in an attribute or "
+        f"hparams entry ({lr_attr or ' or '.join(LR_ATTRS)}) that configure_optimizers "
+        f"reads; set lr_attr, or pass apply=False and use result.suggestion yourself"
+    )
+
+
+def apply(
+    result: Result,
+    module: pl.LightningModule,
+    datamodule: pl.LightningDataModule | None = None,
+    *,
+    lr_attr: str | None = None,
+    method: str | None = None,
+) -> float:
+    """Set the suggestion where the module (or the datamodule) keeps its lr, for
+    ``configure_optimizers`` to read when ``fit`` runs: what ``find(apply=True)`` does.
+
+    Returns:
+        The lr set.
+
+    Raises:
+        LRFindError: when the result has no suggestion (with its reason).
+        ValueError: when neither keeps an lr (:func:`lr_holders`).
+    """
+    if lr_holders(module, datamodule, lr_attr) is None:
+        raise _no_holder(lr_attr)
+    lr = suggested_lr(result, method)
+    _set_lr_attr(module, datamodule, lr_attr, lr)
+    return lr
 
 
 # ---- trainer settings -----------------------------------------------------------------
@@ -332,21 +419,43 @@ def log_result(trainer: pl.Trainer, result: Result, name: str = "lrfind") -> Non
         logger.save()
 
 
+def _sweep_in_fit(
+    trainer: pl.Trainer, pl_module: pl.LightningModule, options: Mapping[str, Any]
+) -> tuple[Result, Any, list[Any]]:
+    """The sweep from inside ``fit``: the Trainer's optimizer, schedulers and data."""
+    optimizer = _single_optimizer(pl_module, trainer.optimizers)
+    schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
+    result = _sweep(
+        trainer,
+        pl_module,
+        optimizer,
+        schedulers,
+        _train_data(trainer),
+        trainer.strategy.root_device,
+        options,
+        strategy=trainer.strategy,
+    )
+    return result, optimizer, schedulers
+
+
 class LRFinder(pl.Callback):
     """Run the range test at the start of chosen epochs of ``trainer.fit``.
 
     At epoch 0 (the default) the sweep runs before any training step; at a later epoch
     it runs from the trained state and, like any sweep, starts its stop rule afresh.
-    After the sweep everything is restored and then, with ``apply=True``, the
-    suggestion is set on the optimizer (see :func:`apply_suggestion`) and on the
-    module's ``lr``/``learning_rate`` attribute when it has one.
+    After the sweep everything is restored and training goes on as it would have; with
+    ``apply=True`` the suggestion is then set on the optimizer (see
+    :func:`apply_suggestion`) and where the lr is kept, when it is kept somewhere: the
+    module's or the datamodule's ``lr`` / ``learning_rate`` attribute or ``hparams``
+    entry (:func:`lr_holders`).
 
     Args:
         epochs: the epochs (0-based) at whose start to sweep.
-        apply: set the suggestion; when there is none, training goes on unchanged and
-            an ``LRFindWarning`` says why.
-        lr_attr: the module attribute (or ``hparams`` key) holding the lr; default: the
-            first of ``lr``, ``learning_rate`` that exists.
+        apply: set the suggestion (default: only record it); when there is none,
+            training goes on unchanged and the sweep's ``LRFindWarning`` says why.
+        lr_attr: the name of the attribute (or ``hparams`` key) holding the lr, on the
+            module or the datamodule; default: the first of ``lr``, ``learning_rate``
+            that one of them has (:func:`lr_holders`).
         log: log the figure and suggestion to the Trainer's loggers (:func:`log_result`).
         **options: the sweep and snapshot options of :func:`lrfind.find`
             (:class:`~lrfind.options.IntegrationOptions`; ``method`` is also the
@@ -361,7 +470,7 @@ class LRFinder(pl.Callback):
         self,
         *,
         epochs: Iterable[int] = (0,),
-        apply: bool = True,
+        apply: bool = False,
         lr_attr: str | None = None,
         log: bool = True,
         **options: Unpack[IntegrationOptions],
@@ -383,29 +492,125 @@ class LRFinder(pl.Callback):
         epoch = int(trainer.current_epoch)
         if epoch not in self.epochs or epoch in self.results:
             return
-        optimizer = _single_optimizer(pl_module, trainer.optimizers)
-        schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
-        result = _sweep(
-            trainer,
-            pl_module,
-            optimizer,
-            schedulers,
-            _train_data(trainer),
-            trainer.strategy.root_device,
-            self.options,
-            strategy=trainer.strategy,
-        )
+        result, optimizer, schedulers = _sweep_in_fit(trainer, pl_module, self.options)
         result.settings["epoch"] = epoch
         self.results[epoch] = result
         if self.apply:
-            if result.suggestion is None:
-                result.warn_if_unsure()
+            if result.suggestion is None:  # the sweep has warned why
+                log.info("lrfind: epoch %d, no suggestion: the learning rate is kept", epoch)
             else:
                 lr = apply_suggestion(result, optimizer, schedulers)
-                _set_lr_attr(pl_module, self.lr_attr, lr)
+                _set_lr_attr(pl_module, getattr(trainer, "datamodule", None), self.lr_attr, lr)
                 log.info("lrfind: epoch %d, learning rate set to %.3g", epoch, lr)
         if self.to_loggers:
             log_result(trainer, result, name=f"lrfind/epoch_{epoch}")
+
+
+class _SweepThenLeave(pl.Callback):
+    """:func:`find`'s callback: the sweep at the start of the throwaway fit's first
+    epoch, then out of ``fit`` at once, the way Lightning's own tuner leaves it (only
+    the teardown hooks run). What the sweep raised is kept, for :func:`find` to re-raise
+    after the fit: a Ctrl-C would otherwise become Lightning's ``sys.exit(1)``."""
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.options = options
+        self.result: Result | None = None
+        self.error: BaseException | None = None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        try:
+            self.result = _sweep_in_fit(trainer, pl_module, self.options)[0]
+        except BaseException as error:
+            self.error = error
+        raise _TunerExitException()
+
+
+MIXED_PRECISIONS = ("16-mixed", "bf16-mixed")
+"""The Trainer precisions the sweep takes over (as autocast); under any other the
+throwaway Trainer leaves the module's dtype as it is."""
+
+
+def _throwaway_trainer(trainer: pl.Trainer, callback: pl.Callback) -> pl.Trainer:
+    """A Trainer that fits like ``trainer`` on its root device, and does nothing else."""
+    device = trainer.strategy.root_device
+    precision: Any = str(trainer.precision)
+    algorithm = trainer.gradient_clip_algorithm
+    return pl.Trainer(
+        accelerator=trainer.accelerator,
+        strategy=SingleDeviceStrategy(device=device),
+        devices=[device.index] if device.type == "cuda" and device.index is not None else 1,
+        precision=precision if precision in MIXED_PRECISIONS else "32-true",
+        accumulate_grad_batches=trainer.accumulate_grad_batches,
+        gradient_clip_val=trainer.gradient_clip_val,
+        gradient_clip_algorithm=None if algorithm is None else str(algorithm.value),
+        max_epochs=trainer.max_epochs,
+        max_steps=trainer.max_steps,
+        limit_train_batches=trainer.limit_train_batches,
+        default_root_dir=trainer.default_root_dir,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[callback],
+    )
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No "GPU available" lines and no dataloader advice from the throwaway fit: the
+    real fit says them once (warnings of other kinds, lrfind's included, still show)."""
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PossibleUserWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _fit_and_sweep(
+    trainer: pl.Trainer,
+    module: pl.LightningModule,
+    train_dataloaders: Iterable[Any] | None,
+    datamodule: pl.LightningDataModule | None,
+    options: Mapping[str, Any],
+) -> Result:
+    """The sweep inside a throwaway fit; the module comes back as it went in (weights,
+    modes, device, the Trainer it was attached to), and so does the datamodule."""
+    home = next(itertools.chain(module.parameters(), module.buffers()), torch.empty(0)).device
+    modes = [(part, part.training) for part in module.modules()]
+    # fit starts with module.zero_grad(), which drops the gradients (set to None) without
+    # touching them: holding the tensors is the exact copy (restore_grads=False: dropped)
+    keep_grads = options.get("restore_grads", True)
+    grads = [(param, param.grad if keep_grads else None) for param in module.parameters()]
+    attached = module._trainer
+    data_attached = datamodule.trainer if datamodule is not None else None
+    callback = _SweepThenLeave(options)
+    try:
+        with _quiet():
+            throwaway = _throwaway_trainer(trainer, callback)
+            throwaway.fit(module, train_dataloaders=train_dataloaders, datamodule=datamodule)
+    finally:
+        module.trainer = attached
+        if datamodule is not None:
+            datamodule.trainer = data_attached
+        module.to(home)
+        for param, grad in grads:
+            param.grad = grad
+        for part, training in modes:
+            part.training = training
+    if callback.error is not None:
+        raise callback.error
+    if callback.result is None:
+        raise LRFindError(
+            "the sweep did not run: fit ended before its first training epoch started "
+            "(max_epochs=0, max_steps=0 or limit_train_batches=0 on the Trainer?)"
+        )
+    return callback.result
 
 
 def find(
@@ -414,30 +619,40 @@ def find(
     train_dataloaders: Iterable[Any] | None = None,
     datamodule: pl.LightningDataModule | None = None,
     *,
-    apply: bool = True,
+    apply: bool = False,
     lr_attr: str | None = None,
     log: bool = True,
     **options: Unpack[IntegrationOptions],
 ) -> Result:
     """Run the range test before ``trainer.fit(module, ...)``.
 
-    The sweep trains a throwaway optimizer from ``module.configure_optimizers()`` with
-    the module's ``training_step`` on the data ``fit`` would use (``train_dataloaders``,
-    else ``datamodule.train_dataloader()``, else ``module.train_dataloader()``), on the
-    Trainer's device, with its mixed precision, gradient accumulation and clipping. The
-    module comes back exactly as it was (weights, buffers, modes, RNG states) and on its
-    own device. With ``apply=True`` the suggestion is written to the module's
-    ``lr``/``learning_rate`` attribute (or ``hparams`` entry), which
-    ``configure_optimizers`` must read for ``fit`` to use it.
+    The sweep runs inside a short ``fit`` of a throwaway Trainer built like ``trainer``
+    (its root device, mixed precision, gradient accumulation and clipping, epochs and
+    steps; no loggers, checkpoints, progress bar, validation or callbacks of yours), so
+    ``configure_optimizers`` and ``training_step`` run as under ``fit``: attached to a
+    Trainer (``self.trainer``, ``self.global_step``, ``self.current_epoch``,
+    ``self.trainer.estimated_stepping_batches``, ``self.trainer.datamodule``), with
+    ``self.log`` muted. The data is what ``fit`` would use (``train_dataloaders``, else
+    ``datamodule``, else the module's own ``train_dataloader``). At the start of the
+    first epoch the optimizer ``fit`` built from ``configure_optimizers`` is swept, then
+    the fit ends at once (only the ``teardown`` hooks run, as after Lightning's own
+    tuner). The module comes back exactly as it was (weights, buffers, modes, device,
+    the Trainer it was attached to, RNG states). With ``apply=True`` the suggestion is
+    then written where the lr is kept (:func:`lr_holders`: the module's or the
+    datamodule's ``lr``/``learning_rate`` attribute or ``hparams`` entry), which
+    ``configure_optimizers`` must read for ``fit`` to use it (see :func:`apply`).
 
     Args:
-        trainer: the Trainer that will fit the module.
+        trainer: the Trainer that will fit the module (not changed; its loggers get
+            the figure with ``log=True``).
         module: the LightningModule (automatic optimization, one optimizer).
         train_dataloaders: the data to sweep over.
-        datamodule: used when ``train_dataloaders`` is None (``prepare_data`` and
-            ``setup("fit")`` are called).
-        apply: set the module's lr attribute to the suggestion.
-        lr_attr: the attribute name; default the first of ``lr``, ``learning_rate``.
+        datamodule: the datamodule, as for ``fit`` (``prepare_data``, ``setup("fit")``
+            and ``train_dataloader`` are called; not with ``train_dataloaders``).
+        apply: set the suggestion where the lr is kept (default: only return it);
+            without a suggestion nothing is set (the sweep's ``LRFindWarning`` says why).
+        lr_attr: the attribute (or ``hparams`` key) name, on the module or the
+            datamodule; default the first of ``lr``, ``learning_rate`` found.
         log: log the figure and suggestion to the Trainer's loggers.
         **options: the sweep's options, as for :class:`LRFinder`.
 
@@ -446,48 +661,27 @@ def find(
 
     Raises:
         ValueError: a bad option, or ``apply=True`` and no lr attribute on the module.
-        LRFindError: manual optimization, several optimizers, or no data.
+        LRFindError: manual optimization, several optimizers, no data, or a Trainer
+            whose fit would not start an epoch.
     """
     checked = _check_options(options)
-    if apply and _lr_holder(module, lr_attr) is None:
+    if not isinstance(trainer, pl.Trainer):
         raise ValueError(
-            f"apply=True needs the module to keep its lr in an attribute or hparams entry "
-            f"({lr_attr or ' or '.join(LR_ATTRS)}) that configure_optimizers reads; set "
-            f"lr_attr, or pass apply=False and use result.suggestion yourself"
+            f"trainer must be a lightning.pytorch.Trainer, got {type(trainer).__name__}"
         )
-    if train_dataloaders is not None:
-        data: Iterable[Any] = train_dataloaders
-    elif datamodule is not None:
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-        data = datamodule.train_dataloader()
-    else:
-        data = module.train_dataloader()
+    if not isinstance(module, pl.LightningModule):
+        raise ValueError(f"module must be a LightningModule, got {type(module).__name__}")
+    if apply and lr_holders(module, datamodule, lr_attr) is None:
+        raise _no_holder(lr_attr)  # before anything is trained
+    if trainer.strategy.root_device.type == "cuda":
+        torch.cuda.init()  # type: ignore[no-untyped-call]  # so its RNG is in the snapshot
+    rng = RngState.take()  # before anything draws: the data, the Trainer, the optimizer
     try:
-        config = module.configure_optimizers()
-    except Exception as error:
-        error.add_note(
-            "lrfind: find() calls configure_optimizers before fit, without the Trainer's "
-            "setup; if it needs that (estimated_stepping_batches, say), use the LRFinder "
-            "callback instead"
-        )
-        raise
-    optimizer = _single_optimizer(module, [_optimizer_from_config(config)])
-    device = trainer.strategy.root_device
-    home = next(itertools.chain(module.parameters(), module.buffers()), torch.empty(0)).device
-    if home != device:
-        module.to(device)
-    try:
-        result = _sweep(trainer, module, optimizer, [], data, device, checked)
+        result = _fit_and_sweep(trainer, module, train_dataloaders, datamodule, checked)
     finally:
-        if home != device:
-            module.to(home)
-    if apply:
-        found = result.suggest()
-        if found.lr is None:
-            result.warn_if_unsure()
-        else:
-            _set_lr_attr(module, lr_attr, found.lr)
+        rng.restore()
+    if apply and result.suggestion is not None:  # without one, the sweep has warned why
+        _set_lr_attr(module, datamodule, lr_attr, result.suggestion)
     if log:
         log_result(trainer, result)
     return result

@@ -33,6 +33,16 @@ ForwardFn = Callable[[torch.nn.Module, Any], torch.Tensor]
 BLAME_PREFIX = "lrfind: raised "
 
 
+class SkipBatch(Exception):
+    """Raised by a ``forward`` to skip its batch: no backward, no optimizer step, and
+    the sweep tries the same lr again on the next batch (at most
+    :data:`~lrfind.sweep.DEFAULT_MAX_SKIPS` in a row, then it stops with
+    ``"too many skipped steps"``), as for a step ``lrfind.sweep`` is told was skipped.
+    The Lightning integration raises it for a ``training_step`` that returns ``None``.
+    Not in a validation pass, nor under torch.distributed (the other ranks would wait).
+    """
+
+
 def add_blame(error: BaseException, where: str) -> None:
     """Note on ``error`` that it was raised ``where``, unless an inner place already did."""
     notes = getattr(error, "__notes__", ())
@@ -314,8 +324,11 @@ def compute_loss(
             f"the loss must be a torch.Tensor (to backpropagate), got {type(loss).__name__}"
         )
     if loss.ndim != 0:
+        if loss.numel() == 1:  # shape (1,), (1, 1): DataParallel's gathered loss, some heads
+            return loss.reshape(())
         raise ValueError(
-            f"the loss must be a scalar, got a tensor of shape {tuple(loss.shape)}: "
-            f"reduce it (reduction='mean') or return loss.mean() from forward"
+            f"the loss must be a scalar (one element), got a tensor of shape "
+            f"{tuple(loss.shape)}: reduce it (reduction='mean') or return loss.mean() from "
+            f"forward"
         )
     return loss

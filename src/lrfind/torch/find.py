@@ -96,8 +96,8 @@ def find(
             The sweep (:class:`~lrfind.options.SweepOptions`, as for :func:`lrfind.sweep`):
 
             - ``start_lr`` (1e-7), ``end_lr`` (10), ``num_steps`` (100, at least 5),
-              ``mode`` (``"exp"``), ``smoothing`` (0.98), ``diverge_factor`` (4): the
-              schedule and the stop rule;
+              ``mode`` (``"exp"``), ``smoothing`` (0.98), ``diverge_factor`` (4; ``inf``
+              records the whole range): the schedule and the stop rule;
             - ``repeats`` (1): sweeps from the same starting state (the data order
               differs); the suggestion is their median and :meth:`Result.interval`
               their range;

@@ -29,6 +29,7 @@ from typing import Any, Unpack
 import torch
 
 from lrfind import _lr
+from lrfind.errors import LRFindError
 from lrfind.options import TRAIN_KEYS, TrainOptions, check_known
 from lrfind.sweep import StepFn
 from lrfind.torch import distributed
@@ -36,6 +37,7 @@ from lrfind.torch.batches import (
     Batches,
     ForwardFn,
     LossFn,
+    SkipBatch,
     add_blame,
     blame,
     check_batch,
@@ -310,7 +312,10 @@ class Trainer:
     def _single_train(self) -> torch.Tensor | None:
         """:meth:`_train` in one process with one micro-batch."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self._loss(self._next_batch())
+        try:
+            loss = self._loss(self._next_batch())
+        except SkipBatch:
+            return None  # the forward skipped this batch: the sweep retries this lr
         value = loss.detach()
         if value.dtype != torch.float32:
             value = value.float()
@@ -342,7 +347,15 @@ class Trainer:
         for micro in range(self.accumulation_steps):
             last = micro == self.accumulation_steps - 1
             with lockstep.micro_batch(last) if lockstep else contextlib.nullcontext():
-                loss = self._loss(self._next_batch())
+                try:
+                    loss = self._loss(self._next_batch())
+                except SkipBatch:
+                    if lockstep:
+                        raise LRFindError(
+                            "a skipped batch (training_step returned None) under "
+                            "torch.distributed: the other ranks would wait for this one"
+                        ) from None
+                    return None  # the whole optimizer step is skipped; the lr retried
                 # one micro-batch: no division, so no extra op and autograd node per step
                 scaled = loss / self.accumulation_steps if self.accumulation_steps > 1 else loss
                 value = loss.detach().float()
@@ -388,7 +401,13 @@ class Trainer:
         try:
             for batch in blamed(iter(data), where):
                 check_batch(batch, self.loss_fn, self.forward)
-                values.append(self._loss(to_device(batch, self.device)).detach().float())
+                try:
+                    loss = self._loss(to_device(batch, self.device))
+                except SkipBatch:
+                    raise LRFindError(
+                        f"a batch {where} was skipped: every one needs a loss"
+                    ) from None
+                values.append(loss.detach().float())
         finally:
             self.train_mode()
         return values
