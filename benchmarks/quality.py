@@ -458,16 +458,20 @@ def summary_table(scores: list[TaskScore], methods: list[str], notes: dict[str, 
         if notes.get(name):
             lines.append(f"| {name} | {notes[name]} | | | | | |")
             continue
-        regrets = np.array([s.regret(name) for s in scores])
-        spreads = [s.spread(name) for s in scores]
+        rows = [s for s in scores if name in s.losses]  # the replicated grid: not everywhere
+        if not rows:
+            continue
+        name_cell = name if len(rows) == len(scores) else f"{name} ({len(rows)} tasks)"
+        regrets = np.array([s.regret(name) for s in rows])
+        spreads = [s.spread(name) for s in rows]
         known = [v for v in spreads if v is not None]
         spread = f"{np.mean(known):.2f}" if known else "—"
         if len(known) < len(spreads):
             spread += f" ({len(spreads) - len(known)} with none)"
-        cost = np.mean([s.cost(name) for s in scores])
+        cost = np.mean([s.cost(name) for s in rows])
         good = int(np.sum(regrets <= GOOD))
         lines.append(
-            f"| {name} | {np.median(regrets):.3f} | {regrets.mean():.3f} | "
+            f"| {name_cell} | {np.median(regrets):.3f} | {regrets.mean():.3f} | "
             f"{regrets.max():.3f} | {good}/{len(regrets)} ({good / len(regrets):.0%}) | "
             f"{spread} | {cost:.1%} |"
         )
@@ -741,7 +745,8 @@ def floor_section(groups: list[tuple[str, list[TaskScore]]]) -> list[str]:
         f"tasks where auto's regret <= {REFERENCE}'s |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for title, group in groups:
+    for title, whole in groups:
+        group = [s for s in whole if REFERENCE in s.losses]
         if not group:
             continue
         ref = np.array([s.regret(REFERENCE) for s in group])
@@ -770,7 +775,7 @@ def per_task_table(scores: list[TaskScore], methods: list[str]) -> list[str]:
     lines = [header, "|---|---|---:|---:|---:|" + "---:|" * len(methods)]
     for s in scores:
         split = _split(s.task.name)
-        cells = [_fmt(s.regret(m), 3) for m in methods]
+        cells = [_fmt(s.regret(m) if m in s.losses else None, 3) for m in methods]
         lines.append(
             f"| {s.task.name} | {split} | {s.best_lr:.2g} | {s.l0:.3f} | {s.l_star:.3f} | "
             + " | ".join(cells)
@@ -1255,7 +1260,9 @@ def main(argv: list[str] | None = None) -> None:
         versions = dict.fromkeys(versions)
     torch.set_num_threads(1)
     log("peers: " + ", ".join(f"{k}={v}" for k, v in versions.items()))
-    memo = Memo(LOCAL / "trainings.json" if args.reuse else None)
+    memo = Memo(LOCAL / f"trainings-tier{args.tier}.json")  # always kept; read with --reuse
+    if not args.reuse:
+        memo.data = {}
     picks_path = LOCAL / "picks.json"
     stored: dict[str, Any] = {}
     if picks_path.exists():  # kept whole: a run on a few tasks adds to it, never shrinks it
