@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import torch
 
-from lrfind.grid import GridResult, grid_search
+from lrfind.grid import GridResult, check, grid_search
 from lrfind.torch.spread import Plan, checksum
 
 Ranks = tuple[list[dict[str, Any]], Path]
@@ -49,6 +49,24 @@ def test_every_rank_returns_the_single_process_table(
         assert record["losses"] == _losses(single)  # exactly, every lr
         assert record["initial_loss"] == single.initial_loss
         assert record["differences"] == []  # and the job is put back on each rank
+
+
+def test_check_spreads_its_three_lrs_and_its_walk(sharded_launch: Ranks, fsdp_worker: Any) -> None:
+    """Three lrs on two ranks, then two walk steps of one lr each (rank 0 trains it)."""
+    ranks, _ = sharded_launch
+    job = fsdp_worker.grid_setup()
+    torch.manual_seed(1234)
+    single = check(
+        job, fsdp_worker.CHECK_LR, steps=fsdp_worker.GRID_STEPS, walk=fsdp_worker.CHECK_WALK,
+        progress=False,
+    )  # fmt: skip
+    assert len(single.lrs) == 5  # the walk went twice past the top edge
+    for rank in ranks:
+        record = rank["check spread"]
+        assert (record["outcome"], record["mode"]) == ("returned", "spread")
+        assert record["lrs"] == single.lrs.tolist()
+        assert record["losses"] == _losses(single)
+        assert record["differences"] == []
 
 
 def test_a_rank_that_raises_stops_the_spread_grid_on_every_rank(sharded_launch: Ranks) -> None:

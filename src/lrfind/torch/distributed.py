@@ -206,7 +206,10 @@ def _unsupported(model: torch.nn.Module) -> str | None:
         if isinstance(module, torch.nn.SyncBatchNorm):
             return "the model has SyncBatchNorm, which communicates in its forward"
     if sharded(model):
-        return "the model is sharded (FSDP), which communicates in forward and backward"
+        return (
+            "the model is sharded (FSDP, or DTensor parameters), which communicates in "
+            "forward and backward"
+        )
     return None
 
 
