@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-ORDER = ("quality", "overhead", "reliability")
+ORDER = ("quality", "overhead", "reliability", "distributed")
 
 HEADER = """# lrfind benchmarks
 
