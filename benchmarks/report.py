@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-ORDER = ("quality", "quality_tier2", "overhead", "reliability")
+ORDER = ("quality", "quality_tier2", "overhead", "reliability", "distributed")
 
 HEADER = """# lrfind benchmarks
 

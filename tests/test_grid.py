@@ -59,3 +59,22 @@ def test_grid_result_table_json_and_plot(tmp_path) -> None:  # type: ignore[no-u
     assert "best: 1.00e-02 (loss 0.4000)" in labels
     assert "diverged" in labels
     assert "auto: 3.00e-03" in labels
+
+
+def test_a_wrong_mode_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="mode must be one of 'single', 'spread', 'sequential'"):
+        GridResult([1.0], [0.5], steps=1, mode="parallel")
+    with pytest.raises(ValueError, match="world_size must be >= 1"):
+        GridResult([1.0], [0.5], steps=1, world_size=0)
+
+
+def test_the_mode_is_saved_and_said() -> None:
+    grid = GridResult([1e-3, 1e-2], [0.5, 0.25], steps=4, mode="spread", world_size=2)
+    loaded = GridResult.from_dict(grid.to_dict())
+    assert (loaded.mode, loaded.world_size) == ("spread", 2)
+    assert "spread over 2 ranks, each training its share" in grid.table()
+    old = {k: v for k, v in grid.to_dict().items() if k not in ("mode", "world_size")}
+    assert (GridResult.from_dict(old).mode, GridResult.from_dict(old).world_size) == ("single", 1)
+    sequential = GridResult([1e-3], [0.5], steps=4, mode="sequential", world_size=4)
+    assert "one lr at a time, each trained by all 4 ranks" in sequential.table()
+    assert "ranks" not in GridResult([1e-3], [0.5], steps=4).table()

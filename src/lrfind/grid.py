@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lrfind import _validate
+from lrfind.result import writes_files
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -53,6 +54,10 @@ FloatArray = npt.NDArray[np.float64]
 FORMAT = "lrfind.grid"
 FORMAT_VERSION = 1
 SCHEDULES = ("onecycle", "constant")
+MODES = ("single", "spread", "sequential")
+"""How a grid ran: in one process; its learning rates spread over the ranks of
+torch.distributed (each rank trained its share, on its own copy); or one after the other,
+each trained by every rank together (a DDP or sharded model)."""
 DEFAULT_EVAL_BATCHES = 10
 """Training batches scored after each run when the set-up has no ``val_data``."""
 _TORCH_SEARCHES = ("check", "grid_search", "train_at")
@@ -100,8 +105,10 @@ class GridResult:
         steps: optimizer steps per learning rate.
         initial_loss: the loss before training (the same start for every lr).
         schedule: ``"onecycle"`` or ``"constant"``.
-        seconds: wall time of each run.
+        seconds: wall time of each run (on the rank that trained it).
         validation: whether the losses are on held-out data.
+        mode: how it ran (:data:`MODES`): ``"single"``, ``"spread"`` or ``"sequential"``.
+        world_size: the processes of torch.distributed it ran on (1 outside it).
     """
 
     lrs: FloatArray
@@ -111,6 +118,8 @@ class GridResult:
     schedule: str = "onecycle"
     seconds: FloatArray = field(default_factory=lambda: np.zeros(0))
     validation: bool = True
+    mode: str = "single"
+    world_size: int = 1
 
     def __post_init__(self) -> None:
         self.lrs = np.asarray(self.lrs, dtype=np.float64)
@@ -125,6 +134,8 @@ class GridResult:
             raise ValueError(f"seconds must have one value per lr, got {self.seconds.size}")
         _validate.int_at_least("steps", self.steps, 1)
         _validate.one_of("schedule", self.schedule, SCHEDULES)
+        _validate.one_of("mode", self.mode, MODES)
+        _validate.int_at_least("world_size", self.world_size, 1)
 
     @property
     def best(self) -> tuple[float, float] | None:
@@ -169,6 +180,10 @@ class GridResult:
             f"{self.total_steps} steps, {self.total_seconds:.1f} s; loss before training "
             f"{self.initial_loss:.4f}"
         )
+        if self.mode == "spread":
+            lines.append(f"  spread over {self.world_size} ranks, each training its share")
+        elif self.mode == "sequential":
+            lines.append(f"  one lr at a time, each trained by all {self.world_size} ranks")
         if self.best_at_edge:
             lines.append("  the best lr is at the edge of the grid: extend the grid past it")
         return "\n".join(lines)
@@ -259,6 +274,8 @@ class GridResult:
             "schedule": self.schedule,
             "seconds": self.seconds.tolist(),
             "validation": self.validation,
+            "mode": self.mode,
+            "world_size": self.world_size,
         }
 
     @classmethod
@@ -279,13 +296,21 @@ class GridResult:
                 schedule=data.get("schedule", "onecycle"),
                 seconds=np.array(data.get("seconds", []), dtype=np.float64),
                 validation=bool(data.get("validation", True)),
+                mode=data.get("mode", "single"),
+                world_size=data.get("world_size", 1),
             )
         except (KeyError, TypeError) as error:
             raise ValueError(f"a broken lrfind grid result ({error!r})") from None
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the grid as JSON (atomically)."""
+        """Write the grid as JSON (atomically).
+
+        Under torch.distributed only rank 0 writes (every rank holds the same grid); the
+        other ranks return the path without writing.
+        """
         target = Path(path)
+        if not writes_files():
+            return target
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -329,4 +354,6 @@ def merged(first: GridResult, second: GridResult) -> GridResult:
         schedule=first.schedule,
         seconds=np.concatenate([first.seconds, second.seconds])[order],
         validation=first.validation,
+        mode=first.mode,
+        world_size=first.world_size,
     )

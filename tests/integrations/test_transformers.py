@@ -163,6 +163,25 @@ def test_bad_trainers_are_refused(tmp_path: Path) -> None:
     assert trainer.optimizer is None
 
 
+@pytest.mark.parametrize(
+    ("flag", "advice"),
+    [
+        ("is_deepspeed_enabled", "Run the range test on the same model without DeepSpeed"),
+        ("is_fsdp_enabled", r"Shard the model yourself .* call lrfind\.find\(model, optimizer"),
+    ],
+)
+def test_deepspeed_and_fsdp_trainers_are_refused_with_what_to_do(
+    tmp_path: Path, flag: str, advice: str
+) -> None:
+    """Accelerate (1.16) enables neither on the CPU (an FSDP plugin there silently becomes
+    DDP), so the flags are set by hand, as a GPU Trainer would have them."""
+    trainer = Trainer(model=gpt2(), args=arguments(tmp_path), train_dataset=token_rows())
+    setattr(trainer, flag, True)
+    with pytest.raises(LRFindError, match=advice):
+        find(trainer, progress=False)
+    assert trainer.optimizer is None  # refused before anything was built
+
+
 def test_example_runs(tmp_path: Path) -> None:
     lr = runpy.run_path(str(EXAMPLE))["main"](tmp_path)
     assert 1e-5 < lr < 10.0

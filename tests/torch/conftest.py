@@ -82,3 +82,52 @@ def _seed() -> None:
     torch.manual_seed(0)
     np.random.seed(0)
     random.seed(0)
+
+
+def launcher() -> Any:
+    """``tests/torch/launch.py`` (loaded by file: the test folders are not packages)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    key = "lrfind_test_launch"
+    if key not in sys.modules:
+        path = Path(__file__).with_name("launch.py")
+        spec = importlib.util.spec_from_file_location(key, path)
+        assert spec is not None
+        assert spec.loader is not None
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]
+
+
+SHARDED_TIMEOUT_S = 120  # about 13 s on a quiet 2-core machine; a hang fails here
+
+
+@pytest.fixture(scope="session")
+def sharded_launch(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any]], Any]:
+    """``fsdp_worker.py sharded`` under ``torchrun --standalone --nproc-per-node 2``, once for
+    test_sharded.py and test_spread.py: what each rank wrote, and the output folder."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_gloo_available()):
+        pytest.skip("needs torch.distributed gloo")
+    pytest.importorskip("torch.distributed.fsdp")
+    launch = launcher()
+    out = tmp_path_factory.mktemp("sharded")
+    target = [str(launch.HERE / "fsdp_worker.py"), "sharded", str(out)]
+    launch.torchrun(target, out, timeout=SHARDED_TIMEOUT_S)
+    return launch.read_ranks(out, 2), out
+
+
+@pytest.fixture(scope="session")
+def launch() -> Any:
+    """The launch helpers (``tests/torch/launch.py``)."""
+    return launcher()
+
+
+@pytest.fixture(scope="session")
+def fsdp_worker() -> Any:
+    """``tests/torch/fsdp_worker.py`` in this process: its set-ups, for the references."""
+    pytest.importorskip("torch.distributed.fsdp")
+    return launcher().load("fsdp_worker")

@@ -8,12 +8,13 @@ after every case, so a hang shows how far it got). ``unheard`` must come last: r
 leaves the group there.
 
 The data and the model are functions of a seed alone, so the test can rebuild them for
-its single-process reference.
+its single-process reference (:func:`reference`, which the FSDP tests use too).
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import math
 import sys
@@ -304,6 +305,50 @@ def unheard(rank: int, rec: Recorder, out: Path) -> None:
         optimizer,
         lambda: lrfind.find(model, optimizer, data, loss_fn=torch.nn.MSELoss(), **SWEEP),
     )
+
+
+def endless(loader: Any) -> Iterator[Any]:
+    """The loader again and again, each pass a new DistributedSampler epoch (as find does)."""
+    for epoch in itertools.count():
+        loader.sampler.set_epoch(epoch)
+        yield from loader
+
+
+def reference(accumulation: int = 1, validation: bool = False) -> lrfind.Result:
+    """The DDP sweep replayed in one process: per-rank shard losses and gradients, averaged."""
+    model = make_model()
+    optimizer = make_optimizer(model.parameters())
+    params = list(model.parameters())
+    shards = [endless(make_loader(rank)) for rank in range(WORLD)]
+    vals = [make_val(rank) for rank in range(WORLD)]
+    mse = torch.nn.MSELoss()
+
+    def step(lr: float) -> float:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        losses, grads = [], []
+        for shard in shards:  # each rank alone, on its own shard
+            optimizer.zero_grad(set_to_none=True)
+            total = torch.zeros(())
+            for _ in range(accumulation):
+                x, y = next(shard)
+                loss = mse(model(x), y)
+                (loss / accumulation).backward()
+                total = total + loss.detach()
+            losses.append((total / accumulation).item())
+            grads.append([p.grad.clone() for p in params])
+        for i, p in enumerate(params):  # DDP's all-reduce: the mean gradient
+            p.grad = sum(g[i] / WORLD for g in grads)
+        optimizer.step()
+        if validation:
+            with torch.no_grad():
+                losses = [(sum(mse(model(x), y) for x, y in val) / len(val)).item() for val in vals]
+        return sum(losses) / WORLD
+
+    sweep = {k: v for k, v in SWEEP.items() if k != "progress"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrfind.LRFindWarning)  # low confidence: not the point
+        return lrfind.sweep(step, progress=False, **sweep)
 
 
 SCENARIOS = {"same": same_curves, "failures": failures, "unheard": unheard}

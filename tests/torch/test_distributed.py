@@ -9,7 +9,6 @@ shard, the gradients averaged, the losses averaged.
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import json
 import math
 import os
@@ -18,8 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -109,50 +106,6 @@ def _logs(out: Path) -> str:
     )
 
 
-def endless(loader: Any) -> Iterator[Any]:
-    """The loader again and again, each pass a new DistributedSampler epoch (as find does)."""
-    for epoch in itertools.count():
-        loader.sampler.set_epoch(epoch)
-        yield from loader
-
-
-def reference(accumulation: int = 1, validation: bool = False) -> lrfind.Result:
-    """The DDP sweep replayed in one process: per-rank shard losses and gradients, averaged."""
-    model = worker.make_model()
-    optimizer = worker.make_optimizer(model.parameters())
-    params = list(model.parameters())
-    shards = [endless(worker.make_loader(rank)) for rank in range(worker.WORLD)]
-    vals = [worker.make_val(rank) for rank in range(worker.WORLD)]
-    mse = torch.nn.MSELoss()
-
-    def step(lr: float) -> float:
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        losses, grads = [], []
-        for shard in shards:  # each rank alone, on its own shard
-            optimizer.zero_grad(set_to_none=True)
-            total = torch.zeros(())
-            for _ in range(accumulation):
-                x, y = next(shard)
-                loss = mse(model(x), y)
-                (loss / accumulation).backward()
-                total = total + loss.detach()
-            losses.append((total / accumulation).item())
-            grads.append([p.grad.clone() for p in params])
-        for i, p in enumerate(params):  # DDP's all-reduce: the mean gradient
-            p.grad = sum(g[i] / worker.WORLD for g in grads)
-        optimizer.step()
-        if validation:
-            with torch.no_grad():
-                losses = [(sum(mse(model(x), y) for x, y in val) / len(val)).item() for val in vals]
-        return sum(losses) / worker.WORLD
-
-    sweep = {k: v for k, v in worker.SWEEP.items() if k != "progress"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", lrfind.LRFindWarning)  # low confidence: not the point
-        return lrfind.sweep(step, progress=False, **sweep)
-
-
 @pytest.fixture(scope="module")
 def ranks_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any]], Path, float]:
     """One launch for all scenarios (each launch costs two torch imports)."""
@@ -177,7 +130,7 @@ def test_every_rank_records_the_mean_of_the_shard_losses(
     for key in ("lrs", "losses", "stop_reason", "suggestion", "world_size"):
         assert zero[key] == one[key], key  # identical on both ranks, bit for bit
     assert zero["world_size"] == 2
-    expected = reference(accumulation, validation)
+    expected = worker.reference(accumulation, validation)
     assert zero["stop_reason"] == expected.stop_reason == "diverged"
     # Bit for bit: DDP sums g/2 per rank, the reference averages the same float32
     # gradients (halving is exact), and both average the same float32 losses in float64.
@@ -338,3 +291,78 @@ def test_mean_losses_reads_python_floats_in_one_process() -> None:
     assert all(type(v) is float for v in read)
     assert read[:2] == [float(np.float32(0.1)), 2.0]
     assert math.isnan(read[2])
+
+
+NODES_TIMEOUT_S = 90  # about 9 s: two torchruns, then lrfind grid and the sweep in each rank
+
+
+@pytest.fixture(scope="module")
+def nodes_out(
+    tmp_path_factory: pytest.TempPathFactory, launch: Any
+) -> tuple[list[dict[str, Any]], Path]:
+    """``torchrun --nnodes 2 --nproc-per-node 1`` twice on 127.0.0.1 (node ranks 0 and 1,
+    static rendezvous): each rank runs ``lrfind grid`` (which makes its own process
+    group), then the DDP sweep and the room check in a group of the worker's."""
+    pytest.importorskip("torch.distributed.fsdp")
+    out = tmp_path_factory.mktemp("nodes")
+    target = [str(launch.HERE / "fsdp_worker.py"), "nodes", str(out)]
+    launch.torchrun(target, out, timeout=NODES_TIMEOUT_S, nodes=2, per_node=1)
+    return launch.read_ranks(out, 2), out
+
+
+def test_two_nodes_agree_with_the_one_process_replay(
+    nodes_out: tuple[list[dict[str, Any]], Path],
+) -> None:
+    ranks, _ = nodes_out
+    environments = [rank["environment"] for rank in ranks]
+    assert [(e["RANK"], e["LOCAL_RANK"], e["GROUP_RANK"]) for e in environments] == [
+        ("0", "0", "0"),
+        ("1", "0", "1"),
+    ]
+    assert {(e["WORLD_SIZE"], e["LOCAL_WORLD_SIZE"]) for e in environments} == {("2", "1")}
+    zero, one = ranks[0]["plain"], ranks[1]["plain"]
+    expected = worker.reference()
+    for record in (zero, one):
+        assert record["outcome"] == "returned"
+        np.testing.assert_array_equal(record["losses"], expected.losses)
+        assert record["suggestion"] == expected.suggestion
+        assert record["differences"] == []
+    assert all(rank["finished"] for rank in ranks)
+
+
+def test_two_nodes_count_one_rank_per_node_for_the_snapshot_room(
+    nodes_out: tuple[list[dict[str, Any]], Path],
+) -> None:
+    """The same room (1.5 snapshots) that two ranks on one node are refused
+    (test_sharded.py) fits one rank per node."""
+    ranks, _ = nodes_out
+    for rank in ranks:
+        assert rank["room seen"]["ranks"] == [1]
+        fits = rank["room for 1.5 snapshots"]
+        assert fits["outcome"] == "returned", fits
+        assert fits["differences"] == []
+
+
+def test_lrfind_grid_under_torchrun_spreads_and_rank_zero_writes(
+    nodes_out: tuple[list[dict[str, Any]], Path], fsdp_worker: Any
+) -> None:
+    from lrfind.grid import GridResult, grid_search
+    from lrfind.setup import load_setup
+
+    ranks, out = nodes_out
+    assert [rank["lrfind grid exit code"] for rank in ranks] == [0, 0]
+    written = GridResult.from_dict(json.loads((out / "grid" / "grid.json").read_text()))
+    assert (written.mode, written.world_size) == ("spread", 2)
+    single = grid_search(
+        load_setup(str(fsdp_worker.CLI_SETUP), seed=0),
+        [1e-3, 1e-2, 1e-1, 1.0],
+        steps=4,
+        progress=False,
+    )
+    assert written.lrs.tolist() == single.lrs.tolist()
+    assert written.losses.tolist() == single.losses.tolist()  # exactly
+    assert written.initial_loss == single.initial_loss
+    output = (out / "node0.txt").read_text() + (out / "node1.txt").read_text()
+    assert output.count("best lr: ") == 1  # rank 0 alone prints
+    assert output.count("spread over 2 ranks, each training its share") == 1
+    assert sorted(p.name for p in (out / "grid").iterdir()) == ["grid.json", "grid.png"]

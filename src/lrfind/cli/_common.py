@@ -416,6 +416,11 @@ def figure() -> tuple[Any, Axes]:
 
 
 def save_png(fig: Any, path: Path) -> None:
+    """Write ``fig`` (rank 0 alone under torch.distributed, as ``Result.save``)."""
+    from lrfind.result import writes_files
+
+    if not writes_files():
+        return
     try:
         fig.savefig(path, dpi=120)
     except OSError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from lrfind.cli._common import (
@@ -33,7 +34,9 @@ each from the same initial state and batch order, and score it by the mean loss 
 val_data (or on --eval-batches training batches when the set-up has none). Each step
 trains as a range test's does (the same --amp, --accumulation-steps, --grad-clip and
 optimizer). Prints a table and a plot of final loss against lr; writes grid.png and
-grid.json into --out.
+grid.json into --out. Under torchrun the learning rates are spread over the ranks
+(each trains its share of them on its own copy of the model; rank 0 prints and writes),
+unless the set-up wraps the model in DDP or FSDP: then all ranks train each lr together.
 
 {SETUP_HELP}
 examples:
@@ -90,22 +93,34 @@ def run(args: argparse.Namespace) -> int:
     out = out_dir(args.out)
 
     def action() -> int:
+        from lrfind.torch import distributed
+
         with_torch_threads(args.threads)
         training = training_options(args)
+        device: Any = training.get("device")
+        local_rank = os.environ.get("LOCAL_RANK", "")
+        bare_cuda = device is not None and (device.type, device.index) == ("cuda", None)
+        if bare_cuda and local_rank.isdigit():  # under torchrun: each rank its own GPU
+            training["device"] = device = type(device)("cuda", int(local_rank))
         setup = load_setup(args.setup, seed=args.seed)
-        if training.get("device") is not None and hasattr(setup.model, "to"):
-            setup.model.to(training["device"])  # in place: the optimizer keeps its parameters
-        grid = grid_search(
-            setup,
-            lrs,
-            args.steps,
-            schedule=args.schedule,
-            eval_batches=args.eval_batches,
-            progress=not args.no_progress,
-            **training,
-            **memory_options(args),
-        )
-        print(render_grid(grid, width=terminal_width(), charset=charset(args), color=use_color()))
+        if device is not None and hasattr(setup.model, "to"):
+            setup.model.to(device)  # in place: the optimizer keeps its parameters
+        # under torchrun, a process group (unless the set-up made one): the lrs are spread
+        with distributed.process_group_from_env():
+            grid = grid_search(
+                setup,
+                lrs,
+                args.steps,
+                schedule=args.schedule,
+                eval_batches=args.eval_batches,
+                progress=not args.no_progress,
+                **training,
+                **memory_options(args),
+            )
+            if not distributed.is_main():  # rank 0 prints and writes
+                return EXIT_OK
+        width, chars = terminal_width(), charset(args)
+        print(render_grid(grid, width=width, charset=chars, color=use_color()))
         print()
         print(grid.table())
         report_files(*write_grid(grid, out, None))

@@ -128,15 +128,30 @@ def find(
 
     Raises:
         ValueError: a bad argument.
-        LRFindError: DeepSpeed or FSDP (not supported), or no train dataset.
+        LRFindError: DeepSpeed or FSDP (not supported; the message says what to do
+            instead), or no train dataset.
     """
     check_known(options, SWEEP_KEYS | SNAPSHOT_KEYS, "find()")
     if not isinstance(trainer, transformers.Trainer):
         raise ValueError(f"trainer must be a transformers.Trainer, got {type(trainer).__name__}")
-    if getattr(trainer, "is_deepspeed_enabled", False) or getattr(
-        trainer, "is_fsdp_enabled", False
-    ):
-        raise LRFindError("lrfind.integrations.transformers does not support DeepSpeed or FSDP")
+    if getattr(trainer, "is_deepspeed_enabled", False):
+        raise LRFindError(
+            "lrfind cannot sweep a DeepSpeed Trainer: DeepSpeed's engine owns the optimizer "
+            "step and the ZeRO partitions, which lrfind cannot copy and put back. Run the "
+            "range test on the same model without DeepSpeed (this Trainer without "
+            "`deepspeed=`, or lrfind.find on the model wrapped in DDP or sharded with "
+            "torch.distributed.fsdp.fully_shard, at the same global batch), then train with "
+            "DeepSpeed at the suggested learning rate"
+        )
+    if getattr(trainer, "is_fsdp_enabled", False):
+        raise LRFindError(
+            "lrfind cannot sweep an FSDP Trainer before train(): the Trainer shards the model "
+            "and builds its optimizer only inside train(). Shard the model yourself "
+            "(torch.distributed.fsdp.fully_shard, or accelerator.prepare), build the "
+            "optimizer on its sharded parameters and call lrfind.find(model, optimizer, "
+            "trainer.get_train_dataloader(), forward=...) on every rank: lrfind.find "
+            "supports FSDP2 and FSDP1 models (docs/distributed.md)"
+        )
     if trainer.train_dataset is None:
         raise LRFindError("the Trainer has no train_dataset to sweep over")
     args = trainer.args

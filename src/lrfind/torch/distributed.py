@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -124,6 +125,28 @@ def unpack(summed: Sequence[float], position: int, closing: bool, lr: float) -> 
     return Agreement(float(summed[0]) / size, failed, in_step)
 
 
+def gathered(values: Sequence[float], device: torch.device) -> list[list[float]]:
+    """Every rank's ``values`` (the same count on each), in rank order, on every rank.
+
+    One all-reduce of a ``world_size x len(values)`` float64 tensor in which each rank
+    fills its own row (any backend: no pickled objects; on NCCL the tensor goes to
+    ``device``). A NaN travels as it is. In one process, ``[list(values)]``.
+
+    >>> gathered([1.0, 2.0], torch.device("cpu"))
+    [[1.0, 2.0]]
+    """
+    size = world_size()
+    if size == 1:
+        return [[float(v) for v in values]]
+    table = torch.zeros(size, len(values), dtype=torch.float64)
+    table[rank()] = torch.tensor([float(v) for v in values], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        table = table.to(device)
+    dist.all_reduce(table, op=dist.ReduceOp.SUM)
+    rows: list[list[float]] = table.cpu().tolist()
+    return rows
+
+
 def ddp_of(model: torch.nn.Module) -> torch.nn.parallel.DistributedDataParallel | None:
     """The DistributedDataParallel wrapper of ``model`` (also under ``torch.compile``)."""
     inner = getattr(model, "_orig_mod", model)
@@ -132,16 +155,61 @@ def ddp_of(model: torch.nn.Module) -> torch.nn.parallel.DistributedDataParallel 
     return None
 
 
+def sharded(model: torch.nn.Module) -> bool:
+    """Whether ``model`` is sharded over the ranks: FSDP (``FullyShardedDataParallel``),
+    FSDP2 (``fully_shard``) or parameters that are DTensors (tensor parallelism).
+
+    >>> sharded(torch.nn.Linear(2, 1))
+    False
+    """
+    for module in model.modules():
+        names = {base.__name__ for base in type(module).__mro__}
+        if names & {"FullyShardedDataParallel", "FSDPModule"}:
+            return True
+    return any(type(p).__name__ == "DTensor" for p in model.parameters())
+
+
+def spans_ranks(model: torch.nn.Module) -> bool:
+    """Whether one training of ``model`` involves every rank (DDP or sharded): its steps
+    communicate, so the ranks must train it together, one learning rate at a time."""
+    return ddp_of(model) is not None or sharded(model)
+
+
+@contextlib.contextmanager
+def process_group_from_env() -> Iterator[bool]:
+    """Under torchrun (``WORLD_SIZE`` > 1 and no process group yet), a gloo process group
+    from its environment for the duration, destroyed afterwards; else nothing.
+
+    Yields whether it created one. The ``lrfind`` command uses it, so that ``lrfind grid``
+    under torchrun spreads its learning rates over the ranks without the set-up file
+    creating a group (a set-up that creates its own, for DDP, keeps it).
+
+    >>> with process_group_from_env() as created:
+    ...     created
+    False
+    """
+    size = os.environ.get("WORLD_SIZE", "")
+    wanted = size.isdigit() and int(size) > 1 and "MASTER_ADDR" in os.environ
+    if not wanted or not dist.is_available() or dist.is_initialized():
+        yield False
+        return
+    dist.init_process_group("gloo")
+    try:
+        yield True
+    finally:
+        dist.destroy_process_group()
+
+
 def _unsupported(model: torch.nn.Module) -> str | None:
     """Why a failing rank cannot tell where the others are, or None when it can."""
     for module in model.modules():
-        name = type(module).__name__
         if isinstance(module, torch.nn.SyncBatchNorm):
             return "the model has SyncBatchNorm, which communicates in its forward"
-        if name in ("FullyShardedDataParallel", "FSDPModule") or any(
-            base.__name__ == "FSDPModule" for base in type(module).__mro__
-        ):
-            return "the model is sharded (FSDP), which communicates in forward and backward"
+    if sharded(model):
+        return (
+            "the model is sharded (FSDP, or DTensor parameters), which communicates in "
+            "forward and backward"
+        )
     return None
 
 

@@ -13,6 +13,12 @@ has one. ``"constant"`` keeps the lr fixed. A run whose loss stops being finite 
 marked diverged (its final loss is ``nan``) and stops there. Afterwards the job is
 exactly as it was.
 
+Under torchrun (an initialised process group of several ranks), the learning rates of a
+model that is not itself distributed are spread over the ranks, each training its share
+from the same start, and every rank returns the whole table; a DDP or sharded model
+trains them one after the other on all ranks together (:mod:`lrfind.torch.spread`). The
+result's ``mode`` says which ran.
+
 >>> import torch
 >>> from lrfind.setup import Setup
 >>> _ = torch.manual_seed(0)
@@ -49,8 +55,10 @@ from lrfind.grid import (
 )
 from lrfind.options import SNAPSHOT_KEYS, TRAIN_KEYS, GridOptions, check_known, split
 from lrfind.setup import Setup
+from lrfind.torch import distributed
 from lrfind.torch.batches import Batches, LoaderGenerators
 from lrfind.torch.find import snapshot_options
+from lrfind.torch.spread import Plan, checksum
 from lrfind.torch.state import Snapshot
 from lrfind.torch.trainer import Trainer, Training, check_job, check_loss, cycles_momentum
 
@@ -58,10 +66,17 @@ __all__ = ["check", "grid_search", "train_at"]
 
 
 class _Job:
-    """One set-up and its training options: trains a learning rate from the current state."""
+    """One set-up and its training options: trains a learning rate from the current state.
 
-    def __init__(self, setup: Setup, eval_batches: int | None, training: Training) -> None:
+    Under torch.distributed, ``plan`` says whether the ranks train together (each step's
+    loss and the final score then averaged over them).
+    """
+
+    def __init__(
+        self, setup: Setup, eval_batches: int | None, training: Training, plan: Plan
+    ) -> None:
         self.setup, self.eval_batches, self.training = setup, eval_batches, training
+        self.plan = plan
 
     def trainer(self) -> Trainer:
         setup = self.setup
@@ -88,7 +103,7 @@ class _Job:
         if not values:
             raise ValueError("the evaluation data yielded no batches")
         total = sum(float(value) for value in values)  # in float64, batch by batch
-        return total / len(values)
+        return self.plan.agreed(total / len(values))
 
     def initial(self) -> float:
         """The loss before training."""
@@ -98,6 +113,16 @@ class _Job:
             return self.evaluate(trainer)
         finally:
             trainer.batches.close()
+
+    def fingerprint(self, initial: float) -> list[float]:
+        """What this rank starts from: checksums of the parameters and the first training
+        batch, and the loss before training (compared across ranks before spreading)."""
+        batches = Batches(self.setup.data)
+        try:
+            first = checksum(next(batches))
+        finally:
+            batches.close()
+        return [checksum(list(self.setup.model.parameters())), first, initial]
 
     def train(self, lr: float, steps: int, schedule: str) -> float:
         """Train ``steps`` steps at ``lr`` from the current state; the final loss or nan."""
@@ -114,8 +139,11 @@ class _Job:
             )
         trainer.train_mode()
         try:
+            together = self.plan.mode == "sequential"
             for _ in range(steps):
                 value = trainer.train_step()
+                if together:  # every rank stops a diverging run at the same step
+                    value = self.plan.agreed(0.0 if value is None else float(value))
                 if value is not None and not math.isfinite(float(value)):
                     return math.nan
                 if scheduler is not None:
@@ -157,11 +185,14 @@ def train_at(
             :func:`lrfind.find` (:class:`~lrfind.options.GridOptions`).
 
     Returns:
-        A :class:`~lrfind.grid.GridResult`.
+        A :class:`~lrfind.grid.GridResult` (the same on every rank under torch.distributed;
+        ``mode`` says whether its lrs were spread over the ranks).
 
     Raises:
         ValueError: naming a bad argument.
         TypeError: an option it does not take.
+        LRFindError: (spread over the ranks) when another rank raised, or the ranks do not
+            start from the same model and data.
     """
     from tqdm.auto import tqdm
 
@@ -178,7 +209,8 @@ def train_at(
     check_loss(setup.loss_fn, setup.forward)
     where, grads, skip_frozen = snapshot_options(memory)
     training = Training.of(setup.model, setup.optimizer, **train_options)
-    job = _Job(setup, eval_batches, training)
+    plan = Plan.of(setup.model, training.device)
+    job = _Job(setup, eval_batches, training, plan)
     snap = Snapshot.take(
         setup.model,
         setup.optimizer,
@@ -188,26 +220,38 @@ def train_at(
         skip_frozen=skip_frozen,
     )
     loaders = LoaderGenerators.take(setup.data, setup.val_data)
-    losses, seconds = [], []
+    done: dict[int, tuple[float, float]] = {}
+    failed: tuple[float, BaseException] | None = None
     try:
         with torch.inference_mode(False), torch.enable_grad():
             initial = job.initial()
+            if plan.mode == "spread":
+                fingerprint = job.fingerprint(initial)
             snap.restore()
             loaders.restore()
-            bar = tqdm(values, desc=desc, unit="lr", disable=not progress, dynamic_ncols=True)
+            if plan.mode == "spread":
+                plan.same_start(fingerprint)
+            shown = progress and distributed.is_main()
+            mine = plan.mine(len(values))
+            bar = tqdm(mine, desc=desc, unit="lr", disable=not shown, dynamic_ncols=True)
             with bar:
-                for lr in bar:
+                for index in bar:
+                    lr = values[index]
                     bar.set_postfix(lr=f"{lr:.2e}", refresh=True)
                     start = time.perf_counter()
                     try:
-                        losses.append(job.train(lr, steps, schedule))
+                        loss = job.train(lr, steps, schedule)
                     except BaseException as error:
                         error.add_note(f"lrfind: raised while training at lr={lr:.3g}")
-                        raise
+                        if plan.mode != "spread" or not isinstance(error, Exception):
+                            raise
+                        failed = (lr, error)  # the other ranks hear of it in collect()
+                        break
                     finally:
                         snap.restore()
                         loaders.restore()
-                    seconds.append(time.perf_counter() - start)
+                    done[index] = (loss, time.perf_counter() - start)
+            losses, seconds = plan.collect(len(values), done, failed)
     finally:
         try:
             snap.restore()
@@ -222,6 +266,8 @@ def train_at(
         schedule=schedule,
         seconds=np.array(seconds),
         validation=setup.val_data is not None,
+        mode=plan.mode,
+        world_size=plan.size,
     )
 
 

@@ -14,6 +14,11 @@ valid and the restore allocates nothing. ``grads=False`` leaves the gradients ou
 backbone), which the sweep does not train, and checks at the restore that nothing
 changed them.
 
+A sharded model (FSDP2's ``fully_shard``, tensor parallelism) holds its parameters,
+gradients and optimizer state as DTensors: the snapshot copies each one's local shard
+(:func:`_local`), so each rank holds only its own part, and writes it back into that
+shard.
+
 >>> import torch
 >>> model = torch.nn.Linear(2, 1)
 >>> before = model.weight.detach().clone()
@@ -30,6 +35,7 @@ import contextlib
 import copy
 import os
 import random
+import sys
 import tempfile
 from array import array
 from collections.abc import Sequence
@@ -43,6 +49,55 @@ from lrfind import _room
 from lrfind.errors import LRFindError
 
 SNAPSHOT_PLACES = ("cpu", "disk")
+
+
+_DTENSOR_MODULES = ("torch.distributed.tensor", "torch.distributed._tensor")
+"""Where DTensor lives (public since torch 2.4, private before); looked up only if imported."""
+
+
+def _dtensor_type(tensor: torch.Tensor) -> Any:
+    """The DTensor class when ``tensor`` is one, else None (torch.distributed not imported
+    for this: a DTensor exists only once its module has been)."""
+    for name in _DTENSOR_MODULES:
+        module = sys.modules.get(name)
+        kind = getattr(module, "DTensor", None)
+        if kind is not None and isinstance(tensor, kind):
+            return kind
+    return None
+
+
+def _local(tensor: torch.Tensor) -> torch.Tensor:
+    """The part of ``tensor`` this process holds: a DTensor's local shard (sharing its
+    storage, so writes to it are writes to the DTensor), any other tensor itself.
+
+    >>> t = torch.ones(2)
+    >>> _local(t) is t
+    True
+    """
+    if _dtensor_type(tensor) is None:
+        return tensor
+    with torch.no_grad():
+        local: torch.Tensor = tensor.to_local()  # type: ignore[attr-defined]
+    return local
+
+
+def _like(original: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """A new tensor where ``original`` lives, holding ``value`` (a copy, never ``value``
+    itself): for a DTensor ``original``, a DTensor over the same mesh and placements
+    with ``value`` as its local shard."""
+    kind = _dtensor_type(original)
+    if kind is None:
+        return value.to(original.device, copy=True)
+    local = _local(original)
+    rebuilt: torch.Tensor = kind.from_local(
+        value.to(local.device, copy=True),
+        original.device_mesh,  # type: ignore[attr-defined]
+        original.placements,  # type: ignore[attr-defined]
+        run_check=False,
+        shape=original.shape,
+        stride=original.stride(),
+    )
+    return rebuilt
 
 
 def _host_copy(tensor: torch.Tensor) -> torch.Tensor:
@@ -131,18 +186,20 @@ class _Frozen:
 
     @classmethod
     def of(cls, param: torch.nn.Parameter, name: str) -> _Frozen | None:
-        """The record of a frozen parameter, or ``None`` when it must be copied instead."""
+        """The record of a frozen parameter, or ``None`` when it must be copied instead.
+
+        A DTensor is watched through its local shard, the storage it really holds.
+        """
+        local = _local(param)
         try:
-            version = param._version
+            version = local._version
         except RuntimeError:  # an inference tensor: no version counter to check
             return None
-        return cls(param, name, version, param.untyped_storage().data_ptr())
+        return cls(param, name, version, local.untyped_storage().data_ptr())
 
     def untouched(self) -> bool:
-        return (
-            self.param._version == self.version
-            and self.param.untyped_storage().data_ptr() == self.storage
-        )
+        local = _local(self.param)
+        return local._version == self.version and local.untyped_storage().data_ptr() == self.storage
 
 
 _ATOMS = (int, float, bool, str, bytes, type(None))
@@ -189,11 +246,12 @@ def _put_back(skeleton: Any, originals: list[torch.Tensor], saved: list[torch.Te
     """
     if isinstance(skeleton, _TensorRef):
         original, value = originals[skeleton.index], saved[skeleton.index]
-        if _alike(original, value):
+        local = _local(original)  # the saved value is the local shard of a DTensor
+        if _alike(local, value):
             with torch.no_grad():
-                original.copy_(value)
+                local.copy_(value)
             return original
-        return value.to(original.device, copy=True)
+        return _like(original, value)
     if isinstance(skeleton, dict):
         return {k: _put_back(v, originals, saved) for k, v in skeleton.items()}
     if isinstance(skeleton, list | tuple):
@@ -257,7 +315,8 @@ class RngState:
 
 
 def _nbytes(tensors: Sequence[torch.Tensor]) -> int:
-    return sum(t.numel() * t.element_size() for t in tensors)
+    """Bytes of this process's part of ``tensors`` (a DTensor's local shard, not its whole)."""
+    return sum(local.numel() * local.element_size() for local in map(_local, tensors))
 
 
 def _check_room(
@@ -408,9 +467,9 @@ class Snapshot:
             try:
                 torch.save(
                     {
-                        "tensors": [t.detach() for t in snap._targets],
-                        "grads": [g.detach() for g in saved_grads],
-                        "optimizer": [t.detach() for t in tensors],
+                        "tensors": [_local(t).detach() for t in snap._targets],
+                        "grads": [_local(g).detach() for g in saved_grads],
+                        "optimizer": [_local(t).detach() for t in tensors],
                     },
                     snap._path,
                 )
@@ -419,9 +478,9 @@ class Snapshot:
                 raise
         else:
             snap._payload = {
-                "tensors": _HostCopies.of(snap._targets),
-                "grads": _HostCopies.of(saved_grads),
-                "optimizer": _HostCopies.of(tensors),
+                "tensors": _HostCopies.of([_local(t) for t in snap._targets]),
+                "grads": _HostCopies.of([_local(g) for g in saved_grads]),
+                "optimizer": _HostCopies.of([_local(t) for t in tensors]),
             }
         if scheduler is not None:
             snap._scheduler_state = copy.deepcopy(scheduler.state_dict())
@@ -479,7 +538,7 @@ class Snapshot:
                 slots[name] = value
         with torch.no_grad():
             for target, saved in zip(self._targets, payload["tensors"], strict=True):
-                target.copy_(saved)
+                _local(target).copy_(saved)
             grads = iter(payload["grads"])
             for param, had in zip(self._params, self._had_grad, strict=True):
                 if not had:
@@ -487,10 +546,10 @@ class Snapshot:
                     continue
                 saved = next(grads)
                 grad = param.grad
-                if grad is not None and grad.device == param.device and _alike(grad, saved):
-                    grad.copy_(saved)  # the sweep's gradient tensor, refilled: no allocation
+                if grad is not None and grad.device == param.device and _alike(_local(grad), saved):
+                    _local(grad).copy_(saved)  # the sweep's own gradient, refilled: no allocation
                 else:
-                    param.grad = saved.to(param.device, copy=True)  # never the snapshot's own
+                    param.grad = _like(param, saved)  # never the snapshot's own
         self._restore_optimizer(payload["optimizer"])
 
     def _restore_optimizer(self, saved: list[torch.Tensor]) -> None:
@@ -528,6 +587,24 @@ class Snapshot:
         vars(optimizer).update(self._optimizer_attrs)
         optimizer.state = state
         optimizer.param_groups = self._group_list
+
+    def nbytes(self) -> int:
+        """Bytes the copy takes: in host memory (``where="cpu"``) or its file (``"disk"``).
+
+        Under a sharded model, this rank's shards alone (0 once closed).
+
+        >>> model = torch.nn.Linear(3, 2)  # 8 float32 numbers, no gradients yet
+        >>> snap = Snapshot.take(model, torch.optim.SGD(model.parameters(), lr=0.1))
+        >>> snap.nbytes()
+        32
+        >>> snap.close(); snap.nbytes()
+        0
+        """
+        if self._payload is not None:
+            return sum(copies.nbytes() for copies in self._payload.values())
+        if self._path is not None:
+            return os.path.getsize(self._path)
+        return 0
 
     def close(self) -> None:
         """Drop the copy; remove the temporary file of a disk snapshot."""
