@@ -415,35 +415,21 @@ def place_auto(x: FloatArray, loss: FloatArray, params: AutoParams = AUTO) -> Pl
         fallback = _auto_fallback(x, smooth, start, noise, params)
         if fallback is not None:
             pick, rose = fallback
-            onset = _harm_onset(x, smooth, start + params.harm_noise * noise, rose)
-            below_harm = onset - params.harm_widen * (rose - onset)
-            if below_harm < pick:
-                reason = (
-                    f"no descent: the loss rose above its start from {10.0**onset:.3g} and "
-                    f"blew up at {10.0**rose:.3g}; placed below where the harm began, check it"
-                )
-                return Placement(
-                    float(np.clip(below_harm, x[0], x[-1])),
-                    "harm onset",
-                    reason,
-                    params.harm_confidence,
-                    start=start,
-                    noise=noise,
-                    drop=drop,
-                )
+            branch, cap = "fallback", params.fallback_confidence
             reason = (
                 f"no descent: {params.fallback_decades:g} decades below where the loss blew "
                 f"up ({10.0**rose:.3g}); a guess, check it"
             )
-            return Placement(
-                float(np.clip(pick, x[0], x[-1])),
-                "fallback",
-                reason,
-                params.fallback_confidence,
-                start=start,
-                noise=noise,
-                drop=drop,
-            )
+            onset = _harm_onset(x, smooth, start + params.harm_noise * noise, rose)
+            below_harm = onset - params.harm_widen * (rose - onset)
+            if below_harm < pick:
+                pick, branch, cap = below_harm, "harm onset", params.harm_confidence
+                reason = (
+                    f"no descent: the loss rose above its start from {10.0**onset:.3g} and "
+                    f"blew up at {10.0**rose:.3g}; placed below where the harm began, check it"
+                )
+            clipped = float(np.clip(pick, x[0], x[-1]))
+            return Placement(clipped, branch, reason, cap, start=start, noise=noise, drop=drop)
     if points is None:
         return Placement(None, "never decreased", "the loss never decreased")
     x_min, x_start, x_bottom, x_blowup, depth = points
