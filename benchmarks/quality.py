@@ -501,15 +501,21 @@ def kind_of(task: suite.Task) -> tuple[str, str]:
     return family, "Adam, AdamW" if adaptive else "SGD, SGD momentum, RMSprop"
 
 
-def kind_section(scores: list[TaskScore], methods: list[str]) -> list[str]:
-    """Median / worst / share of tasks <= GOOD per (model family, optimizer family)."""
-    kinds = sorted({kind_of(s.task) for s in scores})
+def kind_section(
+    scores: list[TaskScore],
+    methods: list[str],
+    key: Callable[[suite.Task], tuple[str, ...]] = kind_of,
+    heads: tuple[str, ...] = ("model", "optimizer"),
+) -> list[str]:
+    """Median / worst / share of tasks <= GOOD per kind of task (``key``: by default
+    (model family, optimizer family); ``heads`` names its parts)."""
+    kinds = sorted({key(s.task) for s in scores})
     lines = [
-        "| model | optimizer | tasks (held out) | " + " | ".join(methods) + " |",
-        "|---|---|---:|" + "---|" * len(methods),
+        "| " + " | ".join(heads) + " | tasks (held out) | " + " | ".join(methods) + " |",
+        "|---" * len(heads) + "|---:|" + "---|" * len(methods),
     ]
     for kind in kinds:
-        group = [s for s in scores if kind_of(s.task) == kind]
+        group = [s for s in scores if key(s.task) == kind]
         held = sum(s.task.name not in FIT_ALL for s in group)
         cells = []
         for name in methods:
@@ -518,7 +524,7 @@ def kind_section(scores: list[TaskScore], methods: list[str]) -> list[str]:
                 f"{np.median(regrets):.3f} / {regrets.max():.3f} / {np.mean(regrets <= GOOD):.0%}"
             )
         row = " | ".join(cells)
-        lines.append(f"| {kind[0]} | {kind[1]} | {len(group)} ({held}) | {row} |")
+        lines.append(f"| {' | '.join(kind)} | {len(group)} ({held}) | {row} |")
     return lines
 
 
@@ -1141,20 +1147,7 @@ def render_tier2(
     ]
     wanted = ("auto", CHECKED, *KIND_PEERS, *notuning.ROWS, SEARCHES[-1])
     columns = [m for m in wanted if m in shown]
-    lines += [
-        "| kind | tasks (held out) | " + " | ".join(columns) + " |",
-        "|---|---:|" + "---|" * len(columns),
-    ]
-    for kind in kinds:
-        group = [s for s in scores if s.task.kind == kind]
-        cells = []
-        for name in columns:
-            regrets = np.array([s.regret(name) for s in group])
-            cells.append(
-                f"{np.median(regrets):.3f} / {regrets.max():.3f} / {np.mean(regrets <= GOOD):.0%}"
-            )
-        held_here = sum(s.task.name not in FIT_ALL for s in group)
-        lines.append(f"| {kind} | {len(group)} ({held_here}) | " + " | ".join(cells) + " |")
+    lines += kind_section(scores, columns, lambda task: (task.kind,), ("kind",))
     lines += [
         "",
         "### Long runs: does the optimum move with the horizon?",
