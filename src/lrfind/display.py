@@ -43,6 +43,34 @@ _STYLE = "border-collapse:collapse;font-family:monospace;font-size:0.9em"
 _CELL = "padding:2px 10px;text-align:left;border-bottom:1px solid #ddd"
 
 
+class NotebookDisplay:
+    """IPython's display hooks for an object that draws itself on matplotlib axes.
+
+    A subclass gives ``_display_html(png)`` (the notebook's page around the PNG, which
+    may be ``None``) and ``plot(ax=...)``. Its ``_repr_pretty_`` (IPython's text) stays
+    on the class itself: IPython prefers a class's own ``__repr__`` (a dataclass has one)
+    to a ``_repr_pretty_`` inherited from further up.
+    """
+
+    def plot(self, ax: Axes | None = None) -> Axes:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _display_html(self, png: bytes | None) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _repr_png_(self) -> bytes | None:
+        """The plot as a PNG (``None`` without matplotlib)."""
+        return render_png(lambda ax: self.plot(ax=ax))
+
+    def _repr_html_(self) -> str:
+        """The plot and the tables, for a notebook."""
+        return self._display_html(self._repr_png_())
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """HTML and PNG with the plot drawn once (IPython asks for this first)."""
+        return mimebundle(self._repr_png_, self._display_html, include, exclude)
+
+
 def render_png(draw: Callable[[Axes], object]) -> bytes | None:
     """The PNG of what ``draw(ax)`` draws on a fresh Agg figure; ``None`` without matplotlib.
 

@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lrfind import _validate
+from lrfind.display import NotebookDisplay
 from lrfind.result import writes_files
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ def regret(loss: float, best: float, initial: float) -> float:
 
 
 @dataclass(eq=False)
-class GridResult:
+class GridResult(NotebookDisplay):
     """The final loss of each learning rate of a grid search.
 
     Attributes:
@@ -244,23 +245,11 @@ class GridResult:
         """IPython's text: the :meth:`table`."""
         printer.text(repr(self) if cycle else self.table())
 
-    def _repr_png_(self) -> bytes | None:
-        """The plot as a PNG (``None`` without matplotlib): see :mod:`lrfind.display`."""
-        from lrfind.display import render_png
-
-        return render_png(lambda ax: self.plot(ax=ax))
-
-    def _repr_html_(self) -> str:
-        """The plot and the table of final losses and regrets, for a notebook."""
+    def _display_html(self, png: bytes | None) -> str:
+        """The notebook's page: see :mod:`lrfind.display`."""
         from lrfind.display import grid_html
 
-        return grid_html(self, self._repr_png_())
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """HTML and PNG with the plot drawn once (IPython asks for this first)."""
-        from lrfind.display import grid_html, mimebundle
-
-        return mimebundle(self._repr_png_, lambda png: grid_html(self, png), include, exclude)
+        return grid_html(self, png)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (a diverged run's loss is written as ``null``)."""

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lrfind import _lr, _validate
+from lrfind.display import NotebookDisplay
 from lrfind.errors import LRFindError, LRFindWarning
 from lrfind.smoothing import ema
 from lrfind.stopping import STOP_REASONS
@@ -145,7 +146,7 @@ def writes_files() -> bool:
 
 
 @dataclass(eq=False)
-class Result:
+class Result(NotebookDisplay):
     """A range test's curve and everything needed to re-plot and re-suggest it.
 
     Attributes:
@@ -317,26 +318,14 @@ class Result:
         return "\n".join(lines)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """IPython's text: the :meth:`summary` (the suggestions and the stop reason)."""
+        """IPython's text: the :meth:`summary`."""
         printer.text(repr(self) if cycle else self.summary())
 
-    def _repr_png_(self) -> bytes | None:
-        """The plot as a PNG (``None`` without matplotlib): see :mod:`lrfind.display`."""
-        from lrfind.display import render_png
-
-        return render_png(lambda ax: self.plot(ax=ax))
-
-    def _repr_html_(self) -> str:
-        """The plot, the suggestion table and the stop reason, for a notebook."""
+    def _display_html(self, png: bytes | None) -> str:
+        """The notebook's page: see :mod:`lrfind.display`."""
         from lrfind.display import result_html
 
-        return result_html(self, self._repr_png_())
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """HTML and PNG with the plot drawn once (IPython asks for this first)."""
-        from lrfind.display import mimebundle, result_html
-
-        return mimebundle(self._repr_png_, lambda png: result_html(self, png), include, exclude)
+        return result_html(self, png)
 
     def __repr__(self) -> str:
         lr = self.suggestion
