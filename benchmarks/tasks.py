@@ -1508,8 +1508,30 @@ def _cycles_momentum(optimizer: torch.optim.Optimizer) -> bool:
     return "betas" in defaults or float(defaults.get("momentum", 0.0)) > 0
 
 
-def train(task: Task, lr: float, seed: int) -> float:
-    """The protocol: ``budget`` steps of OneCycleLR(max_lr=lr); the final validation loss.
+TRAINING_SCHEDULES = ("onecycle", "linear")
+"""What :func:`train` can train under: OneCycleLR(max_lr=lr), the protocol of every tier,
+and linear decay from lr to zero (the Hugging Face Trainer's default schedule)."""
+
+
+def scheduler_for(
+    schedule: str, optimizer: torch.optim.Optimizer, total: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """The training schedule ``schedule`` over ``total`` steps, peaking at each group's lr."""
+    if schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(  # each group at its own ratio to lr
+            optimizer,
+            max_lr=[float(group["lr"]) for group in optimizer.param_groups],
+            total_steps=total,
+            cycle_momentum=_cycles_momentum(optimizer),
+        )
+    if schedule == "linear":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / total)
+    raise ValueError(f"schedule must be one of {TRAINING_SCHEDULES}, got {schedule!r}")
+
+
+def train(task: Task, lr: float, seed: int, schedule: str = "onecycle") -> float:
+    """The protocol: ``budget`` steps of OneCycleLR(max_lr=lr) (or another of
+    :data:`TRAINING_SCHEDULES`); the final validation loss.
 
     OneCycleLR cycles the momentum only for optimizers that use one (Adam's beta1,
     SGD/RMSprop with momentum > 0), so plain SGD and RMSprop stay what they are; a task
@@ -1517,12 +1539,7 @@ def train(task: Task, lr: float, seed: int) -> float:
     A run that diverges stops early and scores ``inf``.
     """
     model, optimizer, loader = fresh(task, seed, lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(  # each group at its own ratio to lr
-        optimizer,
-        max_lr=[float(group["lr"]) for group in optimizer.param_groups],
-        total_steps=task.budget,
-        cycle_momentum=_cycles_momentum(optimizer),
-    )
+    scheduler = scheduler_for(schedule, optimizer, task.budget)
     loss_fn = task.loss_fn()
     batches = loader.endless()
     model.train()

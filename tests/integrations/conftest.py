@@ -29,7 +29,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-DECLARED_BACKENDS = ("lightning.pytorch", "transformers", "accelerate", "keras", "jax", "optax")
+DECLARED_BACKENDS = (
+    "lightning.pytorch", "transformers", "accelerate", "peft", "keras", "jax", "optax",
+)  # fmt: skip
 """What CI installs (``pip install -e ".[dev,integrations]"``) and must be able to import."""
 
 

@@ -1,0 +1,311 @@
+"""Grid ground truth that takes hours: trained one run at a time, cached as it goes.
+
+The third tier's grids (:mod:`tasks_real`) cost ~1 minute a training on one core, so they
+are computed in the background over several sessions. Each finished training is merged
+into its task's cache file (``benchmarks/cache/real/<task>.json``, committed) at once,
+under a file lock, by a read-merge-replace: two runners (or a runner and a later session)
+writing one file merge, never overwrite. Runners claim a job before training it (a claims
+file beside the local cache, under the same kind of lock), so two runners never train the
+same run; a claim older than its job could take is taken over.
+
+What is trained, in this order (coarse-to-fine, each task's grid of 3 per decade):
+
+1. under OneCycle, seeds 0 and 1: every third lr of the grid (one per decade, the whole
+   width), then every lr within 2/3 of a decade of the best mean so far, repeated until
+   the best has both neighbours on each side (so the optimum is resolved at 3 per decade
+   and the grid spans at least two decades on each side of it, the grid's edges allowing);
+2. the same under linear decay to zero (the Hugging Face Trainer's default);
+3. the replicated grid (seeds 3 and 4) around the OneCycle optimum: the noise floor.
+
+    python benchmarks/ground_truth.py run [--hours H] [--only NAME ...]
+    python benchmarks/ground_truth.py status
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import tasks as suite
+import tasks_real
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / "cache" / "real"
+CLAIMS = HERE / ".cache" / "real-claims.json"
+LOG = HERE / ".cache" / "real-grid.log"
+FINE_SPAN = 2
+"""Grid points on each side of the best mean that are trained (2 = 2/3 of a decade)."""
+
+
+def log(message: str) -> None:
+    line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] pid {os.getpid()}: {message}"
+    print(line, flush=True)
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    with LOG.open("a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
+# ---------------------------------------------------------------- the merged cache
+
+
+def lr_key(lr: float) -> str:
+    return f"{lr:.6e}"
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` + ``.lock`` for the duration (across processes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(path) + ".lock", "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def header(task: suite.Task) -> dict[str, Any]:
+    """What a cached grid must agree with to be this task's (else it is stale)."""
+    return {
+        "task": task.name,
+        "description": task.description,
+        "budget": task.budget,
+        "batch_size": task.batch_size,
+        "grid": [lr_key(lr) for lr in task.grid],
+        "recipe": None if task.recipe is None else task.recipe(),
+    }
+
+
+def path_of(task: suite.Task) -> Path:
+    return CACHE / f"{task.name}.json"
+
+
+def load(task: suite.Task) -> dict[str, Any]:
+    """The task's cached runs (``runs[schedule][seed][lr_key] = val loss or None``), or an
+    empty record when none is cached or the cached one is stale."""
+    data = _read(path_of(task))
+    if {k: data.get(k) for k in header(task)} != header(task):
+        return {**header(task), "runs": {}, "untrained": {}, "seconds": {}}
+    return data
+
+
+def merge(task: suite.Task, section: str, keys: tuple[str, ...], value: Any) -> None:
+    """Set ``data[section][keys...] = value`` in the task's file, merged under its lock."""
+    path = path_of(task)
+    with locked(path):
+        data = load(task)
+        data.setdefault("torch", torch.__version__)
+        data.setdefault("python", platform.python_version())
+        node = data.setdefault(section, {})
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+        _write(path, data)
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class Job:
+    task: str
+    schedule: str
+    seed: int
+    lr: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}|{self.schedule}|{self.seed}|{lr_key(self.lr)}"
+
+
+def done(data: dict[str, Any], schedule: str, seed: int, lr: float) -> bool:
+    return lr_key(lr) in data.get("runs", {}).get(schedule, {}).get(str(seed), {})
+
+
+def mean_losses(
+    data: dict[str, Any], schedule: str, seeds: tuple[int, ...], grid: tuple[float, ...]
+) -> np.ndarray:
+    """The mean validation loss per grid lr over ``seeds`` (nan where a seed is missing,
+    inf where a run diverged)."""
+    runs = data.get("runs", {}).get(schedule, {})
+    out = np.full(len(grid), np.nan)
+    for i, lr in enumerate(grid):
+        values = [runs.get(str(seed), {}).get(lr_key(lr), "missing") for seed in seeds]
+        if "missing" in values:
+            continue
+        out[i] = math.inf if None in values else float(np.mean(values))
+    return out
+
+
+def best_index(means: np.ndarray) -> int | None:
+    """The grid index of the lowest finite mean loss (``None`` if there is none)."""
+    finite = np.where(np.isfinite(means), means, np.inf)
+    return None if not np.isfinite(finite).any() else int(np.argmin(finite))
+
+
+def wanted(
+    task: suite.Task, data: dict[str, Any], schedule: str, seeds: tuple[int, ...]
+) -> list[int]:
+    """Grid indices to train next for ``schedule`` on ``seeds`` (coarse, then refine)."""
+    grid = task.grid
+    coarse = list(range(0, len(grid), 3))
+    if (len(grid) - 1) not in coarse:
+        coarse.append(len(grid) - 1)
+    means = mean_losses(data, schedule, seeds, grid)
+    missing = [i for i in coarse if np.isnan(means[i])]
+    if missing:
+        return missing
+    best = best_index(means)
+    if best is None:  # every coarse run diverged: the grid should start lower
+        return []
+    around = range(max(0, best - FINE_SPAN), min(len(grid), best + FINE_SPAN + 1))
+    return [i for i in around if np.isnan(means[i])]
+
+
+def fine_indices(task: suite.Task, data: dict[str, Any]) -> list[int]:
+    """Where the replicated grid is trained: the OneCycle optimum's neighbourhood."""
+    means = mean_losses(data, "onecycle", task.seeds, task.grid)
+    best = best_index(means)
+    if best is None:
+        return []
+    return list(range(max(0, best - FINE_SPAN), min(len(task.grid), best + FINE_SPAN + 1)))
+
+
+def plan(names: list[str] | None = None) -> Iterator[Job]:
+    """Every job still to do, in priority order, from the cache as it is now."""
+    chosen = [t for t in tasks_real.TASKS if names is None or t.name in names]
+    stages: list[tuple[str, str]] = [
+        ("onecycle", "seeds"),
+        ("linear", "seeds"),
+        ("onecycle", "other"),
+    ]
+    for schedule, which in stages:
+        for task in chosen:
+            data = load(task)
+            if which == "seeds":
+                for i in wanted(task, data, schedule, task.seeds):
+                    for seed in task.seeds:
+                        if not done(data, schedule, seed, task.grid[i]):
+                            yield Job(task.name, schedule, seed, task.grid[i])
+            else:
+                if wanted(task, data, "onecycle", task.seeds):
+                    continue  # the optimum is not resolved yet
+                for i in fine_indices(task, data):
+                    for seed in task.other_seeds or ():
+                        if not done(data, schedule, seed, task.grid[i]):
+                            yield Job(task.name, schedule, seed, task.grid[i])
+
+
+def claim(names: list[str] | None, stale_after: float) -> Job | None:
+    """The first job of the plan that no live runner has claimed, claimed for this one."""
+    with locked(CLAIMS):
+        claims = _read(CLAIMS)
+        now = time.time()
+        for job in plan(names):
+            held = claims.get(job.key)
+            if held is not None and now - held["at"] < stale_after:
+                continue
+            claims[job.key] = {"pid": os.getpid(), "at": now}
+            _write(CLAIMS, claims)
+            return job
+    return None
+
+
+def release(job: Job) -> None:
+    with locked(CLAIMS):
+        claims = _read(CLAIMS)
+        claims.pop(job.key, None)
+        _write(CLAIMS, claims)
+
+
+# ---------------------------------------------------------------- running
+
+
+def run_job(job: Job) -> None:
+    task = tasks_real.by_name(job.task)
+    data = load(task)
+    if str(job.seed) not in data.get("untrained", {}):
+        merge(task, "untrained", (str(job.seed),), suite.untrained_loss(task, job.seed))
+    start = time.perf_counter()
+    value = suite.train(task, job.lr, job.seed, job.schedule)
+    seconds = round(time.perf_counter() - start, 1)
+    merge(
+        task,
+        "runs",
+        (job.schedule, str(job.seed), lr_key(job.lr)),
+        value if math.isfinite(value) else None,
+    )
+    merge(task, "seconds", (job.key,), seconds)
+    log(f"{job.key}: {value:.4f} in {seconds}s")
+
+
+def run(hours: float, names: list[str] | None) -> None:
+    torch.set_num_threads(1)
+    deadline = time.time() + 3600 * hours
+    longest = max(t.budget for t in tasks_real.TASKS)
+    stale = 4 * longest * 3.0  # seconds: a claim older than 4x a slow training is abandoned
+    while time.time() < deadline:
+        job = claim(names, stale)
+        if job is None:
+            log("nothing left to train")
+            return
+        try:
+            run_job(job)
+        finally:
+            release(job)
+
+
+def status() -> None:
+    for task in tasks_real.TASKS:
+        data = load(task)
+        runs = data.get("runs", {})
+        parts = []
+        for schedule in tasks_real.SCHEDULES:
+            n = sum(len(v) for v in runs.get(schedule, {}).values())
+            means = mean_losses(data, schedule, task.seeds, task.grid)
+            i = best_index(means)
+            best = "-" if i is None else f"{task.grid[i]:.1e}"
+            parts.append(f"{schedule} {n:3d} runs best {best}")
+        pending = sum(1 for job in plan([task.name]))
+        print(f"{task.name:28s} {' | '.join(parts)} | {pending} jobs pending")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    runner = sub.add_parser("run", help="train pending grid runs until the time is up")
+    runner.add_argument("--hours", type=float, default=24.0)
+    runner.add_argument("--only", nargs="*", default=None, help="task names")
+    sub.add_parser("status", help="what is cached, per task and schedule")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        run(args.hours, args.only)
+    else:
+        status()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The benchmark's third tier: a real pretrained transformer fine-tuned on real text.
+
+all-MiniLM-L6-v2 (:mod:`real_model`; BERT, 22.7M parameters, from a registry package)
+fine-tuned with AdamW on English text that ships with Python: full fine-tuning, LoRA
+through ``peft`` (r=8 on query/value, and r=16 on every linear layer), and the last two
+layers + head with a frozen body (``skip_frozen=True``); classification and regression
+heads; a short budget (60 steps of 16) and two runs six times longer.
+
+The FIT/held-out split was fixed when the tasks were written, before any grid or sweep
+of this tier was run: the three ``packages4`` variants are FIT (what a rule may be fitted
+on); the other eight are held out.
+
+    python benchmarks/tasks_real.py    # one training per task at 1e-4, timed
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+import real_model
+from tasks import Task
+
+FULL_GRID = tuple(10.0 ** (-6 + k / 3) for k in range(16))
+"""Full fine-tuning with AdamW: 1e-6 .. 1e-1, 3 per decade."""
+ADAPTER_GRID = tuple(10.0 ** (-5 + k / 3) for k in range(16))
+"""LoRA adapters and the last layers: 1e-5 .. 1, 3 per decade."""
+SEEDS = (0, 1)
+OTHER_SEEDS = (3, 4)
+SHORT = 60
+LONG = 360
+BATCH = 16
+SCHEDULES = ("onecycle", "linear")
+"""Each task's grid under OneCycleLR and under linear decay to zero (the HF Trainer's
+default)."""
+
+
+def adamw(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+
+
+DATA = {
+    "packages4": (real_model.packages4, 4, "ce", "docstring -> 1 of 4 stdlib packages"),
+    "packages8": (real_model.packages8, 8, "ce", "docstring -> 1 of 8 stdlib packages"),
+    "kinds3": (real_model.kinds3, 3, "ce", "docstring -> module, class or function"),
+    "topics8": (real_model.topics8, 8, "ce", "help-topic paragraph -> 1 of 8 topics"),
+    "position": (real_model.position, 1, "mse", "where a help-topic paragraph sits (regression)"),
+}
+TRAIN_WORDS = {
+    "full": "full fine-tuning",
+    "last": "last 2 layers + head, body frozen",
+    "lora": "peft LoRA r=8 on query/value + head",
+    "lora-all": "peft LoRA r=16 on every linear + head",
+}
+
+
+def _task(data: str, train: str, budget: int = SHORT) -> Task:
+    make, n_out, loss, words = DATA[data]
+    suffix = "" if budget == SHORT else f"_x{budget // SHORT}"
+    frozen = train != "full"
+    return Task(
+        name=f"bert_{data}_{train.replace('-', '')}{suffix}",
+        data=make,
+        model=lambda: real_model.Encoder(n_out, train),
+        optimizer=adamw,
+        loss=loss,
+        batch_size=BATCH,
+        budget=budget,
+        description=f"MiniLM-L6 {words}, {TRAIN_WORDS[train]}, AdamW, {budget} steps",
+        grid=FULL_GRID if train == "full" else ADAPTER_GRID,
+        seeds=SEEDS,
+        other_seeds=OTHER_SEEDS,
+        find_options=(("skip_frozen", True),) if frozen else (),
+        recipe=real_model.fingerprint,
+        kind="real",
+    )
+
+
+TASKS: tuple[Task, ...] = (
+    _task("packages4", "full"),
+    _task("packages4", "lora"),
+    _task("packages4", "last"),
+    _task("kinds3", "full"),
+    _task("packages8", "full"),
+    _task("topics8", "full"),
+    _task("topics8", "lora-all"),
+    _task("position", "full"),
+    _task("position", "last"),
+    _task("packages8", "lora", LONG),
+    _task("kinds3", "last", LONG),
+)
+FIT = frozenset({"bert_packages4_full", "bert_packages4_lora", "bert_packages4_last"})
+HELD_OUT = frozenset(task.name for task in TASKS) - FIT
+
+
+def by_name(name: str) -> Task:
+    for task in TASKS:
+        if task.name == name:
+            return task
+    raise ValueError(f"unknown task {name!r}")
+
+
+def main() -> None:
+    import tasks as suite
+
+    torch.set_num_threads(1)
+    for task in TASKS:
+        task.data()
+        start = time.perf_counter()
+        loss = suite.train(task, 1e-4, 0)
+        seconds = time.perf_counter() - start
+        print(f"{task.name:28s} {seconds:7.1f}s  val loss {loss:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
