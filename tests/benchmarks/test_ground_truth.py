@@ -1,0 +1,84 @@
+"""benchmarks/ground_truth.py: the long grids' cache merges and plans (no training here)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import ground_truth  # noqa: E402
+
+
+@dataclass(frozen=True)
+class FakeTask:
+    name: str = "fake"
+    description: str = "a fake task"
+    budget: int = 10
+    batch_size: int = 4
+    grid: tuple[float, ...] = tuple(10.0 ** (-6 + k / 3) for k in range(16))
+    seeds: tuple[int, ...] = (0, 1)
+    other_seeds: tuple[int, ...] = (3, 4)
+    recipe: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _writer(root: str, offset: int) -> None:
+    ground_truth.CACHE = Path(root)
+    task = FakeTask()
+    for k in range(40):
+        ground_truth.merge(task, "runs", ("onecycle", str(offset), f"{k}"), float(k))
+
+
+def test_two_writers_merge_instead_of_overwriting(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_writer, args=(str(tmp_path), n)) for n in (0, 1)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    ground_truth.CACHE = tmp_path
+    data = ground_truth.load(FakeTask())
+    for seed in ("0", "1"):
+        assert data["runs"]["onecycle"][seed] == {f"{k}": float(k) for k in range(40)}
+
+
+def test_a_stale_cache_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ground_truth, "CACHE", tmp_path)
+    ground_truth.merge(FakeTask(), "runs", ("onecycle", "0", "x"), 1.0)
+    assert ground_truth.load(FakeTask())["runs"] == {"onecycle": {"0": {"x": 1.0}}}
+    assert ground_truth.load(FakeTask(budget=20))["runs"] == {}
+
+
+def fill(task: FakeTask, schedule: str, seeds: tuple[int, ...], curve: Any) -> dict[str, Any]:
+    runs: dict[str, Any] = {}
+    for seed in seeds:
+        runs[str(seed)] = {ground_truth.lr_key(lr): curve(np.log10(lr)) for lr in task.grid}
+    return {"runs": {schedule: runs}}
+
+
+def test_coarse_then_around_the_best() -> None:
+    task = FakeTask()
+    assert ground_truth.wanted(task, {}, "onecycle", task.seeds) == [0, 3, 6, 9, 12, 15]
+    whole = fill(task, "onecycle", task.seeds, lambda x: (x + 3.4) ** 2)  # best at 1e-3.33
+    coarse = {"runs": {"onecycle": {s: {k: v for i, (k, v) in enumerate(r.items())
+                                          if i % 3 == 0 or i == 15}
+                                      for s, r in whole["runs"]["onecycle"].items()}}}  # fmt: skip
+    assert ground_truth.wanted(task, coarse, "onecycle", task.seeds) == [7, 8, 10, 11]
+    assert ground_truth.wanted(task, whole, "onecycle", task.seeds) == []
+    assert ground_truth.fine_indices(task, whole) == [6, 7, 8, 9, 10]
+
+
+def test_a_missing_seed_is_not_a_mean() -> None:
+    task = FakeTask()
+    data = fill(task, "onecycle", (0,), lambda x: x**2)
+    means = ground_truth.mean_losses(data, "onecycle", (0, 1), task.grid)
+    assert np.isnan(means).all()
