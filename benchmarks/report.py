@@ -14,7 +14,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-ORDER = ("quality", "quality_tier2", "overhead", "reliability", "distributed")
+ORDER = (
+    "quality",
+    "quality_tier2",
+    "quality_tier3",
+    "quality_tier3_linear",
+    "real_grids",
+    "overhead",
+    "reliability",
+    "distributed",
+)
 
 HEADER = """# lrfind benchmarks
 

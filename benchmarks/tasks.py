@@ -57,6 +57,9 @@ class Task:
         recipe: a fingerprint of what the task is built from beyond its code (a
             pretrained model's recipe); a grid computed from another one is stale.
         kind: the kind of work, for the report (``"scratch"``, ``"fine-tune"``, ...).
+        schedule: what a training runs under (one of :data:`TRAINING_SCHEDULES`; the
+            same task under another schedule is ``dataclasses.replace(task, schedule=...)``,
+            with its own grid).
     """
 
     name: str
@@ -73,6 +76,7 @@ class Task:
     find_options: tuple[tuple[str, object], ...] = ()
     recipe: Callable[[], str] | None = None
     kind: str = "scratch"
+    schedule: str = "onecycle"
 
     def loss_fn(self) -> nn.Module:
         if self.loss == "lm":  # next-token logits (batch * time, vocab), targets (batch, time)
@@ -1529,9 +1533,9 @@ def scheduler_for(
     raise ValueError(f"schedule must be one of {TRAINING_SCHEDULES}, got {schedule!r}")
 
 
-def train(task: Task, lr: float, seed: int, schedule: str = "onecycle") -> float:
-    """The protocol: ``budget`` steps of OneCycleLR(max_lr=lr) (or another of
-    :data:`TRAINING_SCHEDULES`); the final validation loss.
+def train(task: Task, lr: float, seed: int, schedule: str | None = None) -> float:
+    """The protocol: ``budget`` steps of OneCycleLR(max_lr=lr) (or the task's, or this,
+    other schedule of :data:`TRAINING_SCHEDULES`); the final validation loss.
 
     OneCycleLR cycles the momentum only for optimizers that use one (Adam's beta1,
     SGD/RMSprop with momentum > 0), so plain SGD and RMSprop stay what they are; a task
@@ -1539,7 +1543,7 @@ def train(task: Task, lr: float, seed: int, schedule: str = "onecycle") -> float
     A run that diverges stops early and scores ``inf``.
     """
     model, optimizer, loader = fresh(task, seed, lr)
-    scheduler = scheduler_for(schedule, optimizer, task.budget)
+    scheduler = scheduler_for(schedule or task.schedule, optimizer, task.budget)
     loss_fn = task.loss_fn()
     batches = loader.endless()
     model.train()

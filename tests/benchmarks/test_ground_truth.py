@@ -82,3 +82,26 @@ def test_a_missing_seed_is_not_a_mean() -> None:
     data = fill(task, "onecycle", (0,), lambda x: x**2)
     means = ground_truth.mean_losses(data, "onecycle", (0, 1), task.grid)
     assert np.isnan(means).all()
+
+
+def test_as_grid_gives_the_trained_part_once_it_is_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ground_truth, "CACHE", tmp_path)
+    task = FakeTask()
+    with pytest.raises(ground_truth.Incomplete, match="not complete"):
+        ground_truth.as_grid(task, "onecycle", task.seeds)
+    for seed in task.seeds:
+        ground_truth.merge(task, "untrained", (str(seed),), 2.0)
+        for i in (0, 3, 6, 9, 12, 15, 7, 8, 10, 11):
+            x = np.log10(task.grid[i])
+            value = None if i == 15 else (x + 3.4) ** 2 + seed
+            keys = ("onecycle", str(seed), ground_truth.lr_key(task.grid[i]))
+            ground_truth.merge(task, "runs", keys, value)
+    grid = ground_truth.as_grid(task, "onecycle", task.seeds)
+    assert grid["grid"] == [task.grid[i] for i in (0, 3, 6, 7, 8, 9, 10, 11, 12, 15)]
+    assert grid["untrained"] == [2.0, 2.0]
+    assert grid["losses"][-1] == [None, None]
+    np.testing.assert_allclose(grid["losses"][4], [(-10 / 3 + 3.4) ** 2, (-10 / 3 + 3.4) ** 2 + 1])
+    with pytest.raises(ground_truth.Incomplete):  # the replicated grid is not trained yet
+        ground_truth.as_grid(task, "onecycle", task.other_seeds)
