@@ -69,7 +69,7 @@ class SnapshotOptions(TypedDict, total=False):
 
     snapshot: str
     restore_grads: bool
-    skip_frozen: bool
+    skip_frozen: bool | None
 
 
 class FindOptions(SweepOptions, TrainOptions, SnapshotOptions, total=False):

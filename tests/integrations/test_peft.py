@@ -54,12 +54,27 @@ def adamw(model: Any, ratio: float | None = None) -> torch.optim.Optimizer:
     return torch.optim.AdamW([{"params": rest, "lr": 1e-3}, {"params": b, "lr": ratio * 1e-3}])
 
 
+@pytest.fixture
+def snapshot_bytes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The bytes of every snapshot ``find`` takes, measured while it is held."""
+    sizes: list[int] = []
+    take = Snapshot.take
+
+    def spy(*args: Any, **kwargs: Any) -> Snapshot:
+        snap = take(*args, **kwargs)
+        sizes.append(snap.nbytes())
+        return snap
+
+    monkeypatch.setattr(Snapshot, "take", spy)
+    return sizes
+
+
 def state_of(model: Any, optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any], Any]:
     weights = {k: v.clone() for k, v in model.state_dict().items()}
     return weights, [dict(g, params=None) for g in optimizer.param_groups]
 
 
-def test_only_adapters_train_and_everything_comes_back(snapshots_taken: list[Any]) -> None:
+def test_only_adapters_train_and_everything_comes_back(snapshot_bytes: list[int]) -> None:
     model = lora_model()
     optimizer = adamw(model)
     weights, groups = state_of(model, optimizer)
@@ -81,11 +96,11 @@ def test_only_adapters_train_and_everything_comes_back(snapshots_taken: list[Any
         assert torch.equal(value, weights[key]), key
     assert [dict(g, params=None) for g in optimizer.param_groups] == groups
     assert not optimizer.state
-    (snapshot,) = snapshots_taken
+    (size,) = snapshot_bytes
     trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() * p.element_size() for p in model.parameters())
-    assert isinstance(snapshot, Snapshot)
-    assert snapshot.nbytes() < trainable + 0.05 * total  # adapters and head, not the base
+    assert trainable < 0.1 * total
+    assert 0 < size < trainable + 0.01 * total  # adapters and head, not the base
 
 
 def test_skip_frozen_gives_the_same_curve() -> None:
@@ -142,3 +157,20 @@ def test_transformers_find_on_a_peft_model(tmp_path: Path) -> None:
     assert trainer.args.learning_rate == pytest.approx(result.suggestion)
     trainer.train()  # trains the adapters at the suggestion
     assert trainer.optimizer.param_groups[0]["initial_lr"] == pytest.approx(result.suggestion)
+
+
+def test_skip_frozen_turns_itself_on_for_lora(
+    snapshot_bytes: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    model = lora_model()
+    with caplog.at_level("INFO", logger="lrfind.torch.find"):
+        result = lrfind.find(model, adamw(model), batches(), num_steps=10, progress=False)
+    trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    assert 0 < snapshot_bytes[0] < 2 * trainable
+    assert result.settings["skip_frozen"] is True
+    assert "are frozen" in caplog.text
+    explicit = lrfind.find(
+        model, adamw(model), batches(), num_steps=10, progress=False, skip_frozen=False
+    )
+    assert explicit.settings["skip_frozen"] is False
+    assert snapshot_bytes[1] > 10 * trainable

@@ -465,11 +465,19 @@ def test_restore_grads_true_brings_gradients_back_false_leaves_none(
     same(before, after)
 
 
-@pytest.mark.parametrize("name", ["restore_grads", "skip_frozen"])
-@pytest.mark.parametrize("value", ["no", 1, None])
-def test_the_memory_switches_must_be_bools(name, value):
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("restore_grads", "no", "True or False"),
+        ("restore_grads", 1, "True or False"),
+        ("restore_grads", None, "True or False"),
+        ("skip_frozen", "no", "True, False or None"),
+        ("skip_frozen", 1, "True, False or None"),
+    ],
+)
+def test_the_memory_switches_must_be_bools(name, value, allowed):
     model = mlp()
-    with pytest.raises(ValueError, match=f"{name} must be True or False, got {value!r}"):
+    with pytest.raises(ValueError, match=f"{name} must be {allowed}.*, got {value!r}"):
         quiet_find(
             model,
             torch.optim.SGD(model.parameters(), lr=0.1),
@@ -550,7 +558,7 @@ def test_find_refuses_a_snapshot_that_cannot_fit_before_training(monkeypatch, st
         return nn.functional.cross_entropy(model(batch[0]), batch[1])
 
     with pytest.raises(lrfind.LRFindError, match="nothing was trained"):
-        quiet_find(model, opt, loader, forward=forward, num_steps=6)
+        quiet_find(model, opt, loader, forward=forward, num_steps=6, skip_frozen=False)
     assert calls == []
     same(before, state_of(model, opt, sched))
 

@@ -278,9 +278,11 @@ def add_memory_options(parser: argparse.ArgumentParser) -> None:
     )
     memory.add_argument(
         "--skip-frozen",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="do not copy parameters with requires_grad=False (a frozen backbone, LoRA's "
-        "base weights); check them instead",
+        "base weights); check them instead (default: on when they hold at least half of "
+        "the parameters' bytes)",
     )
 
 

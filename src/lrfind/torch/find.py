@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, Unpack
 
@@ -38,18 +39,63 @@ from lrfind.torch.batches import Batches, ForwardFn, LoaderGenerators, LossFn
 from lrfind.torch.state import Snapshot
 from lrfind.torch.trainer import Trainer, Training, check_job, check_loss, check_val_batches
 
+logger = logging.getLogger(__name__)
+
 ACCELERATOR_CHECK_EVERY = 10
 """On an accelerator, the losses are read (one host sync) every this many steps."""
 
 
-def snapshot_options(options: dict[str, Any]) -> tuple[str, bool, bool]:
-    """``snapshot``, ``restore_grads`` and ``skip_frozen``, checked (defaults filled in)."""
+FROZEN_SHARE = 0.5
+"""``skip_frozen=None`` (the default) skips the frozen parameters when they hold at least
+this share of the parameters' bytes (LoRA, a frozen backbone)."""
+
+
+def snapshot_options(options: dict[str, Any]) -> tuple[str, bool, bool | None]:
+    """``snapshot``, ``restore_grads`` and ``skip_frozen``, checked (defaults filled in;
+    ``skip_frozen`` stays ``None``, chosen per model by :func:`resolve_skip_frozen`)."""
     where = options.get("snapshot", "cpu")
     if where not in SNAPSHOT_PLACES:
         raise ValueError(f"snapshot must be 'cpu' or 'disk', got {where!r}")
     grads = _validate.boolean("restore_grads", options.get("restore_grads", True))
-    skip_frozen = _validate.boolean("skip_frozen", options.get("skip_frozen", False))
+    skip_frozen = options.get("skip_frozen")
+    if skip_frozen is not None and not isinstance(skip_frozen, bool):
+        raise ValueError(
+            f"skip_frozen must be True, False or None (automatic), got {skip_frozen!r}"
+        )
     return where, grads, skip_frozen
+
+
+def resolve_skip_frozen(model: torch.nn.Module, skip_frozen: bool | None) -> bool:
+    """``skip_frozen`` as given, or (``None``) whether the frozen parameters (those with
+    ``requires_grad=False``) hold at least :data:`FROZEN_SHARE` of the parameters' bytes;
+    the automatic choice is logged.
+
+    >>> import torch
+    >>> body, head = torch.nn.Linear(64, 64), torch.nn.Linear(64, 2)
+    >>> _ = body.requires_grad_(False)
+    >>> model = torch.nn.Sequential(body, head)
+    >>> resolve_skip_frozen(model, None), resolve_skip_frozen(model, False)
+    (True, False)
+    >>> _ = body.requires_grad_(True)
+    >>> resolve_skip_frozen(model, None)
+    False
+    """
+    if skip_frozen is not None:
+        return skip_frozen
+    total = frozen = 0
+    for param in model.parameters():
+        size = param.numel() * param.element_size()
+        total += size
+        frozen += 0 if param.requires_grad else size
+    if total == 0 or frozen < FROZEN_SHARE * total:
+        return False
+    logger.info(
+        "skip_frozen: %.1f%% of the parameters' bytes are frozen (requires_grad=False): "
+        "they are checked at the restore instead of copied; pass skip_frozen=False to copy "
+        "them too",
+        100.0 * frozen / total,
+    )
+    return True
 
 
 def find(
@@ -139,14 +185,16 @@ def find(
               ``optimizer.zero_grad()`` leaves them; the usual choice when the next
               thing you do is train (which starts with ``zero_grad()``), and it saves
               one gradient-sized copy of the model in memory;
-            - ``skip_frozen`` (False): ``True``: parameters with ``requires_grad=False``
+            - ``skip_frozen`` (None): ``True``: parameters with ``requires_grad=False``
               (a frozen backbone, the base weights under LoRA) are not copied, since
               the sweep does not train them; the snapshot then costs only the trainable
               part. At the restore lrfind checks that each still has the same storage
               and no in-place write since (its version counter), and raises
               :class:`~lrfind.errors.LRFindError` naming any that changed (a forward
               that edits a frozen weight in place); a write through ``.data`` escapes
-              that check.
+              that check. ``None``: ``True`` when the frozen parameters hold at least
+              half of the parameters' bytes (said in the log, and recorded as the
+              result's ``settings["skip_frozen"]``), else ``False``.
 
     Returns:
         The :class:`~lrfind.result.Result` (identical on every rank).
@@ -163,7 +211,8 @@ def find(
     check_job(model, optimizer)
     check_loss(loss_fn, forward)
     check_val_batches(val_data, val_batches)
-    where, grads, skip_frozen = snapshot_options(memory)
+    where, grads, requested = snapshot_options(memory)
+    skip_frozen = resolve_skip_frozen(model, requested)
     training = Training.of(model, optimizer, **train_options)
     if sweep_options.get("check_every") is None:
         cpu = training.device.type == "cpu"
@@ -207,6 +256,7 @@ def find(
             "validation": val_data is not None,
             "world_size": distributed.world_size(),
             "param_groups": len(optimizer.param_groups),
+            "skip_frozen": skip_frozen,
         }
 
         def reset() -> None:  # between repeats

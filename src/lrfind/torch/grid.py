@@ -57,7 +57,7 @@ from lrfind.options import SNAPSHOT_KEYS, TRAIN_KEYS, GridOptions, check_known, 
 from lrfind.setup import Setup
 from lrfind.torch import distributed
 from lrfind.torch.batches import Batches, LoaderGenerators
-from lrfind.torch.find import snapshot_options
+from lrfind.torch.find import resolve_skip_frozen, snapshot_options
 from lrfind.torch.spread import Plan, checksum
 from lrfind.torch.state import Snapshot
 from lrfind.torch.trainer import Trainer, Training, check_job, check_loss, cycles_momentum
@@ -207,7 +207,8 @@ def train_at(
         raise ValueError("lrs must hold at least one learning rate")
     check_job(setup.model, setup.optimizer)
     check_loss(setup.loss_fn, setup.forward)
-    where, grads, skip_frozen = snapshot_options(memory)
+    where, grads, requested = snapshot_options(memory)
+    skip_frozen = resolve_skip_frozen(setup.model, requested)
     training = Training.of(setup.model, setup.optimizer, **train_options)
     plan = Plan.of(setup.model, training.device)
     job = _Job(setup, eval_batches, training, plan)
