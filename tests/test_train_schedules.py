@@ -27,6 +27,13 @@ def test_linear_by_hand() -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-15)
 
 
+def test_linear_defaults_to_no_warmup_like_hugging_face_and_the_benchmark() -> None:
+    # The Trainer's default (warmup_ratio 0) and benchmarks/tasks.py's LambdaLR(1 - i / n).
+    np.testing.assert_allclose(
+        ts.lrs("linear", 50, 0.3), [0.3 * (1.0 - i / 50) for i in range(50)], rtol=1e-14
+    )
+
+
 def test_constant_with_and_without_warmup_by_hand() -> None:
     assert ts.lrs("constant", 5, 0.1) == [0.1] * 5
     assert ts.lrs("constant", 5, 0.4, warmup=0.4) == [0.0, 0.2, 0.4, 0.4, 0.4]
@@ -99,7 +106,8 @@ def test_every_schedule_stays_within_zero_and_the_peak() -> None:
 
 
 def test_validated_fills_defaults_and_names_bad_arguments() -> None:
-    assert ts.validated("linear") == ("linear", 0.1)
+    assert ts.validated("linear") == ("linear", 0.0)
+    assert ts.validated("warmup-cosine") == ("warmup-cosine", 0.1)
     assert ts.validated("wsd", 0) == ("wsd", 0.0)
     with pytest.raises(ValueError, match="schedule"):
         ts.validated("cosine")
@@ -117,5 +125,6 @@ def test_validated_fills_defaults_and_names_bad_arguments() -> None:
 def test_describe() -> None:
     assert ts.describe("warmup-cosine", 0.05) == "warmup-cosine, warmup 5%"
     assert ts.describe("constant", 0.0) == "constant"
+    assert ts.describe("linear", 0.0) == "linear"
     assert ts.describe("constant", 0.125) == "constant, warmup 12.5%"
     assert ts.describe("custom", None, "make_scheduler") == "custom: make_scheduler"

@@ -12,8 +12,9 @@ the lr of optimizer step ``step`` (0-based) of a ``total``-step training peaking
   calibrated.
 - ``"warmup-cosine"``: a linear warmup from 0 over ``warmup`` of the steps (default 10%),
   then a half cosine to 0 (Hugging Face's ``get_cosine_schedule_with_warmup``).
-- ``"linear"``: the same warmup, then a linear decay to 0 (``get_linear_schedule_with_warmup``,
-  the Hugging Face Trainer's default schedule).
+- ``"linear"``: a linear decay from ``peak`` to 0 after an optional warmup (default
+  none): ``get_linear_schedule_with_warmup``, the Hugging Face Trainer's default
+  schedule (whose default warmup is none too), and the benchmark's ``linear``.
 - ``"constant"``: ``peak`` throughout, after an optional warmup (default none).
 - ``"wsd"``: warmup-stable-decay: the warmup (default 10%), ``peak`` held, then a linear
   decay to 0 over the last ``decay`` of the steps (default 20%).
@@ -59,7 +60,7 @@ CUSTOM = "custom"
 """The name a grid records for a scheduler factory the user passed."""
 DEFAULT_WARMUP: dict[str, float] = {
     "warmup-cosine": 0.1,
-    "linear": 0.1,
+    "linear": 0.0,
     "constant": 0.0,
     "wsd": 0.1,
 }
@@ -118,10 +119,10 @@ def warmup_cosine(step: int, total: int, peak: float, warmup: float = 0.1) -> fl
     return peak * max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def linear(step: int, total: int, peak: float, warmup: float = 0.1) -> float:
-    """A linear warmup from 0, then a linear decay from ``peak`` towards 0.
+def linear(step: int, total: int, peak: float, warmup: float = 0.0) -> float:
+    """A linear decay from ``peak`` towards 0, after a linear warmup from 0 if ``warmup`` > 0.
 
-    >>> [linear(i, 10, 1.0) for i in (0, 1, 2, 9)]
+    >>> [linear(i, 10, 1.0, warmup=0.1) for i in (0, 1, 2, 9)]
     [0.0, 1.0, 0.8888888888888888, 0.1111111111111111]
     """
     warm = warmup_steps(total, warmup)
@@ -228,6 +229,6 @@ def describe(schedule: str, warmup: float | None = None, scheduler: str | None =
     """
     if schedule == CUSTOM:
         return f"custom: {scheduler}" if scheduler else CUSTOM
-    if warmup is None or (schedule == "constant" and warmup == 0):
+    if not warmup:
         return schedule
     return f"{schedule}, warmup {100 * warmup:.3g}%"

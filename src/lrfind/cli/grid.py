@@ -52,8 +52,8 @@ examples:
 schedules (--warmup: a fraction of --steps, a linear warmup from 0):
   onecycle       OneCycleLR(max_lr=lr): cosine rise over 30%, cosine fall (default)
   warmup-cosine  warmup (default {DEFAULT_WARMUP["warmup-cosine"]:g}), then a half cosine to 0
-  linear         warmup (default {DEFAULT_WARMUP["linear"]:g}), then linear decay to 0 \
-(Hugging Face's default)
+  linear         linear decay to 0 (Hugging Face's default), after a warmup (default \
+{DEFAULT_WARMUP["linear"]:g})
   constant       lr throughout, after a warmup (default {DEFAULT_WARMUP["constant"]:g})
   wsd            warmup (default {DEFAULT_WARMUP["wsd"]:g}), lr held, then linear decay \
 to 0 over the last {WSD_DECAY:.0%}

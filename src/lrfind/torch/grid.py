@@ -253,8 +253,8 @@ def train_at(
             peaks at ``lr``; one with its own peak argument reads it from
             ``optimizer.param_groups[0]["lr"]``. It is stepped after every optimizer step.
         warmup: the warmup of a named schedule, a fraction of ``steps`` in [0, 1)
-            (default: 0.1 for ``"warmup-cosine"``, ``"linear"`` and ``"wsd"``, none for
-            ``"constant"``; ``"onecycle"`` and a factory take none).
+            (default: 0.1 for ``"warmup-cosine"`` and ``"wsd"``, none for ``"linear"``
+            and ``"constant"``; ``"onecycle"`` and a factory take none).
         eval_batches: how many ``val_data`` batches score a run (all if ``None``), or
             training batches when the set-up has no ``val_data`` (default 10).
         progress: a tqdm progress bar over the runs.
