@@ -109,6 +109,7 @@ def test_validated_fills_defaults_and_names_bad_arguments() -> None:
     assert ts.validated("linear") == ("linear", 0.0)
     assert ts.validated("warmup-cosine") == ("warmup-cosine", 0.1)
     assert ts.validated("wsd", 0) == ("wsd", 0.0)
+    assert ts.validated("linear", np.float32(0.25)) == ("linear", 0.25)
     with pytest.raises(ValueError, match="schedule"):
         ts.validated("cosine")
     with pytest.raises(ValueError, match="warmup does not apply to schedule 'onecycle'"):

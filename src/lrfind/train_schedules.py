@@ -33,6 +33,7 @@ schedulers, starts at 0: step ``i`` of it uses ``peak * i / warmup_steps``.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 from lrfind import _validate
@@ -180,7 +181,7 @@ def validated(schedule: str, warmup: float | None = None) -> tuple[str, float | 
         return schedule, None
     if warmup is None:
         return schedule, DEFAULT_WARMUP[schedule]
-    if isinstance(warmup, bool) or not isinstance(warmup, int | float):
+    if isinstance(warmup, bool) or not isinstance(warmup, numbers.Real):
         raise ValueError(f"warmup must be a fraction of the steps in [0, 1), got {warmup!r}")
     value = float(warmup)
     high = 1.0 - WSD_DECAY if schedule == "wsd" else 1.0
