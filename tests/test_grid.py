@@ -78,3 +78,40 @@ def test_the_mode_is_saved_and_said() -> None:
     sequential = GridResult([1e-3], [0.5], steps=4, mode="sequential", world_size=4)
     assert "one lr at a time, each trained by all 4 ranks" in sequential.table()
     assert "ranks" not in GridResult([1e-3], [0.5], steps=4).table()
+
+
+def test_the_schedule_is_saved_loaded_and_said() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    grid = GridResult([1e-3, 1e-2], [0.5, 0.25], steps=40, schedule="warmup-cosine", warmup=0.05)
+    loaded = GridResult.from_dict(grid.to_dict())
+    assert (loaded.schedule, loaded.warmup, loaded.scheduler) == ("warmup-cosine", 0.05, None)
+    assert "2 runs x 40 steps (warmup-cosine, warmup 5%) = 80 steps" in grid.table()
+    assert grid.plot().get_title().endswith("x 40 steps (warmup-cosine, warmup 5%)")
+    # A schedule's default warmup is filled in and recorded.
+    assert GridResult([1e-3], [0.5], steps=1, schedule="wsd").warmup == 0.1
+    # An old file (no schedule, or "constant" without a warmup) loads as it was trained.
+    old = {k: v for k, v in grid.to_dict().items() if k not in ("schedule", "warmup", "scheduler")}
+    assert (GridResult.from_dict(old).schedule, GridResult.from_dict(old).warmup) == (
+        "onecycle",
+        None,
+    )
+    constant = {**old, "schedule": "constant"}
+    assert GridResult.from_dict(constant).warmup == 0.0
+    assert "(constant)" in GridResult.from_dict(constant).table()
+    custom = GridResult([1e-3], [0.5], steps=2, schedule="custom", scheduler="make")
+    assert GridResult.from_dict(custom.to_dict()).schedule_label == "custom: make"
+
+
+def test_a_wrong_schedule_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="schedule must be one of 'onecycle', 'warmup-cosine'"):
+        GridResult([1.0], [0.5], steps=1, schedule="cosine")
+    with pytest.raises(ValueError, match="warmup does not apply to schedule 'onecycle'"):
+        GridResult([1.0], [0.5], steps=1, warmup=0.1)
+    with pytest.raises(ValueError, match="warmup does not apply to a custom schedule"):
+        GridResult([1.0], [0.5], steps=1, schedule="custom", warmup=0.1)
+    with pytest.raises(ValueError, match="scheduler names a custom schedule's factory"):
+        GridResult([1.0], [0.5], steps=1, scheduler="make")
+    with pytest.raises(ValueError, match="scheduler must be a name"):
+        GridResult([1.0], [0.5], steps=1, schedule="custom", scheduler=3)  # type: ignore[arg-type]

@@ -148,7 +148,7 @@ def grid_html(grid: GridResult, png: bytes | None) -> str:
     kind = "validation loss" if grid.validation else "training loss"
     parts = [
         f"<p><strong>grid search</strong>: {len(grid.lrs)} learning rates x {grid.steps} "
-        f"steps ({html.escape(grid.schedule)})</p>",
+        f"steps ({html.escape(grid.schedule_label)})</p>",
         _image(png, f"final {kind} against learning rate"),
     ]
     best = grid.best

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from lrfind import _validate
+from lrfind import _validate, train_schedules
 from lrfind.display import NotebookDisplay
 from lrfind.result import writes_files
 
@@ -54,7 +54,9 @@ FloatArray = npt.NDArray[np.float64]
 
 FORMAT = "lrfind.grid"
 FORMAT_VERSION = 1
-SCHEDULES = ("onecycle", "constant")
+SCHEDULES = (*train_schedules.SCHEDULES, train_schedules.CUSTOM)
+"""The schedules a grid trains under (:mod:`lrfind.train_schedules`), and ``"custom"``:
+a scheduler factory the user passed."""
 MODES = ("single", "spread", "sequential")
 """How a grid ran: in one process; its learning rates spread over the ranks of
 torch.distributed (each rank trained its share, on its own copy); or one after the other,
@@ -105,11 +107,17 @@ class GridResult(NotebookDisplay):
         losses: the final loss of each (``nan`` when the run diverged).
         steps: optimizer steps per learning rate.
         initial_loss: the loss before training (the same start for every lr).
-        schedule: ``"onecycle"`` or ``"constant"``.
+        schedule: what each run trained under (:data:`SCHEDULES`): ``"onecycle"`` (the
+            default, ``OneCycleLR(max_lr=lr)``), ``"warmup-cosine"``, ``"linear"``,
+            ``"constant"``, ``"wsd"`` (:mod:`lrfind.train_schedules`), or ``"custom"`` (a
+            scheduler factory).
         seconds: wall time of each run (on the rank that trained it).
         validation: whether the losses are on held-out data.
         mode: how it ran (:data:`MODES`): ``"single"``, ``"spread"`` or ``"sequential"``.
         world_size: the processes of torch.distributed it ran on (1 outside it).
+        warmup: the schedule's warmup, a fraction of ``steps`` (its default when
+            ``None``; always ``None`` for ``"onecycle"`` and ``"custom"``).
+        scheduler: the name of the scheduler factory of a ``"custom"`` schedule.
     """
 
     lrs: FloatArray
@@ -121,6 +129,8 @@ class GridResult(NotebookDisplay):
     validation: bool = True
     mode: str = "single"
     world_size: int = 1
+    warmup: float | None = None
+    scheduler: str | None = None
 
     def __post_init__(self) -> None:
         self.lrs = np.asarray(self.lrs, dtype=np.float64)
@@ -135,8 +145,25 @@ class GridResult(NotebookDisplay):
             raise ValueError(f"seconds must have one value per lr, got {self.seconds.size}")
         _validate.int_at_least("steps", self.steps, 1)
         _validate.one_of("schedule", self.schedule, SCHEDULES)
+        if self.scheduler is not None and not isinstance(self.scheduler, str):
+            raise ValueError(f"scheduler must be a name (str), got {self.scheduler!r:.60}")
+        if self.schedule == train_schedules.CUSTOM:
+            if self.warmup is not None:
+                raise ValueError(f"warmup does not apply to a custom schedule, got {self.warmup!r}")
+        else:
+            self.schedule, self.warmup = train_schedules.validated(self.schedule, self.warmup)
+            if self.scheduler is not None:
+                raise ValueError(
+                    f"scheduler names a custom schedule's factory, got {self.scheduler!r} "
+                    f"with schedule {self.schedule!r}"
+                )
         _validate.one_of("mode", self.mode, MODES)
         _validate.int_at_least("world_size", self.world_size, 1)
+
+    @property
+    def schedule_label(self) -> str:
+        """The schedule in words (``"warmup-cosine, warmup 10%"``), as the table shows it."""
+        return train_schedules.describe(self.schedule, self.warmup, self.scheduler)
 
     @property
     def best(self) -> tuple[float, float] | None:
@@ -177,7 +204,7 @@ class GridResult(NotebookDisplay):
                 shown = f"{'diverged':>16}  {'':>7}"
             lines.append(f"{star} {lr:9.2e}  {shown}")
         lines.append(
-            f"  {len(self.lrs)} runs x {self.steps} steps ({self.schedule}) = "
+            f"  {len(self.lrs)} runs x {self.steps} steps ({self.schedule_label}) = "
             f"{self.total_steps} steps, {self.total_seconds:.1f} s; loss before training "
             f"{self.initial_loss:.4f}"
         )
@@ -235,7 +262,8 @@ class GridResult(NotebookDisplay):
         ax.set_xlabel("learning rate (log scale)")
         ax.set_ylabel(f"final {kind}")
         ax.set_title(
-            f"grid search: {len(self.lrs)} learning rates x {self.steps} steps ({self.schedule})"
+            f"grid search: {len(self.lrs)} learning rates x {self.steps} steps "
+            f"({self.schedule_label})"
         )
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(loc="best", fontsize="small")
@@ -265,6 +293,8 @@ class GridResult(NotebookDisplay):
             "validation": self.validation,
             "mode": self.mode,
             "world_size": self.world_size,
+            "warmup": self.warmup,
+            "scheduler": self.scheduler,
         }
 
     @classmethod
@@ -287,6 +317,8 @@ class GridResult(NotebookDisplay):
                 validation=bool(data.get("validation", True)),
                 mode=data.get("mode", "single"),
                 world_size=data.get("world_size", 1),
+                warmup=data.get("warmup"),
+                scheduler=data.get("scheduler"),
             )
         except (KeyError, TypeError) as error:
             raise ValueError(f"a broken lrfind grid result ({error!r})") from None
@@ -345,4 +377,6 @@ def merged(first: GridResult, second: GridResult) -> GridResult:
         validation=first.validation,
         mode=first.mode,
         world_size=first.world_size,
+        warmup=first.warmup,
+        scheduler=first.scheduler,
     )

@@ -200,6 +200,18 @@ def test_grid_on_a_setup_file(tmp_path: Path) -> None:
     assert "final val loss" in done.stdout
 
 
+def test_grid_trains_under_the_schedule_given(tmp_path: Path) -> None:
+    done = lrfind("grid", str(EXAMPLE), "--lrs", "1e-2", "0.1", "--steps", "10", "--threads",
+                  "1", "--no-progress", "--schedule", "wsd", "--warmup", "0.2",
+                  cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    grid = json.loads((tmp_path / "grid.json").read_text())
+    assert (grid["schedule"], grid["warmup"], grid["scheduler"]) == ("wsd", 0.2, None)
+    assert "2 runs x 10 steps (wsd, warmup 20%)" in done.stdout
+    refused = lrfind("grid", str(EXAMPLE), "--warmup", "0.1", cwd=tmp_path)
+    assert_usage_error(refused, "warmup does not apply to schedule 'onecycle'")
+
+
 def test_run_check_trains_the_suggestion_and_its_neighbours(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -144,3 +144,64 @@ def test_apply_returns_a_copy_with_the_suggestion_and_needs_one() -> None:
     assert float(learning_rate_of(apply(curve, opt_state))) == np.float32(curve.suggestion)
     with pytest.raises(LRFindError, match="no learning rate to apply"):
         apply(flat, opt_state)
+
+
+def sgd_curve(target: Any, lrs: np.ndarray) -> np.ndarray:
+    """The loss before each SGD step on ``(w - t)^2`` from ``w = 0``: ``t^2 prod (1 - 2 lr)^2``."""
+    factors = np.concatenate([[1.0], np.cumprod((1 - 2 * lrs[:-1]) ** 2)])
+    return float(jnp.sum(target**2)) * factors
+
+
+def test_a_scheduled_learning_rate_is_refused_with_the_working_form() -> None:
+    # optax recomputes a schedule-valued hyperparameter inside update(): the swept lr
+    # would be overwritten (issue 28, defect 4), so the sweep would record lrs it never used.
+    params = {"w": jnp.zeros(3)}
+    schedule = optax.linear_schedule(0.0, 1e-3, 100)
+    optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=schedule)
+    with pytest.raises(ValueError, match=r"'learning_rate' is a schedule.*peak_value=result"):
+        find(quadratic, params, optimizer, [jnp.ones(3)], num_steps=10, progress=False)
+    chained = optax.chain(optax.clip_by_global_norm(1.0), optimizer)
+    with pytest.raises(ValueError, match="is a schedule"):
+        find(quadratic, params, chained, [jnp.ones(3)], num_steps=10, progress=False)
+    with pytest.raises(ValueError, match="is a schedule"):
+        with_learning_rate(optimizer.init(params), 0.1)
+    # A schedule on another hyperparameter is fine: only the lr is swept.
+    other = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1,
+                                                momentum=optax.constant_schedule(0.0))  # fmt: skip
+    result = find(quadratic, params, other, [jnp.array([1.0, -2.0, 0.5])], start_lr=1e-3,
+                  end_lr=0.9, num_steps=12, progress=False)  # fmt: skip
+    assert result.stop_reason == "completed"
+
+
+def test_an_inject_state_inside_a_chain_is_swept_at_the_recorded_lrs() -> None:
+    # chain(clip, inject_hyperparams(sgd)): the nested lr is found and set; the losses are
+    # the hand-computed SGD curve at the recorded lrs, so each step trained at its lr.
+    target = jnp.array([1.0, -2.0, 0.5])
+    params = {"w": jnp.zeros(3)}
+    inner = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    for optimizer in (
+        optax.chain(optax.clip_by_global_norm(1e6), inner),
+        optax.named_chain(("clip", optax.clip_by_global_norm(1e6)), ("sgd", inner)),
+    ):
+        result = find(quadratic, params, optimizer, [target], start_lr=1e-3, end_lr=0.9,
+                      num_steps=20, progress=False)  # fmt: skip
+        lrs = 1e-3 * (0.9 / 1e-3) ** (np.arange(20) / 19)
+        np.testing.assert_allclose(result.lrs, lrs, rtol=1e-12)
+        np.testing.assert_allclose(result.losses, sgd_curve(target, lrs), rtol=1e-4)
+        state = optimizer.init(params)
+        assert float(learning_rate_of(state)) == np.float32(0.1)
+        moved = with_learning_rate(state, 0.25)
+        assert float(learning_rate_of(moved)) == 0.25
+        assert float(learning_rate_of(state)) == np.float32(0.1)  # a copy
+        assert type(moved) is type(state)
+
+
+def test_two_learning_rates_in_a_chain_are_refused_with_the_working_form() -> None:
+    params = {"w": jnp.zeros(3)}
+    sgd = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    two = optax.chain(sgd, optax.inject_hyperparams(optax.sgd)(learning_rate=0.2))
+    with pytest.raises(ValueError, match=r"2 inject_hyperparams states.*lambda learning_rate"):
+        find(quadratic, params, two, [jnp.ones(3)], num_steps=10, progress=False)
+    with pytest.raises(ValueError, match=r"lambda learning_rate: optax\.chain\("):
+        find(quadratic, params, optax.chain(optax.clip(1.0), optax.sgd(0.1)), [jnp.ones(3)],
+             num_steps=10, progress=False)  # fmt: skip

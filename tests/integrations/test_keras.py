@@ -182,3 +182,28 @@ def test_apply_true_without_a_suggestion_sets_nothing_and_warns_once() -> None:
     assert result.suggestion is None
     assert len([w for w in caught if issubclass(w.category, LRFindWarning)]) == 1
     assert learning_rate(model) == np.float32(1e-3)
+
+
+def test_the_fit_after_find_on_a_fresh_model_is_the_fit_without_it() -> None:
+    # A fresh model's first fit builds its compiled loss and metrics from one batch of a
+    # data loader it makes for that (a draw from the torch RNG): find must leave them
+    # unbuilt, or the fit after it shuffles and drops out differently (issue 26, item 5).
+    x, y = data(96)
+
+    def trained(
+        with_find: bool, fit_before: bool = False
+    ) -> tuple[list[np.ndarray], dict[str, list[float]]]:
+        model = compiled()
+        if fit_before:  # built already: the same holds
+            model.fit(x, y, batch_size=16, epochs=1, shuffle=True, verbose=0)
+        if with_find:
+            find(model, x, y, batch_size=16, num_steps=10, progress=False)
+        history = model.fit(x, y, batch_size=16, epochs=2, shuffle=True, verbose=0)
+        return model.get_weights(), history.history
+
+    for fit_before in (False, True):
+        plain, plain_history = trained(False, fit_before)
+        after, after_history = trained(True, fit_before)
+        assert after_history == plain_history
+        for a, b in zip(after, plain, strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -14,6 +14,7 @@ from lrfind.cli._common import (
     add_output_options,
     add_training_options,
     charset,
+    finite_float,
     formatter,
     guarded,
     memory_options,
@@ -27,13 +28,16 @@ from lrfind.cli._common import (
     with_torch_threads,
     write_grid,
 )
+from lrfind.train_schedules import DEFAULT_WARMUP, SCHEDULES, WSD_DECAY, validated
 
 DESCRIPTION = f"""\
 Train the model that SETUP builds at each learning rate of --lrs for --steps steps,
 each from the same initial state and batch order, and score it by the mean loss on
 val_data (or on --eval-batches training batches when the set-up has none). Each step
 trains as a range test's does (the same --amp, --accumulation-steps, --grad-clip and
-optimizer). Prints a table and a plot of final loss against lr; writes grid.png and
+optimizer), under --schedule with each lr as its peak: OneCycleLR(max_lr=lr) by
+default, the protocol a range test's suggestion is calibrated for, or the schedule you
+will train with. Prints a table and a plot of final loss against lr; writes grid.png and
 grid.json into --out. Under torchrun the learning rates are spread over the ranks
 (each trains its share of them on its own copy of the model; rank 0 prints and writes),
 unless the set-up wraps the model in DDP or FSDP: then all ranks train each lr together.
@@ -43,6 +47,16 @@ examples:
   lrfind grid my_setup.py                        19 lrs, 1e-5 .. 10, 100 steps each
   lrfind grid my_setup.py --lrs 1e-4 3e-4 1e-3 3e-3 --steps 500
   lrfind grid my_setup.py:make --lrs 1e-5:1e-1:2 --schedule constant
+  lrfind grid my_setup.py --schedule warmup-cosine --warmup 0.05 --steps 1000
+
+schedules (--warmup: a fraction of --steps, a linear warmup from 0):
+  onecycle       OneCycleLR(max_lr=lr): cosine rise over 30%, cosine fall (default)
+  warmup-cosine  warmup (default {DEFAULT_WARMUP["warmup-cosine"]:g}), then a half cosine to 0
+  linear         linear decay to 0 (Hugging Face's default), after a warmup (default \
+{DEFAULT_WARMUP["linear"]:g})
+  constant       lr throughout, after a warmup (default {DEFAULT_WARMUP["constant"]:g})
+  wsd            warmup (default {DEFAULT_WARMUP["wsd"]:g}), lr held, then linear decay \
+to 0 over the last {WSD_DECAY:.0%}
 """
 
 
@@ -67,9 +81,16 @@ def register(commands: Any) -> None:
     )
     grid.add_argument(
         "--schedule",
-        choices=("onecycle", "constant"),
+        choices=SCHEDULES,
         default="onecycle",
-        help="OneCycleLR(max_lr=lr) or a constant lr (default onecycle)",
+        help="the lr schedule each run trains under, peaking at its lr (default onecycle)",
+    )
+    grid.add_argument(
+        "--warmup",
+        type=finite_float,
+        default=None,
+        metavar="FRACTION",
+        help="the schedule's warmup, a fraction of --steps (default: the schedule's)",
     )
     grid.add_argument(
         "--eval-batches",
@@ -95,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     def action() -> int:
         from lrfind.torch import distributed
 
+        validated(args.schedule, args.warmup)  # before the set-up is built
         with_torch_threads(args.threads)
         training = training_options(args)
         device: Any = training.get("device")
@@ -112,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
                 lrs,
                 args.steps,
                 schedule=args.schedule,
+                warmup=args.warmup,
                 eval_batches=args.eval_batches,
                 progress=not args.no_progress,
                 **training,

@@ -8,6 +8,14 @@ expose its learning rate as a hyperparameter, which ``optax.inject_hyperparams``
     result = find(loss_fn, params, optimizer, batches)
     opt_state = apply(result, optimizer.init(params))   # or build a new optimizer
 
+The ``inject_hyperparams`` state may sit inside a chain
+(``optax.chain(optax.clip_by_global_norm(1.0), optax.inject_hyperparams(optax.adamw)(...))``):
+the one state that holds the learning rate is found and swept; with more than one, wrap
+the whole chain instead (``optax.inject_hyperparams(lambda learning_rate:
+optax.chain(...))(learning_rate=1e-3)``). A learning rate given as a schedule is refused:
+optax recomputes it inside every ``update`` and would overwrite the swept value. Sweep
+with a constant and use the suggestion as your schedule's peak.
+
 Each step is one jitted ``value_and_grad`` + ``optimizer.update`` with the learning
 rate passed in as an array (one compilation for the whole sweep); losses are read back
 every ``check_every`` steps, so JAX's asynchronous dispatch is kept.
@@ -49,14 +57,102 @@ __all__ = ["apply", "find", "learning_rate_of", "with_learning_rate"]
 LossFn = Callable[..., Any]
 
 
-def _hyperparams(opt_state: Any, lr_key: str) -> dict[str, Any]:
-    hyperparams = getattr(opt_state, "hyperparams", None)
-    if not isinstance(hyperparams, dict) or lr_key not in hyperparams:
+Path = tuple[Any, ...]
+"""Where a state sits inside an optimizer state: tuple indices, dict keys, field names."""
+
+_CHAIN_FORM = (
+    "wrap the whole optimizer in one inject_hyperparams instead, e.g. "
+    "optax.inject_hyperparams(lambda learning_rate: optax.chain("
+    "optax.clip_by_global_norm(1.0), optax.adamw(learning_rate)))(learning_rate=1e-3)"
+)
+
+
+def _is_inject_state(node: Any) -> bool:
+    return isinstance(getattr(node, "hyperparams", None), dict) and hasattr(node, "_replace")
+
+
+def _children(node: Any) -> list[tuple[Any, Any]]:
+    """``(key, child)`` of a container an optax state is built from (a chain's tuple, a
+    named chain's dict, a wrapper's NamedTuple); none for anything else (arrays)."""
+    if isinstance(node, tuple) and hasattr(node, "_fields"):
+        return [(name, getattr(node, name)) for name in node._fields]
+    if isinstance(node, tuple | list):
+        return list(enumerate(node))
+    if isinstance(node, dict):
+        return list(node.items())
+    return []
+
+
+def _inject_states(node: Any, lr_key: str, path: Path = ()) -> list[Path]:
+    """The paths of every ``inject_hyperparams`` state with an ``lr_key`` hyperparameter:
+    the state itself, or states nested in a chain (the outermost one on each branch)."""
+    if _is_inject_state(node) and lr_key in node.hyperparams:
+        return [path]
+    return [
+        found
+        for key, child in _children(node)
+        for found in _inject_states(child, lr_key, (*path, key))
+    ]
+
+
+def _at(node: Any, path: Path) -> Any:
+    for key in path:
+        node = (
+            getattr(node, key) if isinstance(key, str) and hasattr(node, "_fields") else node[key]
+        )
+    return node
+
+
+def _replaced(node: Any, path: Path, new: Any) -> Any:
+    """A copy of ``node`` with the state at ``path`` replaced by ``new``."""
+    if not path:
+        return new
+    key, rest = path[0], path[1:]
+    if isinstance(node, tuple) and hasattr(node, "_fields"):
+        named: Any = node
+        return named._replace(**{key: _replaced(getattr(node, key), rest, new)})
+    if isinstance(node, dict):
+        copy = type(node)(node)
+        copy[key] = _replaced(node[key], rest, new)
+        return copy
+    items = list(node)
+    items[key] = _replaced(items[key], rest, new)
+    return type(node)(items)
+
+
+def _lr_state_path(opt_state: Any, lr_key: str) -> Path:
+    """Where the one ``inject_hyperparams`` state holding ``lr_key`` is; ``ValueError``
+    when there is none or more than one."""
+    paths = _inject_states(opt_state, lr_key)
+    if not paths:
         raise ValueError(
             f"the optimizer state has no hyperparameter {lr_key!r}: build the optimizer with "
             f"optax.inject_hyperparams, e.g. optax.inject_hyperparams(optax.adam)"
-            f"(learning_rate=1e-3)"
+            f"(learning_rate=1e-3); for a chain, {_CHAIN_FORM}"
         )
+    if len(paths) > 1:
+        raise ValueError(
+            f"the optimizer state holds {len(paths)} inject_hyperparams states with a "
+            f"{lr_key!r} (at {', '.join(map(str, paths))}): lrfind sweeps one learning rate; "
+            f"{_CHAIN_FORM}"
+        )
+    return paths[0]
+
+
+def _check_not_scheduled(state: Any, lr_key: str) -> None:
+    if lr_key in (getattr(state, "hyperparams_states", None) or {}):
+        raise ValueError(
+            f"the optimizer's {lr_key!r} is a schedule (inject_hyperparams(...)({lr_key}="
+            f"<a schedule>)): optax recomputes it from the schedule in every update, which "
+            f"would overwrite the learning rate lrfind sets. Sweep with a constant, e.g. "
+            f"optax.inject_hyperparams(optax.adam)({lr_key}=1e-3), then build your schedule "
+            f"around the suggestion as its peak, e.g. optax.warmup_cosine_decay_schedule("
+            f"0.0, peak_value=result.suggestion, warmup_steps=..., decay_steps=...)"
+        )
+
+
+def _hyperparams(opt_state: Any, lr_key: str) -> dict[str, Any]:
+    hyperparams: dict[str, Any] = _at(opt_state, _lr_state_path(opt_state, lr_key)).hyperparams
     return hyperparams
 
 
@@ -68,10 +164,14 @@ def with_learning_rate(opt_state: Any, lr: Any, lr_key: str = "learning_rate") -
     >>> float(learning_rate_of(with_learning_rate(state, 0.25)))
     0.25
     """
-    hyperparams = _hyperparams(opt_state, lr_key)
-    old = hyperparams[lr_key]
+    path = _lr_state_path(opt_state, lr_key)
+    state = _at(opt_state, path)
+    _check_not_scheduled(state, lr_key)
+    old = state.hyperparams[lr_key]
     new = jnp.asarray(lr, dtype=getattr(old, "dtype", None))
-    return opt_state._replace(hyperparams={**hyperparams, lr_key: new})
+    return _replaced(
+        opt_state, path, state._replace(hyperparams={**state.hyperparams, lr_key: new})
+    )
 
 
 def learning_rate_of(opt_state: Any, lr_key: str = "learning_rate") -> Any:
@@ -133,7 +233,8 @@ def find(
         loss_fn: ``loss_fn(params, batch) -> scalar loss`` (or ``(loss, aux)`` with
             ``has_aux=True``); differentiated with respect to ``params``.
         params: the starting parameters (any pytree); never modified.
-        optimizer: an optax optimizer built with ``optax.inject_hyperparams``.
+        optimizer: an optax optimizer built with ``optax.inject_hyperparams`` with a
+            constant learning rate (the inject state may sit inside a chain).
         data: an iterable of batches (restarted when it runs out).
         opt_state: the starting optimizer state (default ``optimizer.init(params)``);
             never modified.
@@ -147,7 +248,8 @@ def find(
         The :class:`~lrfind.result.Result`.
 
     Raises:
-        ValueError: a bad argument, or an optimizer without the ``lr_key`` hyperparameter.
+        ValueError: a bad argument, an optimizer without the ``lr_key`` hyperparameter
+            (or with more than one), or with a schedule as the learning rate.
         LRFindError: when the data yields nothing.
     """
     if not callable(loss_fn):
@@ -158,6 +260,7 @@ def find(
         )
     config = SweepConfig.validated(**options)
     start_state = optimizer.init(params) if opt_state is None else opt_state
+    _check_not_scheduled(_at(start_state, _lr_state_path(start_state, lr_key)), lr_key)
     dtype = learning_rate_of(start_state, lr_key).dtype
     batches = cycle(data, "data")
     grad_fn = jax.value_and_grad(_scalar_loss(loss_fn, has_aux), has_aux=has_aux)

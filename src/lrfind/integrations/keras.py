@@ -6,7 +6,10 @@ would see (arrays cut into shuffled ``batch_size`` batches, or any iterable of
 with the model's own loss, metrics, loss scaling and backend. Afterwards every
 variable of the model (weights, non-trainable state, seed generators), of the
 optimizer (slots, iteration count, learning rate) and of the compiled metrics holds
-exactly its old value; with ``apply=True`` the optimizer's learning rate is then set
+exactly its old value, the RNGs are put back, and a compiled loss and metrics that the
+sweep built are marked unbuilt again, so the ``fit`` after :func:`find` trains exactly as
+it would have without it (a fresh model's first ``fit`` draws from the RNG to build them);
+with ``apply=True`` the optimizer's learning rate is then set
 to the suggestion (:func:`apply`).
 
 >>> import inspect
@@ -102,6 +105,19 @@ class KerasState:
         for variable, value in zip(self.variables, self.values, strict=True):
             variable.assign(value)
         self.rng.restore()
+
+
+def _unbuilt_compile_parts(model: Any) -> list[Any]:
+    """The compiled loss and metrics the model has not built yet.
+
+    A model's first ``fit`` builds them from one batch of a data iterator it makes for
+    that (on the torch backend a ``DataLoader`` iterator: one draw from the torch RNG),
+    but only while they are unbuilt. ``train_on_batch`` builds them without that draw, so
+    :func:`find` marks them unbuilt again afterwards: the next ``fit`` then builds them
+    (and draws) as it would have, and shuffles and drops out the same.
+    """
+    parts = (getattr(model, "_compile_loss", None), getattr(model, "_compile_metrics", None))
+    return [part for part in parts if part is not None and getattr(part, "built", True) is False]
 
 
 def _is_arrays(x: Any) -> bool:
@@ -246,6 +262,7 @@ def find(
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
     state = KerasState(model)
+    unbuilt = _unbuilt_compile_parts(model)
 
     def step(lr: float) -> float:
         optimizer.learning_rate = lr
@@ -266,6 +283,8 @@ def find(
         )
     finally:
         state.restore()
+        for part in unbuilt:  # built by the sweep: the next fit builds them as it would have
+            part.built = False
     result.warn_if_unsure(stacklevel=2)
     if apply and result.suggestion is not None:  # without one, the warning says why
         _apply(result, model, None)

@@ -8,10 +8,13 @@ accumulation, clipping and param-group ratios, the user's optimizer exactly as g
 and scored by the mean loss on held-out batches (``val_data``), or on the first
 ``eval_batches`` training batches when there are none. ``schedule="onecycle"`` trains
 with ``OneCycleLR(max_lr=lr)``, the protocol of lrfind's benchmark and the way a range
-test's suggestion is meant to be used; it cycles the momentum only of an optimizer that
-has one. ``"constant"`` keeps the lr fixed. A run whose loss stops being finite is
-marked diverged (its final loss is ``nan``) and stops there. Afterwards the job is
-exactly as it was.
+test's suggestion is calibrated; it cycles the momentum only of an optimizer that has
+one. ``"warmup-cosine"``, ``"linear"``, ``"constant"`` and ``"wsd"`` set each step's lr
+from :mod:`lrfind.train_schedules` with ``lr`` as the peak (``warmup``: their warmup, a
+fraction of the steps), and a scheduler factory ``schedule(optimizer, steps)`` builds a
+PyTorch scheduler for each run (see :func:`train_at`): check a suggestion under the
+schedule you will train with. A run whose loss stops being finite is marked diverged
+(its final loss is ``nan``) and stops there. Afterwards the job is exactly as it was.
 
 Under torchrun (an initialised process group of several ranks), the learning rates of a
 model that is not itself distributed are spread over the ranks, each training its share
@@ -37,17 +40,17 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Unpack
 
 import numpy as np
 import torch
 
-from lrfind import _lr, _validate
+from lrfind import _lr, _validate, train_schedules
 from lrfind.grid import (
     CHECK_FACTOR,
     DEFAULT_EVAL_BATCHES,
-    SCHEDULES,
     GridResult,
     log_grid,
     merged,
@@ -62,7 +65,76 @@ from lrfind.torch.spread import Plan, checksum
 from lrfind.torch.state import Snapshot
 from lrfind.torch.trainer import Trainer, Training, check_job, check_loss, cycles_momentum
 
-__all__ = ["check", "grid_search", "train_at"]
+__all__ = ["SchedulerFactory", "check", "grid_search", "train_at"]
+
+SchedulerFactory = Callable[[torch.optim.Optimizer, int], Any]
+"""``factory(optimizer, total_steps) -> scheduler``: a PyTorch lr scheduler for one run,
+stepped once after each optimizer step."""
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """What each run trains under: a named schedule (its warmup) or a factory."""
+
+    name: str
+    warmup: float | None = None
+    factory: SchedulerFactory | None = None
+
+    @classmethod
+    def of(cls, schedule: str | SchedulerFactory, warmup: float | None) -> _Schedule:
+        if callable(schedule):
+            if warmup is not None:
+                raise ValueError(
+                    f"warmup applies to a named schedule, not to a scheduler factory (its "
+                    f"scheduler has its own), got warmup={warmup!r}"
+                )
+            return cls(train_schedules.CUSTOM, None, schedule)
+        if not isinstance(schedule, str):
+            raise ValueError(
+                f"schedule must be one of {', '.join(train_schedules.SCHEDULES)} or a "
+                f"factory (optimizer, total_steps) -> scheduler, got {schedule!r:.60}"
+            )
+        name, warm = train_schedules.validated(schedule, warmup)
+        return cls(name, warm)
+
+    @property
+    def factory_name(self) -> str | None:
+        if self.factory is None:
+            return None
+        name = getattr(self.factory, "__qualname__", None)
+        return name if isinstance(name, str) else type(self.factory).__name__
+
+    def scheduler(
+        self, optimizer: torch.optim.Optimizer, lr: float, ratios: list[float], steps: int
+    ) -> Any:
+        """The PyTorch scheduler of one run, if it has one (OneCycle, a factory's)."""
+        if self.name == "onecycle":
+            return torch.optim.lr_scheduler.OneCycleLR(
+                optimizer,
+                max_lr=[lr * r for r in ratios],
+                total_steps=steps,
+                cycle_momentum=cycles_momentum(optimizer),
+            )
+        if self.factory is None:
+            return None
+        for group in optimizer.param_groups:  # a scheduler made before: its base lr is not ours
+            group.pop("initial_lr", None)
+        scheduler = self.factory(optimizer, steps)
+        if not callable(getattr(scheduler, "step", None)):
+            raise ValueError(
+                f"schedule (a factory) must return an lr scheduler with a step() method, "
+                f"got {type(scheduler).__name__}"
+            )
+        return scheduler
+
+    def lrs(self, lr: float, steps: int) -> list[float] | None:
+        """Each step's lr, set by the trainer; ``None`` when it is not set per step (a
+        scheduler sets it, or it is constant without a warmup)."""
+        if self.name == "onecycle" or self.factory is not None:
+            return None
+        if self.name == "constant" and not self.warmup:
+            return None
+        return train_schedules.lrs(self.name, steps, lr, self.warmup)
 
 
 class _Job:
@@ -124,23 +196,19 @@ class _Job:
             batches.close()
         return [checksum(list(self.setup.model.parameters())), first, initial]
 
-    def train(self, lr: float, steps: int, schedule: str) -> float:
+    def train(self, lr: float, steps: int, schedule: _Schedule) -> float:
         """Train ``steps`` steps at ``lr`` from the current state; the final loss or nan."""
         trainer = self.trainer()
-        optimizer = trainer.optimizer
-        _lr.set_lr(optimizer, lr, trainer.ratios)
-        scheduler = None
-        if schedule == "onecycle":
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer,
-                max_lr=[lr * r for r in trainer.ratios],
-                total_steps=steps,
-                cycle_momentum=cycles_momentum(optimizer),
-            )
+        optimizer, ratios = trainer.optimizer, trainer.ratios
+        _lr.set_lr(optimizer, lr, ratios)
+        scheduler = schedule.scheduler(optimizer, lr, ratios, steps)
+        step_lrs = schedule.lrs(lr, steps)
         trainer.train_mode()
         try:
             together = self.plan.mode == "sequential"
-            for _ in range(steps):
+            for i in range(steps):
+                if step_lrs is not None:
+                    _lr.set_lr(optimizer, step_lrs[i], ratios)
                 value = trainer.train_step()
                 if together:  # every rank stops a diverging run at the same step
                     value = self.plan.agreed(0.0 if value is None else float(value))
@@ -159,7 +227,8 @@ def train_at(
     lrs: Sequence[float],
     steps: int,
     *,
-    schedule: str = "onecycle",
+    schedule: str | SchedulerFactory = "onecycle",
+    warmup: float | None = None,
     eval_batches: int | None = None,
     progress: bool = True,
     desc: str = "grid",
@@ -174,7 +243,18 @@ def train_at(
         setup: the job (a :class:`lrfind.setup.Setup`); put back exactly afterwards.
         lrs: the learning rates (any order; the result sorts them).
         steps: optimizer steps per learning rate, >= 1.
-        schedule: ``"onecycle"`` (``OneCycleLR(max_lr=lr)``) or ``"constant"``.
+        schedule: what each run trains under, with ``lr`` as its peak: ``"onecycle"``
+            (``OneCycleLR(max_lr=lr)``, the default), ``"warmup-cosine"``, ``"linear"``,
+            ``"constant"`` or ``"wsd"`` (:mod:`lrfind.train_schedules`); or a factory
+            ``schedule(optimizer, steps) -> scheduler`` called for each run with every
+            group's lr set to the run's (``lr`` times the group's ratio) and any old
+            ``initial_lr`` removed, so a scheduler that scales the base lr (``LambdaLR``,
+            ``CosineAnnealingLR``, ``transformers.get_cosine_schedule_with_warmup``)
+            peaks at ``lr``; one with its own peak argument reads it from
+            ``optimizer.param_groups[0]["lr"]``. It is stepped after every optimizer step.
+        warmup: the warmup of a named schedule, a fraction of ``steps`` in [0, 1)
+            (default: 0.1 for ``"warmup-cosine"`` and ``"wsd"``, none for ``"linear"``
+            and ``"constant"``; ``"onecycle"`` and a factory take none).
         eval_batches: how many ``val_data`` batches score a run (all if ``None``), or
             training batches when the set-up has no ``val_data`` (default 10).
         progress: a tqdm progress bar over the runs.
@@ -199,7 +279,7 @@ def train_at(
     check_known(options, TRAIN_KEYS | SNAPSHOT_KEYS, "train_at()")
     train_options, memory = split(options, TRAIN_KEYS, SNAPSHOT_KEYS)
     steps = _validate.int_at_least("steps", steps, 1)
-    _validate.one_of("schedule", schedule, SCHEDULES)
+    plan_schedule = _Schedule.of(schedule, warmup)
     if eval_batches is not None:
         _validate.int_at_least("eval_batches", eval_batches, 1)
     values = sorted(_validate.positive_float("lrs", lr) for lr in lrs)
@@ -241,7 +321,7 @@ def train_at(
                     bar.set_postfix(lr=f"{lr:.2e}", refresh=True)
                     start = time.perf_counter()
                     try:
-                        loss = job.train(lr, steps, schedule)
+                        loss = job.train(lr, steps, plan_schedule)
                     except BaseException as error:
                         error.add_note(f"lrfind: raised while training at lr={lr:.3g}")
                         if plan.mode != "spread" or not isinstance(error, Exception):
@@ -264,11 +344,13 @@ def train_at(
         losses=np.array(losses),
         steps=steps,
         initial_loss=initial,
-        schedule=schedule,
+        schedule=plan_schedule.name,
         seconds=np.array(seconds),
         validation=setup.val_data is not None,
         mode=plan.mode,
         world_size=plan.size,
+        warmup=plan_schedule.warmup,
+        scheduler=plan_schedule.factory_name,
     )
 
 
@@ -277,7 +359,8 @@ def grid_search(
     lrs: Sequence[float] | None = None,
     steps: int = 100,
     *,
-    schedule: str = "onecycle",
+    schedule: str | SchedulerFactory = "onecycle",
+    warmup: float | None = None,
     eval_batches: int | None = None,
     progress: bool = True,
     **options: Unpack[GridOptions],
@@ -290,6 +373,7 @@ def grid_search(
             grid of lrfind's benchmark).
         steps: as for :func:`train_at`.
         schedule: as for :func:`train_at`.
+        warmup: as for :func:`train_at`.
         eval_batches: as for :func:`train_at`.
         progress: as for :func:`train_at`.
         **options: as for :func:`train_at`.
@@ -303,6 +387,7 @@ def grid_search(
         values,
         steps,
         schedule=schedule,
+        warmup=warmup,
         eval_batches=eval_batches,
         progress=progress,
         **options,
@@ -316,7 +401,8 @@ def check(
     *,
     factor: float = CHECK_FACTOR,
     walk: int = 0,
-    schedule: str = "onecycle",
+    schedule: str | SchedulerFactory = "onecycle",
+    warmup: float | None = None,
     eval_batches: int | None = None,
     progress: bool = True,
     **options: Unpack[GridOptions],
@@ -325,8 +411,9 @@ def check(
 
     A range test reads a short sweep; this trains the way the suggestion is used
     (``steps`` optimizer steps of ``OneCycleLR(max_lr=...)`` from the current state, as
-    :func:`train_at`) at the suggestion and at its two neighbours, and ``.best`` is the one
-    whose run ends with the lowest validation loss. When ``.best_at_edge`` is true the
+    :func:`train_at`, or of the ``schedule`` you will train with) at the suggestion and
+    at its two neighbours, and ``.best`` is the one whose run ends with the lowest
+    validation loss. When ``.best_at_edge`` is true the
     optimum may lie further out: ``walk=k`` trains up to ``k`` more learning rates, one
     ``factor`` further out each time the best is at an edge (lower when every run
     diverged). The job is put back exactly afterwards.
@@ -338,6 +425,7 @@ def check(
         factor: the spacing of the three learning rates, > 1 (default a third of a decade).
         walk: extra trainings allowed past an edge, >= 0 (default 0: exactly three).
         schedule: as for :func:`train_at`.
+        warmup: as for :func:`train_at`.
         eval_batches: as for :func:`train_at`.
         progress: as for :func:`train_at`.
         **options: as for :func:`train_at`.
@@ -371,6 +459,7 @@ def check(
             lrs,
             steps,
             schedule=schedule,
+            warmup=warmup,
             eval_batches=eval_batches,
             progress=progress,
             desc="check",
