@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lrfind.train_schedules import SCHEDULES, lr_at
+
 Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 GRID = tuple(10.0 ** (-5 + k / 3) for k in range(19))
@@ -1512,9 +1514,11 @@ def _cycles_momentum(optimizer: torch.optim.Optimizer) -> bool:
     return "betas" in defaults or float(defaults.get("momentum", 0.0)) > 0
 
 
-TRAINING_SCHEDULES = ("onecycle", "linear")
+TRAINING_SCHEDULES = SCHEDULES
 """What :func:`train` can train under: OneCycleLR(max_lr=lr), the protocol of every tier,
-and linear decay from lr to zero (the Hugging Face Trainer's default schedule)."""
+or another of lrfind's training schedules (:mod:`lrfind.train_schedules`: warmup + cosine,
+linear decay to zero as the Hugging Face Trainer's default, constant, warmup-stable-decay),
+with their default warmups: what ``lrfind.grid.check(schedule=...)`` trains too."""
 
 
 def scheduler_for(
@@ -1528,9 +1532,11 @@ def scheduler_for(
             total_steps=total,
             cycle_momentum=_cycles_momentum(optimizer),
         )
-    if schedule == "linear":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / total)
-    raise ValueError(f"schedule must be one of {TRAINING_SCHEDULES}, got {schedule!r}")
+    if schedule not in TRAINING_SCHEDULES:
+        raise ValueError(f"schedule must be one of {TRAINING_SCHEDULES}, got {schedule!r}")
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_at(schedule, min(step, total - 1), total, 1.0)
+    )
 
 
 def train(task: Task, lr: float, seed: int, schedule: str | None = None) -> float:
