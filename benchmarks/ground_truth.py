@@ -17,9 +17,14 @@ What is trained, in this order (coarse-to-fine, each task's grid of 3 per decade
 2. the same under linear decay to zero (the Hugging Face Trainer's default);
 3. the replicated grid (seeds 3 and 4) around the OneCycle optimum: the noise floor.
 
-    python benchmarks/ground_truth.py run [--hours H] [--only NAME ...]
-    python benchmarks/ground_truth.py status
-    python benchmarks/ground_truth.py report   # its section of BENCHMARKS.md
+The same runner trains the first tier's grids under the other training schedules
+(study ``schedules``: warmup + cosine, linear decay, constant, warmup-stable-decay, on
+seeds 0 and 1, coarse-to-fine; OneCycle's grids are the committed full ones), which
+measure how far each schedule moves the optimum (:mod:`schedule_shift`).
+
+    python benchmarks/ground_truth.py run [--study real|schedules] [--hours H] [--only NAME ...]
+    python benchmarks/ground_truth.py status [--study ...]
+    python benchmarks/ground_truth.py report   # the real tier's section of BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import os
 import platform
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +49,60 @@ import tasks as suite
 import tasks_real
 
 HERE = Path(__file__).resolve().parent
-CACHE = HERE / "cache" / "real"
-CLAIMS = HERE / ".cache" / "real-claims.json"
 LOG = HERE / ".cache" / "real-grid.log"
 FINE_SPAN = 2
 """Grid points on each side of the best mean that are trained (2 = 2/3 of a decade)."""
+OTHER = "other"
+"""A stage that trains the replicated grid (the tasks' ``other_seeds``) around the
+OneCycle optimum."""
+
+
+@dataclass(frozen=True)
+class Study:
+    """A set of grids trained in the background: which tasks, under which schedules (in
+    this order), cached where."""
+
+    name: str
+    tasks: tuple[suite.Task, ...]
+    stages: tuple[tuple[str, str], ...]
+    """``(schedule, "seeds" | OTHER)``: the tasks' seeds, or their replicated grid."""
+    cache: Path
+    fit: frozenset[str]
+
+    @property
+    def claims(self) -> Path:
+        return HERE / ".cache" / f"{self.name}-claims.json"
+
+    def by_name(self, name: str) -> suite.Task:
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise ValueError(f"unknown task {name!r} in study {self.name}")
+
+    @property
+    def schedules(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(schedule for schedule, _ in self.stages))
+
+
+SHIFT_SCHEDULES = ("warmup-cosine", "constant", "linear", "wsd")
+"""The schedules whose optimum is measured against OneCycle's on the first tier."""
+STUDIES = {
+    "real": Study(
+        "real",
+        tasks_real.TASKS,
+        (("onecycle", "seeds"), ("linear", "seeds"), ("onecycle", OTHER)),
+        HERE / "cache" / "real",
+        tasks_real.FIT,
+    ),
+    "schedules": Study(
+        "schedules",
+        tuple(replace(task, seeds=(0, 1), other_seeds=None) for task in suite.TASKS),
+        tuple((schedule, "seeds") for schedule in SHIFT_SCHEDULES),
+        HERE / "cache" / "schedules",
+        suite.FIT,
+    ),
+}
+REAL = STUDIES["real"]
 
 
 def log(message: str) -> None:
@@ -100,24 +154,26 @@ def header(task: suite.Task) -> dict[str, Any]:
     }
 
 
-def path_of(task: suite.Task) -> Path:
-    return CACHE / f"{task.name}.json"
+def path_of(task: suite.Task, study: Study = REAL) -> Path:
+    return study.cache / f"{task.name}.json"
 
 
-def load(task: suite.Task) -> dict[str, Any]:
+def load(task: suite.Task, study: Study = REAL) -> dict[str, Any]:
     """The task's cached runs (``runs[schedule][seed][lr_key] = val loss or None``), or an
     empty record when none is cached or the cached one is stale."""
-    data = _read(path_of(task))
+    data = _read(path_of(task, study))
     if {k: data.get(k) for k in header(task)} != header(task):
         return {**header(task), "runs": {}, "untrained": {}, "seconds": {}}
     return data
 
 
-def merge(task: suite.Task, section: str, keys: tuple[str, ...], value: Any) -> None:
+def merge(
+    task: suite.Task, section: str, keys: tuple[str, ...], value: Any, study: Study = REAL
+) -> None:
     """Set ``data[section][keys...] = value`` in the task's file, merged under its lock."""
-    path = path_of(task)
+    path = path_of(task, study)
     with locked(path):
-        data = load(task)
+        data = load(task, study)
         data.setdefault("torch", torch.__version__)
         data.setdefault("python", platform.python_version())
         node = data.setdefault(section, {})
@@ -195,17 +251,12 @@ def fine_indices(task: suite.Task, data: dict[str, Any]) -> list[int]:
     return list(range(max(0, best - FINE_SPAN), min(len(task.grid), best + FINE_SPAN + 1)))
 
 
-def plan(names: list[str] | None = None) -> Iterator[Job]:
-    """Every job still to do, in priority order, from the cache as it is now."""
-    chosen = [t for t in tasks_real.TASKS if names is None or t.name in names]
-    stages: list[tuple[str, str]] = [
-        ("onecycle", "seeds"),
-        ("linear", "seeds"),
-        ("onecycle", "other"),
-    ]
-    for schedule, which in stages:
+def plan(study: Study = REAL, names: list[str] | None = None) -> Iterator[Job]:
+    """Every job of ``study`` still to do, in priority order, from the cache as it is now."""
+    chosen = [t for t in study.tasks if names is None or t.name in names]
+    for schedule, which in study.stages:
         for task in chosen:
-            data = load(task)
+            data = load(task, study)
             if which == "seeds":
                 for i in wanted(task, data, schedule, task.seeds):
                     for seed in task.seeds:
@@ -220,37 +271,39 @@ def plan(names: list[str] | None = None) -> Iterator[Job]:
                             yield Job(task.name, schedule, seed, task.grid[i])
 
 
-def claim(names: list[str] | None, stale_after: float) -> Job | None:
+def claim(study: Study, names: list[str] | None, stale_after: float) -> Job | None:
     """The first job of the plan that no live runner has claimed, claimed for this one."""
-    with locked(CLAIMS):
-        claims = _read(CLAIMS)
+    with locked(study.claims):
+        claims = _read(study.claims)
         now = time.time()
-        for job in plan(names):
+        for job in plan(study, names):
             held = claims.get(job.key)
             if held is not None and now - held["at"] < stale_after:
                 continue
             claims[job.key] = {"pid": os.getpid(), "at": now}
-            _write(CLAIMS, claims)
+            _write(study.claims, claims)
             return job
     return None
 
 
-def release(job: Job) -> None:
-    with locked(CLAIMS):
-        claims = _read(CLAIMS)
+def release(study: Study, job: Job) -> None:
+    with locked(study.claims):
+        claims = _read(study.claims)
         claims.pop(job.key, None)
-        _write(CLAIMS, claims)
+        _write(study.claims, claims)
 
 
 class Incomplete(SystemExit):
     """A grid that the background runner has not finished."""
 
 
-def as_grid(task: suite.Task, schedule: str, seeds: tuple[int, ...]) -> dict[str, Any]:
+def as_grid(
+    task: suite.Task, schedule: str, seeds: tuple[int, ...], study: Study = REAL
+) -> dict[str, Any]:
     """The trained part of a task's grid in :func:`quality.compute_grid`'s form (``grid``:
     the lrs trained on every seed, ``losses[i][k]``: lr ``i``, seed ``k``, ``None`` where
     it diverged). Raises :class:`Incomplete` while the plan still has runs to do there."""
-    data = load(task)
+    data = load(task, study)
     if seeds == task.seeds:
         pending = wanted(task, data, schedule, seeds)
     else:  # the replicated grid: around the optimum only
@@ -262,7 +315,8 @@ def as_grid(task: suite.Task, schedule: str, seeds: tuple[int, ...]) -> dict[str
     if pending or missing or not data.get("runs"):
         raise Incomplete(
             f"the grid of {task.name} under {schedule} on seeds {list(seeds)} is not complete "
-            f"({len(pending)} lrs to train): run python benchmarks/ground_truth.py run"
+            f"({len(pending)} lrs to train): run python benchmarks/ground_truth.py run "
+            f"--study {study.name}"
         )
     runs = data["runs"][schedule]
     lrs = [lr for lr in task.grid if all(lr_key(lr) in runs.get(str(s), {}) for s in seeds)]
@@ -283,70 +337,63 @@ def as_grid(task: suite.Task, schedule: str, seeds: tuple[int, ...]) -> dict[str
 # ---------------------------------------------------------------- running
 
 
-def run_job(job: Job) -> None:
-    task = tasks_real.by_name(job.task)
-    data = load(task)
+def run_job(study: Study, job: Job) -> None:
+    task = study.by_name(job.task)
+    data = load(task, study)
     if str(job.seed) not in data.get("untrained", {}):
-        merge(task, "untrained", (str(job.seed),), suite.untrained_loss(task, job.seed))
+        loss = suite.untrained_loss(task, job.seed)
+        merge(task, "untrained", (str(job.seed),), loss, study)
     start = time.perf_counter()
     value = suite.train(task, job.lr, job.seed, job.schedule)
     seconds = round(time.perf_counter() - start, 1)
-    merge(
-        task,
-        "runs",
-        (job.schedule, str(job.seed), lr_key(job.lr)),
-        value if math.isfinite(value) else None,
-    )
-    merge(task, "seconds", (job.key,), seconds)
-    log(f"{job.key}: {value:.4f} in {seconds}s")
+    keys = (job.schedule, str(job.seed), lr_key(job.lr))
+    merge(task, "runs", keys, value if math.isfinite(value) else None, study)
+    merge(task, "seconds", (job.key,), seconds, study)
+    log(f"{study.name} {job.key}: {value:.4f} in {seconds}s")
 
 
-def run(hours: float, names: list[str] | None) -> None:
+def run(study: Study, hours: float, names: list[str] | None) -> None:
     torch.set_num_threads(1)
     deadline = time.time() + 3600 * hours
-    longest = max(t.budget for t in tasks_real.TASKS)
-    stale = 4 * longest * 3.0  # seconds: a claim older than 4x a slow training is abandoned
+    longest = max(t.budget for t in study.tasks)
+    stale = max(600.0, 4 * longest * 3.0)  # a claim older than 4x a slow training: abandoned
     while time.time() < deadline:
-        job = claim(names, stale)
+        job = claim(study, names, stale)
         if job is None:
-            log("nothing left to train")
+            log(f"{study.name}: nothing left to train")
             return
         try:
-            run_job(job)
+            run_job(study, job)
         finally:
-            release(job)
+            release(study, job)
 
 
-def status_rows() -> list[str]:
+def status_rows(study: Study = REAL) -> list[str]:
     """A Markdown table: per task and schedule, the runs cached, the best mean lr so far
     and whether the grid is complete; the runs still to do."""
     rows = [
-        "| task | split | " + " | ".join(f"{s}: runs, best lr" for s in tasks_real.SCHEDULES)
+        "| task | split | " + " | ".join(f"{s}: runs, best lr" for s in study.schedules)
         + " | replicated runs | runs to do | core-hours so far |",
-        "|---|---|" + "---|" * len(tasks_real.SCHEDULES) + "---:|---:|---:|",
+        "|---|---|" + "---|" * len(study.schedules) + "---:|---:|---:|",
     ]  # fmt: skip
-    for task in tasks_real.TASKS:
-        data = load(task)
+    for task in study.tasks:
+        data = load(task, study)
         runs = data.get("runs", {})
         cells = []
-        for schedule in tasks_real.SCHEDULES:
+        for schedule in study.schedules:
             n = sum(len(runs.get(schedule, {}).get(str(s), {})) for s in task.seeds)
             i = best_index(mean_losses(data, schedule, task.seeds, task.grid))
             best = "—" if i is None else f"{task.grid[i]:.2g}"
             complete = "" if wanted(task, data, schedule, task.seeds) else " (complete)"
             cells.append(f"{n}, {best}{complete}")
         other = sum(len(runs.get("onecycle", {}).get(str(s), {})) for s in task.other_seeds or ())
-        pending = sum(1 for _ in plan([task.name]))
+        pending = sum(1 for _ in plan(study, [task.name]))
         hours = sum(data.get("seconds", {}).values()) / 3600
-        split = "fit" if task.name in tasks_real.FIT else "held out"
+        split = "fit" if task.name in study.fit else "held out"
         rows.append(
             f"| {task.name} | {split} | {' | '.join(cells)} | {other} | {pending} | {hours:.2f} |"
         )
     return rows
-
-
-def status() -> None:
-    print("\n".join(status_rows()))
 
 
 def report() -> None:
@@ -364,7 +411,7 @@ def report() -> None:
             f"{', '.join(map(str, tasks_real.SEEDS))}; best lr = the lowest mean validation "
             "loss so far (coarse-to-fine: not final until complete).",
             "",
-            *status_rows(),
+            *status_rows(REAL),
             "",
         ]
     )
@@ -379,15 +426,17 @@ def main(argv: list[str] | None = None) -> None:
     runner = sub.add_parser("run", help="train pending grid runs until the time is up")
     runner.add_argument("--hours", type=float, default=24.0)
     runner.add_argument("--only", nargs="*", default=None, help="task names")
-    sub.add_parser("status", help="what is cached, per task and schedule")
+    status = sub.add_parser("status", help="what is cached, per task and schedule")
+    for part in (runner, status):
+        part.add_argument("--study", choices=sorted(STUDIES), default="real")
     sub.add_parser("report", help="write benchmarks/results/real_grids.md")
     args = parser.parse_args(argv)
     if args.command == "run":
-        run(args.hours, args.only)
+        run(STUDIES[args.study], args.hours, args.only)
     elif args.command == "report":
         report()
     else:
-        status()
+        print("\n".join(status_rows(STUDIES[args.study])))
 
 
 if __name__ == "__main__":

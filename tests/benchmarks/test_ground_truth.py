@@ -30,11 +30,16 @@ class FakeTask:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def study(root: Path) -> ground_truth.Study:
+    stages = (("onecycle", "seeds"), ("onecycle", ground_truth.OTHER))
+    return ground_truth.Study("test", (FakeTask(),), stages, root, frozenset())  # type: ignore[arg-type]
+
+
 def _writer(root: str, offset: int) -> None:
-    ground_truth.CACHE = Path(root)
     task = FakeTask()
     for k in range(40):
-        ground_truth.merge(task, "runs", ("onecycle", str(offset), f"{k}"), float(k))
+        keys = ("onecycle", str(offset), f"{k}")
+        ground_truth.merge(task, "runs", keys, float(k), study(Path(root)))
 
 
 def test_two_writers_merge_instead_of_overwriting(tmp_path: Path) -> None:
@@ -45,17 +50,15 @@ def test_two_writers_merge_instead_of_overwriting(tmp_path: Path) -> None:
     for worker in workers:
         worker.join(60)
         assert worker.exitcode == 0
-    ground_truth.CACHE = tmp_path
-    data = ground_truth.load(FakeTask())
+    data = ground_truth.load(FakeTask(), study(tmp_path))
     for seed in ("0", "1"):
         assert data["runs"]["onecycle"][seed] == {f"{k}": float(k) for k in range(40)}
 
 
-def test_a_stale_cache_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ground_truth, "CACHE", tmp_path)
-    ground_truth.merge(FakeTask(), "runs", ("onecycle", "0", "x"), 1.0)
-    assert ground_truth.load(FakeTask())["runs"] == {"onecycle": {"0": {"x": 1.0}}}
-    assert ground_truth.load(FakeTask(budget=20))["runs"] == {}
+def test_a_stale_cache_is_not_read(tmp_path: Path) -> None:
+    ground_truth.merge(FakeTask(), "runs", ("onecycle", "0", "x"), 1.0, study(tmp_path))
+    assert ground_truth.load(FakeTask(), study(tmp_path))["runs"] == {"onecycle": {"0": {"x": 1.0}}}
+    assert ground_truth.load(FakeTask(budget=20), study(tmp_path))["runs"] == {}
 
 
 def fill(task: FakeTask, schedule: str, seeds: tuple[int, ...], curve: Any) -> dict[str, Any]:
@@ -84,24 +87,25 @@ def test_a_missing_seed_is_not_a_mean() -> None:
     assert np.isnan(means).all()
 
 
-def test_as_grid_gives_the_trained_part_once_it_is_complete(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ground_truth, "CACHE", tmp_path)
-    task = FakeTask()
+def test_as_grid_gives_the_trained_part_once_it_is_complete(tmp_path: Path) -> None:
+    task, where = FakeTask(), study(tmp_path)
     with pytest.raises(ground_truth.Incomplete, match="not complete"):
-        ground_truth.as_grid(task, "onecycle", task.seeds)
+        ground_truth.as_grid(task, "onecycle", task.seeds, where)
     for seed in task.seeds:
-        ground_truth.merge(task, "untrained", (str(seed),), 2.0)
+        ground_truth.merge(task, "untrained", (str(seed),), 2.0, where)
         for i in (0, 3, 6, 9, 12, 15, 7, 8, 10, 11):
             x = np.log10(task.grid[i])
             value = None if i == 15 else (x + 3.4) ** 2 + seed
             keys = ("onecycle", str(seed), ground_truth.lr_key(task.grid[i]))
-            ground_truth.merge(task, "runs", keys, value)
-    grid = ground_truth.as_grid(task, "onecycle", task.seeds)
+            ground_truth.merge(task, "runs", keys, value, where)
+    grid = ground_truth.as_grid(task, "onecycle", task.seeds, where)
     assert grid["grid"] == [task.grid[i] for i in (0, 3, 6, 7, 8, 9, 10, 11, 12, 15)]
     assert grid["untrained"] == [2.0, 2.0]
     assert grid["losses"][-1] == [None, None]
     np.testing.assert_allclose(grid["losses"][4], [(-10 / 3 + 3.4) ** 2, (-10 / 3 + 3.4) ** 2 + 1])
     with pytest.raises(ground_truth.Incomplete):  # the replicated grid is not trained yet
-        ground_truth.as_grid(task, "onecycle", task.other_seeds)
+        ground_truth.as_grid(task, "onecycle", task.other_seeds, where)
+    jobs = list(ground_truth.plan(where))  # next: the replicated grid around the optimum
+    assert {(j.seed, j.lr) for j in jobs} == {
+        (s, task.grid[i]) for s in (3, 4) for i in range(6, 11)
+    }
