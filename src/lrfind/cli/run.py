@@ -18,6 +18,7 @@ from lrfind.cli._common import (
     add_training_options,
     formatter,
     guarded,
+    load_setup,
     memory_options,
     out_dir,
     positive_int,
@@ -89,8 +90,6 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``lrfind run``: the range test on a user set-up."""
-    from lrfind.setup import load_setup
-
     options = sweep_options(args)
     out = out_dir(args.out)
     if args.walk < 0:
@@ -127,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
             _write_partial(error, out, args.method)
             raise
         seconds = time.perf_counter() - start
-        report_result(result, args, seconds, "suggestions:")
-        report_files(*write_result(result, out, None if args.method == "all" else args.method))
+        files = write_result(result, out, None if args.method == "all" else args.method)
+        report_result(result, args, seconds, "suggestions:")  # after the files: see #26
+        report_files(*files)
         found = result.suggest(None if args.method == "all" else args.method)
         if found.lr is not None:
             print(f"suggested lr: {found.lr:.3g}")
@@ -162,8 +162,9 @@ def _check(
     walk = f" (+ up to {args.walk} past an edge)" if args.walk else ""
     print(f"\nchecking {lr:.3g} and its neighbours: 3 trainings of {args.check} steps{walk}")
     checked = check(setup, lr, args.check, walk=args.walk, progress=not args.no_progress, **options)
+    files = write_grid(checked, out, {"suggestion": lr}, CHECK_NAME)
     print(checked.table())
-    report_files(*write_grid(checked, out, {"suggestion": lr}, CHECK_NAME))
+    report_files(*files)
     best = checked.best
     if best is None:
         print("every checked run diverged: try a lower lr")
