@@ -425,6 +425,8 @@ class Result(NotebookDisplay):
 
         Raises:
             ValueError: when a setting cannot be written as JSON.
+            OSError: when the file cannot be written; it names ``path`` (not the
+                temporary file).
         """
         target = Path(path)
         if not writes_files():
