@@ -99,4 +99,24 @@ def slow() -> dict[str, object]:
     return job
 
 
+class _TerminatedExit(SystemExit):
+    signum = 15
+
+
+def system_exit_on_sigterm() -> dict[str, object]:
+    """A SIGTERM raised as a SystemExit that names its signal, at the 3rd loss."""
+    job = setup()
+    loss = torch.nn.CrossEntropyLoss()
+    calls = []
+
+    def stopping(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        if len(calls) == 3:
+            raise _TerminatedExit(143)
+        return loss(prediction, target)  # type: ignore[no-any-return]
+
+    job["loss_fn"] = stopping
+    return job
+
+
 NOT_A_FUNCTION = 3

@@ -410,6 +410,16 @@ def test_sigterm_ends_a_disk_snapshot_run_as_ctrl_c_does(tmp_path: Path) -> None
     assert [p.name for p in temp.iterdir() if p.name.startswith("lrfind")] == []
 
 
+def test_a_signal_raised_as_system_exit_is_said_and_exits_with_its_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A SIGTERM the library turns into a SystemExit (with ``signum``) ends as SIGTERM."""
+    code = cli.main(["run", f"{EXAMPLE}:system_exit_on_sigterm", "--num-steps", "8",
+                     "--threads", "1", "--no-progress", "--out", str(tmp_path)])  # fmt: skip
+    assert code == cli.EXIT_TERMINATED
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "lrfind: terminated (SIGTERM)"
+
+
 def test_a_closed_stdout_loses_no_file_and_is_not_an_error(tmp_path: Path) -> None:
     """`lrfind run ... | head -1`, the reader gone before the first line: the files are
     written, the exit is 141 (as a shell reports `yes | head -1`), nothing on stderr."""

@@ -114,6 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, line = interrupt_exit(error)
         print(line, file=sys.stderr)
         return code
+    except SystemExit as error:
+        if getattr(error, "signum", None) is None:  # --help, --version, sys.exit()
+            raise
+        code, line = interrupt_exit(error)  # a signal raised as SystemExit
+        print(line, file=sys.stderr)
+        return code
     finally:
         warnings.formatwarning = previous
 

@@ -155,9 +155,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def interrupt_exit(error: KeyboardInterrupt) -> tuple[int, str]:
+def interrupt_exit(error: BaseException) -> tuple[int, str]:
     """The exit code and the last line for an interrupt: 130 for SIGINT, 143 for SIGTERM
-    (any ``KeyboardInterrupt`` that says so with a ``signum``)."""
+    (any exception that says so with a ``signum``)."""
     signum = getattr(error, "signum", signal.SIGINT)
     if signum == signal.SIGTERM:
         return EXIT_TERMINATED, "lrfind: terminated (SIGTERM)"
@@ -525,6 +525,8 @@ def load_setup(spec: str, seed: int) -> Setup:
         seed_everything(seed)
         return as_setup(factory(), source)
     except SystemExit as stop:
+        if getattr(stop, "signum", None) is not None:  # a signal raised as SystemExit
+            raise
         code = "" if stop.code is None else repr(stop.code)
         raise UsageError(
             f"{path} called sys.exit({code}) while {where}: a set-up file must not exit "

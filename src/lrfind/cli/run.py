@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 **training,
                 **memory,
             )
-        except KeyboardInterrupt as error:
+        except (KeyboardInterrupt, SystemExit) as error:  # SIGINT; SIGTERM, raised as either
             _write_partial(error, out, args.method)
             raise
         seconds = time.perf_counter() - start
@@ -139,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
     return guarded(action)
 
 
-def _write_partial(error: KeyboardInterrupt, out: Path, method: str) -> None:
-    """On Ctrl-C, save the curve read so far (``error.result``), if any, before exiting."""
+def _write_partial(error: BaseException, out: Path, method: str) -> None:
+    """On Ctrl-C or SIGTERM, save the curve read so far (``error.result``), if any."""
     from lrfind.result import Result
 
     partial = getattr(error, "result", None)
