@@ -5,6 +5,10 @@
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import torch
 
 from lrfind import Setup
@@ -74,6 +78,44 @@ def interrupted() -> dict[str, object]:
         return loss(prediction, target)  # type: ignore[no-any-return]
 
     job["loss_fn"] = interrupting
+    return job
+
+
+def slow() -> dict[str, object]:
+    """20 ms a step; after the 4th loss, touches the file $LRFIND_TEST_MARK: a test's
+    cue that the sweep is under way (and a signal now lands in it)."""
+    job = setup()
+    loss = torch.nn.CrossEntropyLoss()
+    calls = []
+
+    def slow_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        if len(calls) == 4:
+            Path(os.environ["LRFIND_TEST_MARK"]).touch()
+        time.sleep(0.02)
+        return loss(prediction, target)  # type: ignore[no-any-return]
+
+    job["loss_fn"] = slow_loss
+    return job
+
+
+class _TerminatedExit(SystemExit):
+    signum = 15
+
+
+def system_exit_on_sigterm() -> dict[str, object]:
+    """A SIGTERM raised as a SystemExit that names its signal, at the 3rd loss."""
+    job = setup()
+    loss = torch.nn.CrossEntropyLoss()
+    calls = []
+
+    def stopping(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        if len(calls) == 3:
+            raise _TerminatedExit(143)
+        return loss(prediction, target)  # type: ignore[no-any-return]
+
+    job["loss_fn"] = stopping
     return job
 
 

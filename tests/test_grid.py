@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from lrfind.grid import GridResult, log_grid, regret
+
+GRID = GridResult([1e-3, 1e-2, 1e-1], [0.9, 0.4, math.nan], steps=10, initial_loss=2.4)
 
 
 def test_log_grid_and_regret_by_hand() -> None:
@@ -115,3 +123,99 @@ def test_a_wrong_schedule_is_refused_by_name() -> None:
         GridResult([1.0], [0.5], steps=1, scheduler="make")
     with pytest.raises(ValueError, match="scheduler must be a name"):
         GridResult([1.0], [0.5], steps=1, schedule="custom", scheduler=3)  # type: ignore[arg-type]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_save_makes_a_file_as_a_normal_write_would_and_keeps_an_existing_mode(
+    tmp_path: Path,
+) -> None:
+    from lrfind.result import Result
+
+    grid_path, result_path = tmp_path / "grid.json", tmp_path / "r.json"
+    GRID.save(grid_path)
+    Result(np.logspace(-3, -1, 5), np.ones(5)).save(result_path)
+    mode = stat.S_IMODE(grid_path.stat().st_mode)
+    assert mode == 0o666 & ~_umask()  # the umask, as Result.save and open() do
+    assert mode == stat.S_IMODE(result_path.stat().st_mode)
+    os.chmod(grid_path, 0o644)
+    GRID.save(grid_path)
+    assert stat.S_IMODE(grid_path.stat().st_mode) == 0o644  # kept, not reset to 0600
+    assert sorted(os.listdir(tmp_path)) == ["grid.json", "r.json"]
+
+
+def test_a_failed_save_names_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "no-folder" / "grid.json"
+    with pytest.raises(FileNotFoundError) as info:
+        GRID.save(target)
+    assert info.value.filename == str(target)
+    assert ".tmp" not in str(info.value)
+
+
+def test_load_round_trip(tmp_path: Path) -> None:
+    back = GridResult.load(GRID.save(tmp_path / "grid.json"))
+    assert back.to_dict() == GRID.to_dict()
+    assert math.isnan(back.losses[2])
+
+
+DROP = object()
+GRID_EDITS: list[tuple[str, str, Any, str]] = [
+    ("lr-negative", "lrs", [-1e-3, 1e-2, 1e-1], "lrs must be finite and > 0, got lrs[0] = -0.001"),
+    ("lr-zero", "lrs", [1e-3, 0, 1e-1], "lrs must be finite and > 0, got lrs[1] = 0.0"),
+    ("lr-nan", "lrs", [1e-3, 1e-2, "NaN"], "lrs must be finite and > 0, got lrs[2] = nan"),
+    ("lr-null", "lrs", [None, 1e-2, 1e-1], "lrs must be finite and > 0, got lrs[0] = nan"),
+    ("lr-huge-int", "lrs", [1e-3, 1e-2, 10**400], "lrs[2] is too large for a float"),
+    ("lr-text", "lrs", [1e-3, "x", 1e-1], "lrs[1] must be a number, got str"),
+    ("lrs-dict", "lrs", {"a": 1}, "lrs must be a list of numbers, got dict"),
+    ("loss-huge-int", "losses", [10**400, 0.4, None], "losses[0] is too large for a float"),
+    ("loss-list", "losses", [[1.0], 0.4, None], "losses[0] must be a number, got list"),
+    ("short-losses", "losses", [0.9], "same length"),
+    ("steps-text", "steps", "10", "steps must be an integer >= 1, got '10'"),
+    ("steps-zero", "steps", 0, "steps must be >= 1, got 0"),
+    ("steps-nan", "steps", "NaN", "steps must be an integer >= 1, got 'NaN'"),
+    ("initial-huge", "initial_loss", 10**400, "initial_loss[0] is too large for a float"),
+    ("initial-text", "initial_loss", "2.4", "initial_loss[0] must be a number, got str"),
+    ("seconds-text", "seconds", "fast", "seconds must be a list of numbers, got str"),
+    ("validation-text", "validation", "no", "validation must be True or False, got 'no'"),
+    ("schedule-unknown", "schedule", "cosine", "schedule must be one of"),
+    ("mode-list", "mode", ["single"], "mode must be one of"),
+    ("world-size-float", "world_size", 1.5, "world_size must be an integer >= 1, got 1.5"),
+    ("version-text", "version", "1", "version must be a positive integer, got '1'"),
+    ("format-other", "format", "lrfind.result", "not an lrfind grid result: format is"),
+    ("steps-missing", "steps", DROP, "an lrfind grid result needs steps"),
+    ("lrs-missing", "lrs", DROP, "an lrfind grid result needs lrs"),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"), [e[1:] for e in GRID_EDITS], ids=[e[0] for e in GRID_EDITS]
+)
+def test_a_bad_grid_file_is_one_value_error_naming_the_file_and_field(
+    tmp_path: Path, field: str, value: Any, match: str
+) -> None:
+    data = GRID.to_dict()
+    if value is DROP:
+        del data[field]
+    else:
+        data[field] = value
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(match)) as info:
+        GridResult.load(path)
+    assert type(info.value) is ValueError
+    assert str(info.value).startswith(f"{path}: ")
+    assert match in str(info.value), str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_grid_file_that_is_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "grid.json"
+    path.write_bytes(b"[" * 100_000)
+    with pytest.raises(ValueError, match="not valid JSON"):
+        GridResult.load(path)
+    with pytest.raises(FileNotFoundError):
+        GridResult.load(tmp_path / "nowhere.json")

@@ -52,6 +52,33 @@ def test_a_bad_value_is_named(option: str, value: object) -> None:
         SweepConfig.validated(**{option: value})
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("num_steps", float("inf")), ("num_steps", float("nan")), ("num_steps", 7.5),
+     ("repeats", float("inf")), ("check_every", float("nan")), ("num_steps", True),
+     ("smoothing", 10**400), ("start_lr", 10**400), ("diverge_factor", 10**400)],
+    ids=["steps-inf", "steps-nan", "steps-7.5", "repeats-inf", "check-nan", "steps-bool",
+         "smoothing-huge", "start-huge", "diverge-huge"],
+)  # fmt: skip
+def test_a_non_finite_or_huge_number_is_a_value_error_naming_the_option(
+    option: str, value: object
+) -> None:
+    with pytest.raises(ValueError, match=f"^{option} must be"):
+        SweepConfig.validated(**{option: value})
+
+
+def test_numpy_integers_are_integers() -> None:
+    np = pytest.importorskip("numpy")
+    config = SweepConfig.validated(
+        num_steps=np.int64(8), repeats=np.int32(2), check_every=np.uint8(3)
+    )
+    assert (config.num_steps, config.repeats, config.check_every) == (8, 2, 3)
+    assert type(config.num_steps) is int
+    assert SweepConfig.validated(num_steps=8.0).num_steps == 8  # a whole float, as before
+    with pytest.raises(ValueError, match="num_steps must be an integer >= 5"):
+        SweepConfig.validated(num_steps=np.bool_(True))
+
+
 def test_an_unknown_keyword_is_a_type_error_naming_it_everywhere() -> None:
     with pytest.raises(TypeError, match="unexpected keyword argument 'num_step'"):
         lrfind.sweep(lambda lr: 1.0, num_step=10)  # type: ignore[call-arg]

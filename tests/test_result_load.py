@@ -175,6 +175,9 @@ EDITS: list[tuple[str, str, Any, str]] = [
     ("smoothing-text", "settings", {"smoothing": "high"}, "smoothing must be a number"),
     ("smoothing-one", "settings", {"smoothing": 1.0}, "smoothing must be in [0, 1), got 1.0"),
     ("smoothing-bool", "settings", {"smoothing": True}, "smoothing must be a number, got True"),
+    ("smoothing-huge-int", "settings", {"smoothing": 10**400}, "smoothing must be finite"),
+    ("settings-deep", "settings", "DEEP", "settings are nested more than 32 levels deep"),
+    ("run-lr-huge-int", "runs", [[[10**400], [1.0]]], "runs[0] lrs[0] is too large for a float"),
     ("method-unknown", "settings", {"method": "magic"}, "settings['method'] must be one of"),
     ("version-text", "version", "1", "version must be a positive integer, got '1'"),
     ("version-zero", "version", 0, "version must be a positive integer, got 0"),
@@ -198,9 +201,21 @@ def test_hand_edited_files_give_a_clear_error(tmp_path, field, value, match):
         del data[field]
     else:
         data[field] = value
-    error = load_error(write(tmp_path, json.dumps(data)))
+    text = json.dumps(data)
+    if value == "DEEP":  # nested ~900 deep: under json's limit, over any sane setting's
+        text = text.replace('"DEEP"', '{"a": ' * 900 + "1" + "}" * 900)
+    error = load_error(write(tmp_path, text))
     assert match in str(error), str(error)
     _record("hand-edited: wrong type / length / value")
+
+
+def test_a_float_literal_too_large_for_a_float_is_named(tmp_path):
+    text = json.dumps(good_dict()).replace('"smoothing": 0.9', '"smoothing": 1e400')
+    assert "1e400" in text
+    assert "smoothing must be finite, got inf" in str(load_error(write(tmp_path, text)))
+    text = json.dumps(good_dict()).replace(str(LRS[3]), "1" + "0" * 400, 1)  # an integer lr
+    assert "lrs[3] is too large for a float" in str(load_error(write(tmp_path, text)))
+    _record("hand-edited: wrong type / length / value", 2)
 
 
 def test_readable_edits_are_accepted(tmp_path):
@@ -400,6 +415,21 @@ def test_a_save_that_fails_midway_leaves_the_old_file_and_no_temporary(
     changed.save(path)  # and the next save works
     assert Result.load(path) == changed
     _record("save: failure midway")
+
+
+def test_a_failed_save_names_the_file_not_its_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "missing-folder" / "r.json"
+    with pytest.raises(FileNotFoundError) as info:
+        GOOD.save(target)
+    assert info.value.filename == str(target)
+    assert str(target) in str(info.value)
+    assert ".tmp" not in str(info.value)
+    with monkeypatch.context() as mp:
+        _fail_write(mp, OSError(28, "No space left on device"))
+        with pytest.raises(OSError, match="No space left on device") as info:
+            GOOD.save(tmp_path / "r.json")
+    assert info.value.filename == str(tmp_path / "r.json")
+    assert os.listdir(tmp_path) == []
 
 
 def test_a_setting_json_cannot_hold_fails_before_touching_the_file(tmp_path):

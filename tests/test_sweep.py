@@ -144,7 +144,8 @@ def test_repeats_reset_between_runs():
 
     kwargs = {"smoothing": 0.0, "diverge_factor": 100.0}
     result = quiet_sweep(step, num_steps=40, repeats=3, reset=reset, **kwargs)
-    assert resets == [40, 40]
+    assert resets == [40, 40, 40]  # between the repeats, and after the last one
+    assert state["i"] == 0  # the state comes back as it began
     assert len(result.runs) == 3
     np.testing.assert_array_equal(result.runs[0][1], result.losses)
     low, high = result.interval("minimum")
@@ -219,3 +220,38 @@ def test_other_errors_carry_no_curve():
     with pytest.raises(ZeroDivisionError) as raised:
         quiet_sweep(step, num_steps=10)
     assert not hasattr(raised.value, "result")
+
+
+def test_reset_puts_the_state_back_however_the_sweep_ends():
+    state = {"i": 0}
+
+    def step(lr):
+        state["i"] += 1
+        if state["i"] == 3:
+            raise RuntimeError("the user's step failed")
+        return 1.0
+
+    def reset():
+        state["i"] = 0
+
+    with pytest.raises(RuntimeError, match="the user's step failed"):
+        quiet_sweep(step, num_steps=10, reset=reset)
+    assert state["i"] == 0
+    quiet_sweep(lambda lr: state.update(i=state["i"] + 1) or 1.0, num_steps=10, reset=reset)
+    assert state["i"] == 0  # one sweep, reset given: put back too
+
+
+def test_a_loss_tensor_that_requires_grad_is_read_without_a_warning():
+    torch = pytest.importorskip("torch")
+    weight = torch.tensor(2.0, requires_grad=True)
+
+    def step(lr):
+        loss = (weight - 1.0) ** 2 + lr
+        loss.backward()
+        return loss  # the docs allow a 0-d tensor; this one still requires grad
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when float() reads a requires_grad tensor
+        warnings.simplefilter("ignore", lrfind.LRFindWarning)
+        result = lrfind.sweep(step, num_steps=6, end_lr=1.0, progress=False, check_every=3)
+    np.testing.assert_allclose(result.losses, 1.0 + lr_schedule(1e-7, 1.0, 6))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 
 MODES = ("exp", "linear")
@@ -25,19 +26,41 @@ def finite_float(name: str, value: object) -> float:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+        raise ValueError(f"{name} must be a number, got {value!r:.80}") from None
+    except OverflowError:  # an int too large for a float
+        raise ValueError(
+            f"{name} must be finite, got an integer of {_digits(value)} digits"
+        ) from None
     if not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return number
 
 
+def _digits(value: object) -> int:
+    return len(str(abs(value))) if isinstance(value, int) else 0
+
+
 def int_at_least(name: str, value: object, minimum: int) -> int:
-    """Return ``value`` as an int >= ``minimum``, or raise ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
+    """Return ``value`` as an int >= ``minimum``, or raise ``ValueError`` naming ``name``.
+
+    Any integer type counts (``numpy.int64`` too), and a float with a whole value;
+    ``True``, ``nan`` and ``inf`` do not.
+
+    >>> import numpy as np
+    >>> int_at_least("num_steps", np.int64(8), 5), int_at_least("num_steps", 8.0, 5)
+    (8, 8)
+    >>> int_at_least("num_steps", float("inf"), 5)
+    Traceback (most recent call last):
+    ...
+    ValueError: num_steps must be an integer >= 5, got inf
+    """
+    whole = isinstance(value, float) and value.is_integer()  # False for nan and inf
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)) and not whole:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r:.80}")
+    number: int = int(value)  # type: ignore[call-overload]
+    if number < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
+    return number
 
 
 def boolean(name: str, value: object) -> bool:
@@ -83,7 +106,11 @@ def diverge_factor(value: object) -> float:
     try:
         factor = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(f"diverge_factor must be a number, got {value!r}") from None
+        raise ValueError(f"diverge_factor must be a number, got {value!r:.80}") from None
+    except OverflowError:  # an int too large for a float
+        raise ValueError(
+            f"diverge_factor must be > 1 (or inf), got an integer of {_digits(value)} digits"
+        ) from None
     if not factor > 1.0:  # NaN too
         raise ValueError(f"diverge_factor must be > 1 (or inf), got {value!r}")
     return factor

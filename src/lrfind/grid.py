@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from lrfind import _validate, train_schedules
+from lrfind import _files, _validate, train_schedules
 from lrfind.display import NotebookDisplay
-from lrfind.result import writes_files
+from lrfind.errors import LRFindWarning
+from lrfind.result import _parse_floats, _positive_lrs, writes_files
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -141,6 +142,7 @@ class GridResult(NotebookDisplay):
                 f"lrs and losses must be 1-d and of the same length, got shapes "
                 f"{self.lrs.shape} and {self.losses.shape}"
             )
+        _positive_lrs("lrs", self.lrs)
         if self.seconds.size and self.seconds.shape != self.lrs.shape:
             raise ValueError(f"seconds must have one value per lr, got {self.seconds.size}")
         _validate.int_at_least("steps", self.steps, 1)
@@ -299,32 +301,44 @@ class GridResult(NotebookDisplay):
 
     @classmethod
     def from_dict(cls, data: Any) -> GridResult:
-        """Rebuild from :meth:`to_dict`'s output; ``ValueError`` if it is not one."""
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError("not an lrfind grid result")
-        try:
-            return cls(
-                lrs=np.array(data["lrs"], dtype=np.float64),
-                losses=np.array(
-                    [math.nan if x is None else x for x in data["losses"]], dtype=np.float64
-                ),
-                steps=data["steps"],
-                initial_loss=math.nan
-                if data.get("initial_loss") is None
-                else float(data["initial_loss"]),
-                schedule=data.get("schedule", "onecycle"),
-                seconds=np.array(data.get("seconds", []), dtype=np.float64),
-                validation=bool(data.get("validation", True)),
-                mode=data.get("mode", "single"),
-                world_size=data.get("world_size", 1),
-                warmup=data.get("warmup"),
-                scheduler=data.get("scheduler"),
+        """Rebuild from :meth:`to_dict`'s output; a ``ValueError`` naming the bad field if
+        it is not one."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a grid result must be a JSON object, got {type(data).__name__}")
+        if data.get("format") != FORMAT:
+            raise ValueError(f"not an lrfind grid result: format is {data.get('format')!r:.80}")
+        version = data.get("version", FORMAT_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValueError(f"version must be a positive integer, got {version!r:.80}")
+        if version > FORMAT_VERSION:
+            warnings.warn(
+                f"grid result written by a newer lrfind (format version {version}); "
+                f"reading the fields this version knows",
+                LRFindWarning,
+                stacklevel=2,
             )
-        except (KeyError, TypeError) as error:
-            raise ValueError(f"a broken lrfind grid result ({error!r})") from None
+        missing = [key for key in ("lrs", "losses", "steps") if key not in data]
+        if missing:
+            raise ValueError(f"an lrfind grid result needs {', '.join(missing)}")
+        initial = _parse_floats("initial_loss", [data.get("initial_loss")])[0]
+        return cls(
+            lrs=np.array(_parse_floats("lrs", data["lrs"]), dtype=np.float64),
+            losses=np.array(_parse_floats("losses", data["losses"]), dtype=np.float64),
+            steps=data["steps"],
+            initial_loss=initial,
+            schedule=data.get("schedule", "onecycle"),
+            seconds=np.array(_parse_floats("seconds", data.get("seconds", [])), dtype=np.float64),
+            validation=_validate.boolean("validation", data.get("validation", True)),
+            mode=data.get("mode", "single"),
+            world_size=data.get("world_size", 1),
+            warmup=data.get("warmup"),
+            scheduler=data.get("scheduler"),
+        )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the grid as JSON (atomically).
+        """Write the grid as JSON, atomically, as :meth:`Result.save
+        <lrfind.result.Result.save>` does: a new file gets the usual permissions (umask),
+        an overwritten one keeps its own; an ``OSError`` names ``path``.
 
         Under torch.distributed only rank 0 writes (every rank holds the same grid); the
         other ranks return the path without writing.
@@ -332,15 +346,23 @@ class GridResult(NotebookDisplay):
         target = Path(path)
         if not writes_files():
             return target
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.to_dict(), handle, indent=1, allow_nan=False)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _files.write_atomic(target, json.dumps(self.to_dict(), indent=1, allow_nan=False))
         return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> GridResult:
+        """Read a grid written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: when there is no such file.
+            ValueError: when the file is not valid JSON or not an lrfind grid result; the
+                message names the file and the field.
+        """
+        data = _files.read_json(path)
+        try:
+            return cls.from_dict(data)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
 
 
 CHECK_FACTOR = 10.0 ** (1 / 3)

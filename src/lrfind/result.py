@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from lrfind import _lr, _validate
+from lrfind import _files, _lr, _validate
 from lrfind.display import NotebookDisplay
 from lrfind.errors import LRFindError, LRFindWarning
 from lrfind.smoothing import ema
@@ -95,18 +94,25 @@ def _json_settings(value: Any) -> Any:
     return value
 
 
-def _parse_settings(value: Any) -> Any:
+MAX_SETTINGS_DEPTH = 32
+"""How deep a saved result's settings may nest (lrfind's own nest two levels)."""
+
+
+def _parse_settings(value: Any, depth: int = 0) -> Any:
     """The inverse of :func:`_json_settings`: :data:`NON_FINITE` strings back to floats.
+    ``ValueError`` when the settings nest deeper than :data:`MAX_SETTINGS_DEPTH`.
 
     >>> _parse_settings({"diverge_factor": "Infinity", "mode": "exp"})
     {'diverge_factor': inf, 'mode': 'exp'}
     """
     if isinstance(value, str) and value in NON_FINITE:
         return NON_FINITE[value]
+    if isinstance(value, dict | list) and depth >= MAX_SETTINGS_DEPTH:
+        raise ValueError(f"settings are nested more than {MAX_SETTINGS_DEPTH} levels deep")
     if isinstance(value, dict):
-        return {key: _parse_settings(item) for key, item in value.items()}
+        return {key: _parse_settings(item, depth + 1) for key, item in value.items()}
     if isinstance(value, list):
-        return [_parse_settings(item) for item in value]
+        return [_parse_settings(item, depth + 1) for item in value]
     return value
 
 
@@ -419,6 +425,8 @@ class Result(NotebookDisplay):
 
         Raises:
             ValueError: when a setting cannot be written as JSON.
+            OSError: when the file cannot be written; it names ``path`` (not the
+                temporary file).
         """
         target = Path(path)
         if not writes_files():
@@ -427,19 +435,7 @@ class Result(NotebookDisplay):
             text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
         except (TypeError, ValueError) as error:
             raise ValueError(f"cannot write the result as JSON: {error}") from None
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if target.exists():
-                os.chmod(tmp, target.stat().st_mode & 0o7777)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        _files.write_atomic(target, text)
         return target
 
     @classmethod
@@ -451,17 +447,7 @@ class Result(NotebookDisplay):
             ValueError: when the file is not valid JSON or not an lrfind result; the
                 message names the file and the problem.
         """
-        raw = Path(path).read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            raise ValueError(
-                f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})"
-            ) from None
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as error:  # JSONDecodeError, too many digits, depth
-            raise ValueError(f"{path}: not valid JSON ({error})") from None
+        data = _files.read_json(path)
         try:
             return cls.from_dict(data)
         except ValueError as error:

@@ -39,13 +39,17 @@ DEFAULT_MAX_SKIPS = 50
 def to_floats(values: Sequence[Any]) -> FloatArray:
     """Turn what ``step`` returned into floats; ``ValueError`` on a non-scalar.
 
-    An array or tensor with exactly one element (shape ``(1,)``) counts as a scalar.
+    An array or tensor with exactly one element (shape ``(1,)``) counts as a scalar; a
+    tensor that requires grad is detached first (reading it is not differentiating it).
 
     >>> to_floats([0.5, np.float32(2.0), np.array([1.5])])
     array([0.5, 2. , 1.5])
     """
     out = np.empty(len(values), dtype=np.float64)
     for i, value in enumerate(values):
+        detach = getattr(value, "detach", None)
+        if callable(detach):  # a loss tensor still attached to its graph (torch, duck-typed)
+            value = detach()
         if getattr(value, "ndim", 0) != 0:
             shape = tuple(getattr(value, "shape", ()))
             if math.prod(shape) != 1 or not hasattr(value, "reshape"):
@@ -243,7 +247,10 @@ def sweep(
             ``float()`` accepts with no dimensions (a 0-d tensor), or an array or tensor
             of exactly one element (shape ``(1,)``). ``None`` means the step was skipped;
             the same lr is tried again.
-        reset: called before each repeat after the first (needed with ``repeats > 1``).
+        reset: puts the starting state back (needed with ``repeats > 1``). When given,
+            it is called before each repeat after the first and once more when the
+            sweep ends, however it ends, so the state comes back as it began (as
+            :func:`lrfind.find` leaves the model).
         **options: the sweep options (:class:`~lrfind.options.SweepOptions`):
 
             - ``start_lr`` (1e-7): first learning rate, > 0;
@@ -278,6 +285,10 @@ def sweep(
     config = SweepConfig.validated(**options)
     if not callable(step):
         raise ValueError(f"step must be callable, got {step!r:.60}")
-    result = run_sweep(step, config, reset=reset)
+    try:
+        result = run_sweep(step, config, reset=reset)
+    finally:
+        if reset is not None:
+            reset()  # the state as it began, after the last repeat too
     result.warn_if_unsure(stacklevel=2)
     return result

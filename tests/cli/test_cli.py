@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -387,3 +389,188 @@ def lrfind_version() -> str:
     import lrfind as package
 
     return package.__version__
+
+
+# ---- signals, closed and full outputs, set-up files that exit (#26) ----------------------
+
+
+def test_sigterm_ends_a_disk_snapshot_run_as_ctrl_c_does(tmp_path: Path) -> None:
+    """A real SIGTERM mid-sweep: restore, the curve so far saved, the snapshot file
+    removed, exit 143 with one line (systemd, Kubernetes and job schedulers send it)."""
+    temp, mark = tmp_path / "tmp", tmp_path / "mark"
+    temp.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_COLOR": "1", "TMPDIR": str(temp),
+           "LRFIND_TEST_MARK": str(mark)}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lrfind", "run", f"{EXAMPLE}:slow", "--snapshot", "disk",
+         "--num-steps", "2000", "--threads", "1", "--no-progress", "--out", "res"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not mark.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == cli.EXIT_TERMINATED == 143, stderr
+    assert stderr.strip().splitlines()[-1] == "lrfind: terminated (SIGTERM)"
+    assert "Traceback" not in stderr
+    result = Result.load(tmp_path / "res" / "lr_find.json")
+    assert result.stop_reason == "interrupted"
+    assert 3 <= len(result.lrs) < 2000  # the mark is made in the 4th step
+    assert_png(tmp_path / "res" / "lr_find.png")
+    assert "wrote" in stdout
+    assert [p.name for p in temp.iterdir() if p.name.startswith("lrfind")] == []
+
+
+def test_a_signal_raised_as_system_exit_is_said_and_exits_with_its_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A SIGTERM the library turns into a SystemExit (with ``signum``) ends as SIGTERM."""
+    code = cli.main(["run", f"{EXAMPLE}:system_exit_on_sigterm", "--num-steps", "8",
+                     "--threads", "1", "--no-progress", "--out", str(tmp_path)])  # fmt: skip
+    assert code == cli.EXIT_TERMINATED
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "lrfind: terminated (SIGTERM)"
+
+
+def test_a_closed_stdout_loses_no_file_and_is_not_an_error(tmp_path: Path) -> None:
+    """`lrfind run ... | head -1`, the reader gone before the first line: the files are
+    written, the exit is 141 (as a shell reports `yes | head -1`), nothing on stderr."""
+    read, write = os.pipe()
+    os.close(read)  # every write to stdout now fails with EPIPE
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "lrfind", "run", str(EXAMPLE), "--num-steps", "10",
+             "--threads", "1", "--no-progress", "--out", "res"],
+            cwd=tmp_path, env=env, stdout=write, stderr=subprocess.PIPE, text=True,
+            timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == cli.EXIT_CLOSED_PIPE, done.stderr
+        assert "error" not in done.stderr  # quiet (a warning about the curve may show)
+        assert Result.load(tmp_path / "res" / "lr_find.json").settings["num_steps"] == 10
+        assert_png(tmp_path / "res" / "lr_find.png")
+        done = subprocess.run(
+            [sys.executable, "-m", "lrfind", "plot", "res/lr_find.json", "--terminal"],
+            cwd=tmp_path, env=env, stdout=write, stderr=subprocess.PIPE, text=True,
+            timeout=300, check=False,
+        )  # fmt: skip
+        assert (done.returncode, done.stderr) == (cli.EXIT_CLOSED_PIPE, "")
+    finally:
+        os.close(write)
+    if not Path("/dev/full").exists():
+        return
+    with open("/dev/full", "w") as full:  # stdout on a full disk: one line, exit 2
+        done = subprocess.run(
+            [sys.executable, "-m", "lrfind", "plot", "res/lr_find.json", "--terminal"],
+            cwd=tmp_path, env=env, stdout=full, stderr=subprocess.PIPE, text=True,
+            timeout=300, check=False,
+        )  # fmt: skip
+    assert_usage_error(done, "cannot write to stdout: No space left on device")
+
+
+def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "lr_find.json").mkdir()  # in the way of the JSON (root can write anywhere)
+    args = ["run", str(EXAMPLE), "--num-steps", "8", "--threads", "1", "--no-progress"]
+    assert cli.main([*args, "--out", str(tmp_path)]) == cli.EXIT_USAGE
+    line = one_error_line(capsys)
+    assert line.startswith(f"lrfind: error: cannot write {tmp_path / 'lr_find.json'}: ")
+    other = tmp_path / "other"
+    (other / "lr_find.png").mkdir(parents=True)  # and in the way of the PNG: the same rule
+    assert cli.main([*args, "--out", str(other)]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"lrfind: error: cannot write {other / 'lr_find.png'}")
+    Result.load(other / "lr_find.json")  # the measurements were written first
+
+
+SETUP_BODY = """
+import sys
+sys.path.insert(0, {folder!r})
+from cli_setup_example import setup
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        ("sys.exit(0)\n", "called sys.exit(0) while lrfind imported it"),
+        ("def setup():\n    sys.exit(3)\n", "called sys.exit(3) while {path}:setup() ran"),
+        (
+            "import argparse\nparser = argparse.ArgumentParser()\n"
+            "parser.add_argument('--data', required=True)\nparser.parse_args()\n",
+            "called sys.exit(2) while lrfind imported it",
+        ),
+    ],
+    ids=["exit-at-import", "exit-in-factory", "argparse-at-import"],
+)
+def test_a_set_up_file_that_exits_is_one_line_saying_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], code: str, said: str
+) -> None:
+    path = tmp_path / "job.py"
+    path.write_text(SETUP_BODY.format(folder=str(EXAMPLE.parent)) + code)
+    argv = sys.argv
+    out = tmp_path / "res"
+    args = ["run", str(path), "--num-steps", "8", "--no-progress", "--out", str(out)]
+    assert cli.main(args) == cli.EXIT_USAGE
+    assert sys.argv is argv
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"lrfind: error: {path} {said.format(path=path)}: ")
+    assert "must not exit" in err[-1]
+    assert "usage: lrfind" not in "\n".join(err)  # argparse's usage names the set-up, not lrfind
+    assert list(out.iterdir()) == []
+
+
+def test_a_set_up_file_sees_no_lrfind_arguments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "job.py"
+    path.write_text(
+        SETUP_BODY.format(folder=str(EXAMPLE.parent))
+        + "import argparse\nARGS = argparse.ArgumentParser().parse_args()\n"
+        + "SEEN = list(sys.argv)\n"
+    )
+    code = cli.main(["run", str(path), "--num-steps", "8", "--threads", "1", "--no-progress",
+                     "--out", str(tmp_path)])  # fmt: skip
+    assert code == cli.EXIT_OK, capsys.readouterr().err
+    seen = [m.SEEN for m in sys.modules.values() if getattr(m, "SEEN", None) is not None]
+    assert seen[-1] == [str(path)]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('"settings": ' + '{"a": ' * 900 + "1" + "}" * 900, "settings are nested more than"),
+        ('"settings": {"smoothing": 1e400}', "smoothing must be finite, got inf"),
+        ('"settings": {"smoothing": 1' + "0" * 400 + "}", "smoothing must be finite"),
+        ('"settings": {}, "lrs": [1' + "0" * 400 + ", 1, 2, 3, 4]", "lrs[0] is too large"),
+    ],
+    ids=["deep-settings", "smoothing-1e400", "smoothing-huge-int", "lr-huge-int"],
+)
+def test_plot_a_hostile_result_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, said: str
+) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(
+        '{"format": "lrfind.result", "version": 1, "lrs": [1e-3, 1e-2, 1e-1, 1, 2],'
+        ' "losses": [1, 2, 3, 4, 5], "stop_reason": "completed", ' + text + "}"
+    )
+    assert cli.main(["plot", str(path), "--terminal"]) == cli.EXIT_USAGE
+    line = one_error_line(capsys)
+    assert line.startswith(f"lrfind: error: {path}: ")
+    assert said in line
+
+
+@pytest.mark.parametrize("lr", [-1e-3, 0, "NaN", 10**400])
+def test_plot_a_grid_file_with_a_bad_lr_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lr: object
+) -> None:
+    from lrfind.grid import GridResult
+
+    data = GridResult([1e-3, 1e-2], [0.5, 0.4], steps=4).to_dict()
+    data["lrs"][0] = lr
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps(data))
+    assert cli.main(["plot", str(path), "--terminal"]) == cli.EXIT_USAGE
+    line = one_error_line(capsys)
+    assert line.startswith(f"lrfind: error: {path}: lrs")
+    assert "lrs[0]" in line

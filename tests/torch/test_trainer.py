@@ -114,6 +114,22 @@ def test_training_options_are_checked_at_the_door():
         Training.of(model, optimizer, num_steps=5)  # type: ignore[call-arg]
 
 
+def test_nan_clipping_is_refused_and_numpy_numbers_are_taken():
+    import numpy as np
+
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="grad_clip must be None or a number > 0, got nan"):
+        Training.of(model, optimizer, grad_clip=float("nan"))
+    training = Training.of(
+        model, optimizer, accumulation_steps=np.int64(2), grad_clip=np.float32(1)
+    )
+    assert training.settings() == {"accumulation_steps": 2, "amp": None, "grad_clip": 1.0}
+    assert type(training.accumulation_steps) is int
+    with pytest.raises(ValueError, match="accumulation_steps must be an integer >= 1, got inf"):
+        Training.of(model, optimizer, accumulation_steps=float("inf"))
+
+
 @pytest.mark.parametrize("accumulation_steps", [1, 2])
 def test_a_forward_raising_skip_batch_skips_the_optimizer_step(accumulation_steps):
     from lrfind.torch.batches import SkipBatch

@@ -2,9 +2,13 @@
 
 Exit codes: 0 success; 2 bad usage or input (one line on stderr, no traceback: a
 missing file, a set-up that does not follow the protocol, a corrupt result, a bad
-option value); 1 a failure in the user's code (its traceback on stderr); 130 when
-interrupted. torch, scikit-learn and matplotlib are imported only by the commands
-that need them.
+option value, an output file or stdout that cannot be written); 1 a failure in the
+user's code (its traceback on stderr); 130 when interrupted (Ctrl-C), 143 when
+terminated (SIGTERM), both after the restore, with the curve so far saved; 141 when
+stdout is closed early (``lrfind run ... | head -1``): quietly, as a shell reports
+``yes | head -1``, with the files written (Python's own advice is exit 1, which
+lrfind keeps for failures of the user's code). torch, scikit-learn and matplotlib are
+imported only by the commands that need them.
 
 >>> main(["plot", "no-such-file.json"])
 2
@@ -13,7 +17,6 @@ that need them.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -21,23 +24,30 @@ from collections.abc import Sequence
 import lrfind
 from lrfind.cli import demo, grid, plot, run
 from lrfind.cli._common import (
+    EXIT_CLOSED_PIPE,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_USAGE,
+    GuardedStdout,
     Parser,
     UsageError,
     formatter,
+    interrupt_exit,
     one_line,
     parse_lrs,
+    sigterm_as_interrupt,
 )
 from lrfind.cli.report import suggestions_table
 from lrfind.setup import SetupError
 
 __all__ = [
+    "EXIT_CLOSED_PIPE",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "UsageError",
     "build_parser",
@@ -58,7 +68,8 @@ examples:
   lrfind grid my_setup.py --lrs 1e-4:1:3 --steps 200
 
 exit codes: 0 success, 1 an error in your code (with its traceback),
-            2 bad usage or input (one line), 130 interrupted.
+            2 bad usage or input (one line), 130 interrupted, 143 terminated
+            (SIGTERM), 141 stdout closed early (| head): files written all the same.
 """
 
 
@@ -95,17 +106,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        code: int = args.func(args)
-        return code
+        return _run_command(args)
     except (UsageError, SetupError) as error:
         print(f"lrfind: error: {one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("lrfind: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # the output went into `head` or the like, which closed it
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILURE
+    except KeyboardInterrupt as error:
+        code, line = interrupt_exit(error)
+        print(line, file=sys.stderr)
+        return code
+    except SystemExit as error:
+        if getattr(error, "signum", None) is None:  # --help, --version, sys.exit()
+            raise
+        code, line = interrupt_exit(error)  # a signal raised as SystemExit
+        print(line, file=sys.stderr)
+        return code
     finally:
         warnings.formatwarning = previous
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """The command, with SIGTERM raised as an interrupt and stdout guarded: a closed or
+    full stdout does not stop the command before it has written its files."""
+    stdout = GuardedStdout(sys.stdout)
+    sys.stdout = stdout
+    try:
+        with sigterm_as_interrupt():
+            code: int = args.func(args)
+    finally:
+        sys.stdout = stdout.stream
+        stdout.flush()  # here, not in the interpreter's exit, where it cannot be reported
+    return stdout.exit_code(code)

@@ -1,20 +1,27 @@
 """What every ``lrfind`` command shares: exit codes, errors, options, files, the terminal.
 
-Exit codes: 0 success; 2 bad usage or input (one line on stderr, no traceback); 1 a
-failure in the user's code (its traceback on stderr); 130 when interrupted.
+Exit codes: 0 success; 2 bad usage or input (one line on stderr, no traceback), an
+output file or stdout that cannot be written included; 1 a failure in the user's code
+(its traceback on stderr); 130 when interrupted (SIGINT, Ctrl-C), 143 when terminated
+(SIGTERM), each after the restore and with what was measured saved; 141 when stdout was
+closed early (``lrfind ... | head``), quietly, the files written all the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import math
 import os
 import shutil
+import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import lrfind
 from lrfind.errors import LRFindError
@@ -27,8 +34,11 @@ if TYPE_CHECKING:
 
     from lrfind.grid import GridResult
     from lrfind.result import Result
+    from lrfind.setup import Setup
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE  # 141: what a shell reports for `yes | head -1`
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
 PNG_NAME, JSON_NAME = "lr_find.png", "lr_find.json"
 GRID_PNG_NAME, GRID_JSON_NAME = "grid.png", "grid.json"
 DEFAULT_GRID = "1e-5:10:3"
@@ -87,10 +97,11 @@ def formatter(prog: str) -> argparse.HelpFormatter:
 # ---- errors -------------------------------------------------------------------------------
 
 
-def one_line(error: BaseException) -> str:
-    """The error's message on one line, with a Python argument named as its option."""
+def one_line(error: BaseException, options: bool = True) -> str:
+    """The error's message on one line, with a Python argument named as its option
+    (unless ``options`` is False: a field of a file, say, is no option)."""
     text = " ".join(str(error).split()) or type(error).__name__
-    for name, option in _OPTION_NAMES.items():
+    for name, option in _OPTION_NAMES.items() if options else ():
         if text.startswith(f"{name} "):
             return option + text[len(name) :]
     return text
@@ -115,6 +126,90 @@ def _user_failure(error: BaseException) -> int:
     where = "in lrfind (please report it)" if raised_by_lrfind(error) else "in your code"
     print(f"lrfind: error {where}: {one_line(error)}", file=sys.stderr)
     return EXIT_FAILURE
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, as SIGINT raises ``KeyboardInterrupt``: the
+    sweep stops, the model is restored, the curve so far is saved, and ``main`` exits 143."""
+
+    signum = signal.SIGTERM
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """For the length of a command, SIGTERM raises :class:`Terminated` (a
+    ``KeyboardInterrupt``), so it ends a command the way Ctrl-C does. Only the main
+    thread can set a handler: elsewhere this does nothing."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupt_exit(error: BaseException) -> tuple[int, str]:
+    """The exit code and the last line for an interrupt: 130 for SIGINT, 143 for SIGTERM
+    (any exception that says so with a ``signum``)."""
+    signum = getattr(error, "signum", signal.SIGINT)
+    if signum == signal.SIGTERM:
+        return EXIT_TERMINATED, "lrfind: terminated (SIGTERM)"
+    return EXIT_INTERRUPTED, "lrfind: interrupted"
+
+
+class GuardedStdout:
+    """``sys.stdout`` for the length of a command: a write that fails (a pipe closed by
+    ``head``, a full disk) is remembered instead of raised, and what follows is dropped,
+    so the command finishes its work and writes its files. :meth:`exit_code` says how
+    the command ends then."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.error: OSError | None = None
+
+    def _failed(self, error: OSError) -> None:
+        self.error = error
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # no real file
+            devnull = os.open(os.devnull, os.O_WRONLY)  # the interpreter's last flush:
+            os.dup2(devnull, self.stream.fileno())  # into the void, not a second error
+            os.close(devnull)
+
+    def write(self, text: str) -> int:
+        if self.error is None:
+            try:
+                return self.stream.write(text)
+            except OSError as error:
+                self._failed(error)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self.stream.flush()
+            except OSError as error:
+                self._failed(error)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def exit_code(self, code: int) -> int:
+        """``code``, unless the command succeeded but its output could not be written:
+        141 (quietly) for a closed pipe, else 2 with one line."""
+        self.flush()
+        if self.error is None or code != EXIT_OK:
+            return code
+        if self.error.errno == errno.EPIPE:
+            return EXIT_CLOSED_PIPE  # not lrfind's failure: the reader stopped reading
+        reason = self.error.strerror or str(self.error)
+        print(f"lrfind: error: cannot write to stdout: {reason}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def guarded(action: Callable[[], int]) -> int:
@@ -417,6 +512,40 @@ def figure() -> tuple[Any, Axes]:
     return fig, fig.add_subplot()
 
 
+def load_setup(spec: str, seed: int) -> Setup:
+    """:func:`lrfind.setup.load_setup` run as the set-up file's own program: ``sys.argv``
+    is ``[the file]`` (it sees none of lrfind's arguments), and a ``sys.exit()`` while
+    it is imported or its factory runs is a usage error that says so."""
+    from lrfind.setup import as_setup, load_factory, parse_spec, seed_everything
+
+    path = parse_spec(spec)[0]
+    saved, sys.argv = sys.argv, [str(path)]
+    where = "lrfind imported it"
+    try:
+        factory, source = load_factory(spec)
+        where = f"{source} ran"
+        seed_everything(seed)
+        return as_setup(factory(), source)
+    except SystemExit as stop:
+        if getattr(stop, "signum", None) is not None:  # a signal raised as SystemExit
+            raise
+        code = "" if stop.code is None else repr(stop.code)
+        raise UsageError(
+            f"{path} called sys.exit({code}) while {where}: a set-up file must not exit "
+            "(parse a command line under `if __name__ == '__main__':`, not at import)"
+        ) from None
+    finally:
+        sys.argv = saved
+
+
+def save_json(result: Result | GridResult, path: Path) -> None:
+    """``result.save(path)``; a file that cannot be written is a usage error naming it."""
+    try:
+        result.save(path)
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+
+
 def save_png(fig: Any, path: Path) -> None:
     """Write ``fig`` (rank 0 alone under torch.distributed, as ``Result.save``)."""
     from lrfind.result import writes_files
@@ -431,10 +560,10 @@ def save_png(fig: Any, path: Path) -> None:
 
 def write_result(result: Result, out: Path, method: str | None = None) -> tuple[Path, Path]:
     png, data = out / PNG_NAME, out / JSON_NAME
+    save_json(result, data)  # the measurements first, then the picture of them
     fig, ax = figure()
     result.plot(ax=ax, method=method)
     save_png(fig, png)
-    result.save(data)
     return png, data
 
 
@@ -444,10 +573,10 @@ def write_grid(
     png, data = out / GRID_PNG_NAME, out / GRID_JSON_NAME
     if name is not None:
         png, data = out / f"{name}.png", out / f"{name}.json"
+    save_json(grid, data)
     fig, ax = figure()
     grid.plot(ax=ax, marks=marks)
     save_png(fig, png)
-    grid.save(data)
     return png, data
 
 

@@ -17,6 +17,7 @@ from lrfind.cli._common import (
     finite_float,
     formatter,
     guarded,
+    load_setup,
     memory_options,
     out_dir,
     parse_lrs,
@@ -108,7 +109,6 @@ def run(args: argparse.Namespace) -> int:
     """``lrfind grid``: the grid-search baseline on a user set-up."""
     from lrfind.cli.terminal import render_grid
     from lrfind.grid import grid_search
-    from lrfind.setup import load_setup
 
     lrs = parse_lrs(args.lrs)
     out = out_dir(args.out)
@@ -142,11 +142,12 @@ def run(args: argparse.Namespace) -> int:
             )
             if not distributed.is_main():  # rank 0 prints and writes
                 return EXIT_OK
+        files = write_grid(grid, out, None)  # before printing: a closed stdout loses nothing
         width, chars = terminal_width(), charset(args)
         print(render_grid(grid, width=width, charset=chars, color=use_color()))
         print()
         print(grid.table())
-        report_files(*write_grid(grid, out, None))
+        report_files(*files)
         best = grid.best
         print(f"best lr: {best[0]:.3g}" if best else "every run diverged")
         return EXIT_OK

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -61,18 +60,18 @@ def register(commands: Any) -> None:
 
 
 def _load_json(path: Path) -> Any:
+    from lrfind._files import read_json
+
     try:
-        text = path.read_text(encoding="utf-8")
+        return read_json(path)
     except FileNotFoundError:
         raise UsageError(f"no such file: {path}") from None
     except IsADirectoryError:
         raise UsageError(f"{path} is a folder, not a result file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read {path}: {error}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{path} is not valid JSON (line {error.lineno}: {error.msg})") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:  # not UTF-8, not JSON, nested too deep: it names the file
+        raise UsageError(one_line(error, options=False)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 GridResult.from_dict(data) if is_grid else Result.from_dict(data)
             )
     except ValueError as error:
-        raise UsageError(f"{path}: {one_line(error)}") from None
+        raise UsageError(f"{path}: {one_line(error, options=False)}") from None
     width = terminal_width()
     if args.terminal:
         if isinstance(loaded, GridResult):

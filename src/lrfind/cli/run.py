@@ -18,6 +18,7 @@ from lrfind.cli._common import (
     add_training_options,
     formatter,
     guarded,
+    load_setup,
     memory_options,
     out_dir,
     positive_int,
@@ -89,8 +90,6 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``lrfind run``: the range test on a user set-up."""
-    from lrfind.setup import load_setup
-
     options = sweep_options(args)
     out = out_dir(args.out)
     if args.walk < 0:
@@ -123,12 +122,13 @@ def run(args: argparse.Namespace) -> int:
                 **training,
                 **memory,
             )
-        except KeyboardInterrupt as error:
+        except (KeyboardInterrupt, SystemExit) as error:  # SIGINT; SIGTERM, raised as either
             _write_partial(error, out, args.method)
             raise
         seconds = time.perf_counter() - start
-        report_result(result, args, seconds, "suggestions:")
-        report_files(*write_result(result, out, None if args.method == "all" else args.method))
+        files = write_result(result, out, None if args.method == "all" else args.method)
+        report_result(result, args, seconds, "suggestions:")  # after the files: see #26
+        report_files(*files)
         found = result.suggest(None if args.method == "all" else args.method)
         if found.lr is not None:
             print(f"suggested lr: {found.lr:.3g}")
@@ -139,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
     return guarded(action)
 
 
-def _write_partial(error: KeyboardInterrupt, out: Path, method: str) -> None:
-    """On Ctrl-C, save the curve read so far (``error.result``), if any, before exiting."""
+def _write_partial(error: BaseException, out: Path, method: str) -> None:
+    """On Ctrl-C or SIGTERM, save the curve read so far (``error.result``), if any."""
     from lrfind.result import Result
 
     partial = getattr(error, "result", None)
@@ -162,8 +162,9 @@ def _check(
     walk = f" (+ up to {args.walk} past an edge)" if args.walk else ""
     print(f"\nchecking {lr:.3g} and its neighbours: 3 trainings of {args.check} steps{walk}")
     checked = check(setup, lr, args.check, walk=args.walk, progress=not args.no_progress, **options)
+    files = write_grid(checked, out, {"suggestion": lr}, CHECK_NAME)
     print(checked.table())
-    report_files(*write_grid(checked, out, {"suggestion": lr}, CHECK_NAME))
+    report_files(*files)
     best = checked.best
     if best is None:
         print("every checked run diverged: try a lower lr")

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import numbers
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Unpack
 
 import torch
 
-from lrfind import _lr
+from lrfind import _lr, _validate
 from lrfind.errors import LRFindError
 from lrfind.options import TRAIN_KEYS, TrainOptions, check_known
 from lrfind.sweep import StepFn
@@ -135,18 +136,14 @@ class Training:
     ) -> Training:
         """Check the options (``ValueError`` names the bad one) against this job."""
         check_known(options, TRAIN_KEYS, "the training options")
-        accumulation_steps = options.get("accumulation_steps", 1)
-        if (
-            isinstance(accumulation_steps, bool)
-            or not isinstance(accumulation_steps, int)
-            or accumulation_steps < 1
-        ):
-            raise ValueError(
-                f"accumulation_steps must be an integer >= 1, got {accumulation_steps!r}"
-            )
+        accumulation_steps = _validate.int_at_least(
+            "accumulation_steps", options.get("accumulation_steps", 1), 1
+        )
         grad_clip = options.get("grad_clip")
         if grad_clip is not None and (
-            isinstance(grad_clip, bool) or not isinstance(grad_clip, int | float) or grad_clip <= 0
+            isinstance(grad_clip, bool)
+            or not isinstance(grad_clip, numbers.Real)
+            or not grad_clip > 0  # NaN too
         ):
             raise ValueError(f"grad_clip must be None or a number > 0, got {grad_clip!r}")
         device = options.get("device")
@@ -428,7 +425,9 @@ class Trainer:
 def check_val_batches(val_data: Any, val_batches: Any) -> None:
     """Refuse a ``val_batches`` that is not a count, or one without ``val_data``."""
     if val_batches is not None and (
-        isinstance(val_batches, bool) or not isinstance(val_batches, int) or val_batches < 1
+        isinstance(val_batches, bool)
+        or not isinstance(val_batches, numbers.Integral)
+        or val_batches < 1
     ):
         raise ValueError(f"val_batches must be None or an integer >= 1, got {val_batches!r}")
     if val_batches is not None and val_data is None:
