@@ -35,7 +35,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lrfind import _lr
 from lrfind.errors import LRFindError
 
 if TYPE_CHECKING:
@@ -116,21 +115,25 @@ def apply_suggestion(
     schedulers: Sequence[Any] = (),
     method: str | None = None,
 ) -> float:
-    """Set the suggestion on a PyTorch optimizer that may already have LR schedulers.
+    """Set the suggestion as the peak lr of a PyTorch optimizer and of its LR schedulers.
 
-    The whole lr schedule is scaled by one factor, so its shape (and each param group's
-    ratio to the first) is kept: for a scheduler with a peak (``OneCycleLR``'s
-    ``max_lr``, ``CyclicLR``'s ``max_lrs``) the peak becomes the suggestion; otherwise
-    the current lr does. Each group's ``lr``, ``initial_lr``, ``max_lr`` and ``min_lr``
-    and each scheduler's ``base_lrs``, ``max_lrs`` and last lrs are scaled. Without
-    schedulers this is :meth:`Result.apply <lrfind.result.Result.apply>`.
+    The suggestion becomes the schedule's peak: ``OneCycleLR``'s ``max_lr``,
+    ``CyclicLR``'s ``max_lrs``, and for any other scheduler its base lr (the lr a
+    warmup climbs to, where a decay starts), in every scheduler given and every one a
+    ``SequentialLR`` or ``ChainedScheduler`` holds. Each group's ``initial_lr``,
+    ``max_lr``, ``min_lr`` and current ``lr`` and each scheduler's ``base_lrs`` and
+    ``max_lrs`` move by the same factor, so the schedule goes on from its current step
+    as one created with the suggestion would, and each param group keeps its ratio to
+    the first (:func:`lrfind.torch.apply.set_peak`). Without schedulers this is
+    :meth:`Result.apply <lrfind.result.Result.apply>`.
 
     Returns:
         The suggested lr.
 
     Raises:
         LRFindError: when the result has no suggestion (with its reason).
-        ValueError: when the first param group's lr (or peak) is not > 0.
+        ValueError: when the first param group's peak is not > 0, or a scheduler
+            belongs to another optimizer; nothing is changed then.
 
     >>> import numpy as np, torch
     >>> from lrfind.result import Result
@@ -143,32 +146,4 @@ def apply_suggestion(
     >>> lr, group["max_lr"], group["initial_lr"], scheduler.base_lrs
     (0.001, 0.001, 4e-05, [4e-05])
     """
-    lr = suggested_lr(result, method)
-    groups = optimizer.param_groups
-    peak = "max_lr" if groups[0].get("max_lr") is not None else "lr"
-    reference = float(groups[0][peak])
-    exact: tuple[Any, Any] = (groups[0], peak)
-    for scheduler in schedulers:
-        peaks = getattr(scheduler, "max_lrs", None)
-        if isinstance(peaks, list) and peaks:
-            reference = float(peaks[0])
-            exact = (peaks, 0)
-    if not reference > 0.0:
-        raise ValueError(f"the optimizer's first param group has lr={reference}: cannot scale it")
-    factor = lr / reference
-    for group in groups:
-        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
-            if group.get(key) is not None:
-                _lr.assign(group, key, float(group[key]) * factor)
-    for scheduler in schedulers:
-        for name in ("base_lrs", "max_lrs"):
-            values = getattr(scheduler, name, None)
-            if isinstance(values, list):
-                for k, value in enumerate(values):
-                    _lr.assign(values, k, float(value) * factor)
-    holder, index = exact
-    _lr.assign(holder, index, lr)  # the reference is the suggestion exactly
-    for scheduler in schedulers:
-        if isinstance(getattr(scheduler, "_last_lr", None), list):
-            scheduler._last_lr = [float(group["lr"]) for group in groups]
-    return lr
+    return result.apply(optimizer, method, scheduler=list(schedulers))
