@@ -3,7 +3,10 @@ optimizer's own GradScaler, as ``accelerator.backward`` does (CPU, a GradScaler 
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -95,3 +98,30 @@ def test_another_grad_scaler_is_refused() -> None:
     model, optimizer, _ = setup(scaled=True)
     with pytest.raises(ValueError, match="grad_scaler: the optimizer steps through its own"):
         sweep(optimizer, model, grad_scaler=torch.amp.GradScaler("cpu"))
+
+
+def launch_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "lrfind_test_launch", Path(__file__).parents[1] / "torch" / "launch.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_two_processes_train_after_find_as_without_it(tmp_path: Path) -> None:
+    # An Accelerate-prepared loader keeps its shuffle generator nested in its batch
+    # sampler (BatchSamplerShard -> BatchSampler -> RandomSampler) and counts its passes
+    # in `iteration`: both must come back, or the next steps see other batches.
+    launch = launch_module()
+    launch.ranks(Path(__file__).parent / "accelerate_worker.py", [str(tmp_path)], tmp_path,
+                 world=2, timeout=120)  # fmt: skip
+    for rank in launch.read_ranks(tmp_path, 2):
+        assert rank["world"] == 2
+        plain, swept = rank["plain"], rank["swept"]
+        assert len(plain["batches"]) == 10
+        assert swept["batches"] == plain["batches"]
+        assert swept["iteration"] == plain["iteration"]
+        assert swept["weights"] == plain["weights"]
