@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from lrfind import _lr, _validate
+from lrfind import _peak, _validate
 from lrfind.display import NotebookDisplay
 from lrfind.errors import LRFindError, LRFindWarning
 from lrfind.smoothing import ema
@@ -259,7 +259,7 @@ class Result(NotebookDisplay):
         what a warmup climbs to, where a decay starts), with every scheduler it holds
         (``SequentialLR``, ``ChainedScheduler``); the current lr moves with it, so the
         schedule goes on from its current step as one created with the suggestion
-        would (:func:`lrfind.torch.apply.set_peak`). A scheduler cannot be found from
+        would (``lrfind._peak.set_peak``). A scheduler cannot be found from
         its optimizer: when the groups show one was made (``initial_lr``) and none is
         given, an :class:`~lrfind.errors.LRFindWarning` says so.
 
@@ -275,17 +275,7 @@ class Result(NotebookDisplay):
         found = self.suggest(method)
         if found.lr is None:
             raise LRFindError(f"no learning rate to apply ({found.method}): {found.reason}")
-        groups = getattr(optimizer, "param_groups", None)
-        if not groups:
-            raise ValueError(f"optimizer must have param_groups, got {type(optimizer).__name__}")
-        if scheduler is not None or any("initial_lr" in group for group in groups):
-            from lrfind.torch.apply import set_peak  # a scheduler: torch is there
-
-            set_peak(optimizer, found.lr, scheduler)
-            return found.lr
-        if float(groups[0]["lr"]) == 0.0:
-            raise ValueError("optimizer's first param group has lr=0: group ratios are undefined")
-        _lr.set_lr(optimizer, found.lr, _lr.ratios(optimizer))
+        _peak.set_peak(optimizer, found.lr, scheduler)
         return found.lr
 
     def plot(

@@ -13,17 +13,21 @@ Each returns the same :class:`~lrfind.result.Result` as :func:`lrfind.find`. Imp
 this package imports no framework; importing a submodule without its framework raises
 an ``ImportError`` that names the extra to install.
 
-One contract for applying the suggestion, the same in all four:
+Applying the suggestion follows each host framework's convention:
 
-- ``find(..., apply=False)`` (and Lightning's ``LRFinder(apply=False)``) changes nothing
-  of your training set-up: everything the sweep touched is put back, and the result is
-  yours to read. ``apply=True`` then sets the suggestion of the result's ``method``
-  where that framework's training reads its learning rate; when there is no suggestion
-  nothing is set (the sweep's ``LRFindWarning`` says why). JAX's arrays cannot be set
-  in place, so its ``find`` has no ``apply``.
+- Lightning's ``LRFinder`` callback and ``find`` apply it by default, as Lightning's own
+  ``LearningRateFinder`` and ``Tuner.lr_find`` do (``update_attr=True``); the Hugging
+  Face and Keras ``find`` only return the result unless given ``apply=True`` (those
+  frameworks have no finder whose convention to follow). Either way everything the
+  sweep touched is put back first, then the suggestion of the result's ``method`` is
+  set where that framework's training reads its learning rate; when there is no
+  suggestion nothing is set (the sweep's ``LRFindWarning`` says why). JAX's arrays
+  cannot be set in place, so its ``find`` has no ``apply``.
 - Each module's ``apply(result, <that place>, method=None)`` does the same later, for a
   result you kept, and raises ``LRFindError`` (with the reason) when there is no
   suggestion; it returns the lr it set (JAX's: the new optimizer state).
+- On a PyTorch optimizer with LR schedulers the suggestion is the schedule's peak
+  (:func:`apply_suggestion`).
 
 >>> batches = cycle([1, 2], "data")
 >>> [next(batches) for _ in range(5)]
@@ -124,7 +128,7 @@ def apply_suggestion(
     ``max_lr``, ``min_lr`` and current ``lr`` and each scheduler's ``base_lrs`` and
     ``max_lrs`` move by the same factor, so the schedule goes on from its current step
     as one created with the suggestion would, and each param group keeps its ratio to
-    the first (:func:`lrfind.torch.apply.set_peak`). Without schedulers this is
+    the first (``lrfind._peak.set_peak``). Without schedulers this is
     :meth:`Result.apply <lrfind.result.Result.apply>`.
 
     Returns:

@@ -60,6 +60,7 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise missing("lightning", "PyTorch Lightning", error) from error
 
+from lrfind._peak import check_peak
 from lrfind.errors import LRFindError
 from lrfind.options import (
     SNAPSHOT_KEYS,
@@ -70,7 +71,6 @@ from lrfind.options import (
     split,
 )
 from lrfind.result import Result
-from lrfind.torch.apply import check_peak
 from lrfind.torch.batches import LoaderGenerators, SkipBatch
 from lrfind.torch.find import find as _torch_find
 from lrfind.torch.find import snapshot_options

@@ -28,10 +28,10 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise missing("transformers", "Hugging Face Transformers", error) from error
 
+from lrfind._peak import check_peak
 from lrfind.errors import LRFindError
 from lrfind.options import SNAPSHOT_KEYS, SWEEP_KEYS, IntegrationOptions, check_known
 from lrfind.result import Result
-from lrfind.torch.apply import check_peak
 from lrfind.torch.find import find as _torch_find
 from lrfind.torch.trainer import check_val_batches
 
@@ -60,7 +60,7 @@ def apply(result: Result, trainer: transformers.Trainer, method: str | None = No
     Raises:
         LRFindError: when the result has no suggestion (with its reason).
         ValueError: when your optimizer or scheduler cannot take it (see
-            :func:`~lrfind.torch.apply.check_peak`); nothing is changed then.
+            ``lrfind._peak.check_peak``); nothing is changed then.
     """
     return _apply(result, trainer, method)
 

@@ -17,20 +17,18 @@ cosine ones (``eta_min``): for an active ``CosineAnnealingLR`` or
 new curve instead of scaled. ``ReduceLROnPlateau`` keeps no base lr: its current lr is
 the peak, and its ``min_lrs`` are left as they are.
 
-Duck-typed on the attributes above, so an optimizer wrapper that shares
-``param_groups`` with the optimizer it wraps works too.
+Duck-typed on the attributes above (no torch import: the core's), so an optimizer
+wrapper that shares ``param_groups`` with the optimizer it wraps works too. With a
+``LambdaLR`` warmup from 0 (``lr_lambda=lambda step: min(1.0, step / 4)``) at step 0:
 
->>> import torch
->>> optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
->>> warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, step / 4))
->>> set_peak(optimizer, 0.5, [warmup])
->>> optimizer.param_groups[0]["lr"], warmup.base_lrs
-(0.0, [0.5])
->>> for _ in range(5):
-...     optimizer.step()
-...     warmup.step()
->>> optimizer.param_groups[0]["lr"]
-0.5
+>>> class Warmup:  # what a LambdaLR keeps
+...     base_lrs = [0.1]
+>>> class Optimizer:
+...     param_groups = [{"lr": 0.0, "initial_lr": 0.1}]
+>>> optimizer, warmup = Optimizer(), Warmup()
+>>> set_peak(optimizer, 0.5, warmup)
+>>> optimizer.param_groups[0], warmup.base_lrs
+({'lr': 0.0, 'initial_lr': 0.5}, [0.5])
 """
 
 from __future__ import annotations
@@ -104,7 +102,7 @@ def _reference(peaks: Sequence[float]) -> int:
     """The param group whose peak becomes the suggestion (the others keep their ratio)."""
     if not peaks[0] > 0.0:
         raise ValueError(
-            f"the optimizer's first param group has a peak lr of {peaks[0]}: the group "
+            f"the optimizer's first param group has a peak lr={peaks[0]}: the group "
             f"ratios are undefined, so the suggestion cannot be set"
         )
     return 0
