@@ -847,15 +847,34 @@ def test_the_callback_leaves_the_batch_order_of_a_loader_with_its_own_generator(
     assert_same(weights[1], weights[0])
 
 
-def test_find_leaves_the_batch_order_of_a_loader_with_its_own_generator(tmp_path: Path) -> None:
+class ShuffledData(pl.LightningDataModule):
+    """A datamodule that keeps the generator its loaders draw their order from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(1)
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return DataLoader(loader().dataset, batch_size=16, shuffle=True, generator=self.generator)
+
+
+@pytest.mark.parametrize("source", ["loader", "datamodule"])
+def test_find_leaves_the_batch_order_of_a_loader_with_its_own_generator(
+    tmp_path: Path, source: str
+) -> None:
     weights = []
     for sweep_first in (False, True):
         pl.seed_everything(0, verbose=False)
-        module, data = Regressor(lr=1e-2), shuffled()
+        module = Regressor(lr=1e-2)
+        data: dict[str, Any] = (
+            {"train_dataloaders": shuffled()}
+            if source == "loader"
+            else {"datamodule": ShuffledData()}
+        )
         if sweep_first:
-            find(make_trainer(tmp_path, [], logger=False), module, data, apply=False,
-                 num_steps=12, progress=False)  # fmt: skip
-        make_trainer(tmp_path, [], max_steps=5, logger=False).fit(module, data)
+            find(make_trainer(tmp_path, [], logger=False), module, apply=False, num_steps=12,
+                 progress=False, **data)  # fmt: skip
+        make_trainer(tmp_path, [], max_steps=5, logger=False).fit(module, **data)
         weights.append(copy.deepcopy(module.state_dict()))
     assert_same(weights[1], weights[0])
 
