@@ -24,7 +24,7 @@ from lrfind.torch.precision import stepping_scaler  # noqa: E402
 SCALE = 2.0**10
 
 
-def data() -> list[tuple[torch.Tensor, torch.Tensor]]:
+def batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 6, generator=g)
     y = (x[:, 0] > 0).long()
@@ -42,13 +42,15 @@ def setup(scaled: bool) -> tuple[nn.Module, torch.optim.Optimizer, torch.amp.Gra
     return model, AcceleratedOptimizer(inner, device_placement=False, scaler=scaler), scaler
 
 
-def sweep(optimizer: torch.optim.Optimizer, model: nn.Module, **options: object) -> lrfind.Result:
+def sweep(
+    optimizer: torch.optim.Optimizer, model: nn.Module, data: Any = None, **options: object
+) -> lrfind.Result:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lrfind.LRFindWarning)
         return lrfind.find(
             model,
             optimizer,
-            data(),
+            batches() if data is None else data,
             loss_fn=nn.CrossEntropyLoss(),
             start_lr=1e-4,
             end_lr=1.0,
@@ -125,3 +127,21 @@ def test_two_processes_train_after_find_as_without_it(tmp_path: Path) -> None:
         assert swept["batches"] == plain["batches"]
         assert swept["iteration"] == plain["iteration"]
         assert swept["weights"] == plain["weights"]
+
+
+def test_the_gradient_state_is_not_left_inside_the_sweeps_pass() -> None:
+    # A sweep stops its pass over a prepared loader midway: the loader never tells
+    # Accelerate's GradientState that the pass ended, which then believes it is still
+    # inside it (end_of_dataloader, accumulate's sync) until the next pass ends.
+    accelerator = Accelerator(cpu=True)
+    model, optimizer, _ = setup(scaled=False)
+    x = torch.randn(64, 6, generator=torch.Generator().manual_seed(0))
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, (x[:, 0] > 0).long()), batch_size=8, shuffle=True
+    )
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    state = accelerator.gradient_state
+    before = list(state.dataloader_references)
+    sweep(optimizer, model, data=loader)
+    assert state.dataloader_references == before
+    assert not state.in_dataloader

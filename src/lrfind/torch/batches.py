@@ -115,7 +115,9 @@ class LoaderGenerators:
     nests them: Accelerate's ``BatchSamplerShard`` holds the ``BatchSampler`` that holds
     the ``RandomSampler``), under ``generator`` and ``synchronized_generator``
     (Accelerate's); the integer ``iteration`` (Accelerate's count of passes, which seeds
-    the next) and ``epoch`` of each of them come back too.
+    the next) and ``epoch`` of each of them come back too, and so do the loaders an
+    Accelerate ``gradient_state`` believes it is inside (a pass the sweep left midway
+    never says it ended).
 
     >>> g = torch.Generator().manual_seed(0)
     >>> loader = torch.utils.data.DataLoader(range(4), shuffle=True, generator=g)
@@ -126,7 +128,7 @@ class LoaderGenerators:
     True
     """
 
-    __slots__ = ("counters", "saved")
+    __slots__ = ("counters", "inside", "saved")
 
     NESTED = ("sampler", "batch_sampler")
     GENERATORS = ("generator", "synchronized_generator")
@@ -137,9 +139,11 @@ class LoaderGenerators:
         self,
         saved: list[tuple[torch.Generator, torch.Tensor]],
         counters: list[tuple[object, str, int]] | None = None,
+        inside: list[tuple[Any, list[Any]]] | None = None,
     ) -> None:
         self.saved = saved
         self.counters = counters or []
+        self.inside = inside or []
 
     @classmethod
     def take(cls, *sources: object) -> LoaderGenerators:
@@ -158,7 +162,12 @@ class LoaderGenerators:
             visit(source, 0)
         found: list[torch.Generator] = []
         counters: list[tuple[object, str, int]] = []
+        inside: list[tuple[Any, list[Any]]] = []
         for holder in holders:
+            state = getattr(holder, "gradient_state", None)
+            references = getattr(state, "dataloader_references", None)
+            if isinstance(references, list) and all(state is not s for s, _ in inside):
+                inside.append((state, list(references)))
             for name in cls.GENERATORS:
                 generator = getattr(holder, name, None)
                 if isinstance(generator, torch.Generator) and all(
@@ -169,13 +178,15 @@ class LoaderGenerators:
                 value = getattr(holder, name, None)
                 if isinstance(value, int) and not isinstance(value, bool):
                     counters.append((holder, name, value))
-        return cls([(generator, generator.get_state()) for generator in found], counters)
+        return cls([(generator, generator.get_state()) for generator in found], counters, inside)
 
     def restore(self) -> None:
         for generator, state in self.saved:
             generator.set_state(state)
         for holder, name, value in self.counters:
             setattr(holder, name, value)
+        for state, references in self.inside:
+            state.dataloader_references = references
 
 
 class Batches:
