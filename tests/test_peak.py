@@ -225,3 +225,13 @@ def test_set_peak_on_a_plain_optimizer_is_result_apply() -> None:
         [g["lr"] for g in a.param_groups], [g["lr"] for g in b.param_groups], rtol=1e-15
     )
     assert not math.isnan(a.param_groups[1]["lr"])
+
+
+def test_a_one_cycle_that_is_gone_does_not_set_the_peak_of_the_next_scheduler() -> None:
+    opt = optimizer(OLD)
+    sched.OneCycleLR(opt, max_lr=[OLD, OLD / 10], total_steps=10)  # leaves max_lr behind
+    for group in opt.param_groups:
+        group["lr"] = group["initial_lr"] = group["max_lr"] / 2  # a constant lr, half of it
+    cosine = sched.CosineAnnealingLR(opt, T_max=10)
+    CURVE.apply(opt, "minimum", scheduler=cosine)
+    assert cosine.base_lrs == [SUGGESTION, pytest.approx(SUGGESTION / 10)]

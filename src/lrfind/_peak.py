@@ -84,16 +84,20 @@ def schedulers_of(schedulers: Any) -> list[Any]:
 
 def peaks(optimizer: Any, schedulers: Sequence[Any] = ()) -> list[float]:
     """Each param group's peak lr: ``CyclicLR``'s ``max_lrs``, else the group's
-    ``max_lr`` (``OneCycleLR``), else its ``initial_lr`` (any other scheduler's base
-    lr), else its ``lr``. ``schedulers`` as from :func:`schedulers_of`."""
+    ``max_lr`` (``OneCycleLR``'s, when one is given or none is), else its ``initial_lr``
+    (any other scheduler's base lr), else its ``lr``. ``schedulers`` as from
+    :func:`schedulers_of`."""
     groups = optimizer.param_groups
     for scheduler in schedulers:
         top = getattr(scheduler, "max_lrs", None)
         if isinstance(top, list) and len(top) == len(groups):
             return [float(value) for value in top]
+    # a group's max_lr is OneCycleLR's; left by one that is gone, it is not the peak
+    one_cycle = not schedulers or any(hasattr(s, "_schedule_phases") for s in schedulers)
+    keys = ("max_lr", "initial_lr") if one_cycle else ("initial_lr",)
     result = []
     for group in groups:
-        key = next((k for k in ("max_lr", "initial_lr") if group.get(k) is not None), "lr")
+        key = next((k for k in keys if group.get(k) is not None), "lr")
         result.append(float(group[key]))
     return result
 
