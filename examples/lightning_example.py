@@ -3,11 +3,12 @@
     python examples/lightning_example.py [output_dir]
 
 A tiny regression on generated data. ``LRFinder`` runs the range test at the start
-of epoch 0 (before any training step), puts the model and optimizer back exactly,
-sets the suggestion (``apply=True``) on the optimizer and on ``module.hparams.lr``,
-and logs the figure to the Trainer's logger (a CSVLogger here: ``lrfind_epoch_0.png`` and
-``.json`` in its log directory). ``lrfind.integrations.lightning.find(trainer, module,
-...)`` does the same as a function call before ``trainer.fit``.
+of epoch 0 (before any training step), puts the model and optimizer back exactly, sets
+the suggestion (by default, as Lightning's own ``LearningRateFinder`` does) on the
+optimizer and on ``module.hparams.lr``, and logs the figure to the Trainer's logger (a
+CSVLogger here: ``lrfind_epoch_0.png`` and ``.json`` in its log directory).
+``lrfind.integrations.lightning.find(trainer, module, ...)`` does the same as a function
+call before ``trainer.fit``.
 """
 
 from __future__ import annotations
@@ -49,8 +50,7 @@ def main(out: Path) -> float:
     y = x @ torch.randn(8, 1) + 0.1 * torch.randn(512, 1)
     data = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
 
-    finder = LRFinder(epochs=(0,), start_lr=1e-5, end_lr=10.0, num_steps=80, progress=False,
-                      apply=True)  # fmt: skip
+    finder = LRFinder(epochs=(0,), start_lr=1e-5, end_lr=10.0, num_steps=80, progress=False)
     trainer = pl.Trainer(
         max_epochs=2,
         accelerator="cpu",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from lrfind import _files, _lr, _validate
+from lrfind import _files, _peak, _validate
 from lrfind.display import NotebookDisplay
 from lrfind.errors import LRFindError, LRFindWarning
 from lrfind.smoothing import ema
@@ -253,30 +253,35 @@ class Result(NotebookDisplay):
 
     # ---- actions ----------------------------------------------------------------------
 
-    def apply(self, optimizer: Any, method: str | None = None) -> float:
-        """Set the suggested lr on ``optimizer``, keeping its param groups' ratios.
+    def apply(self, optimizer: Any, method: str | None = None, *, scheduler: Any = None) -> float:
+        """Set the suggestion as the peak lr of ``optimizer``, keeping its param groups'
+        ratios, and of its LR ``scheduler`` when it has one.
 
-        The first group gets the suggestion; every other group ``g`` gets
-        ``suggestion * g["lr"] / groups[0]["lr"]``. Apply it before you create an LR
-        scheduler (a scheduler already attached keeps its own base lrs).
+        Without a scheduler the first group's ``lr`` becomes the suggestion and every
+        other group ``g`` gets ``suggestion * g["lr"] / groups[0]["lr"]``. A scheduler
+        made before or after this call both work: pass one that is already attached as
+        ``scheduler`` (one, or a list of them), and the suggestion becomes its peak
+        (``OneCycleLR``'s ``max_lr``, ``CyclicLR``'s ``max_lrs``, any other's base lr:
+        what a warmup climbs to, where a decay starts), with every scheduler it holds
+        (``SequentialLR``, ``ChainedScheduler``); the current lr moves with it, so the
+        schedule goes on from its current step as one created with the suggestion
+        would (``lrfind._peak.set_peak``). A scheduler cannot be found from
+        its optimizer: when the groups show one was made (``initial_lr``) and none is
+        given, an :class:`~lrfind.errors.LRFindWarning` says so.
 
         Returns:
-            The lr set on the first group.
+            The suggestion set.
 
         Raises:
             LRFindError: when there is no suggestion (its reason is in the message).
-            ValueError: when ``optimizer`` has no ``param_groups`` or the first group's
-                lr is 0 (the ratios are undefined).
+            ValueError: when ``optimizer`` has no ``param_groups``, ``scheduler``
+                belongs to another optimizer, or the first group's lr (or peak) is 0
+                (the ratios are undefined). Nothing is changed then.
         """
         found = self.suggest(method)
         if found.lr is None:
             raise LRFindError(f"no learning rate to apply ({found.method}): {found.reason}")
-        groups = getattr(optimizer, "param_groups", None)
-        if not groups:
-            raise ValueError(f"optimizer must have param_groups, got {type(optimizer).__name__}")
-        if float(groups[0]["lr"]) == 0.0:
-            raise ValueError("optimizer's first param group has lr=0: group ratios are undefined")
-        _lr.set_lr(optimizer, found.lr, _lr.ratios(optimizer))
+        _peak.set_peak(optimizer, found.lr, scheduler)
         return found.lr
 
     def plot(

@@ -3,7 +3,10 @@ optimizer's own GradScaler, as ``accelerator.backward`` does (CPU, a GradScaler 
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +24,7 @@ from lrfind.torch.precision import stepping_scaler  # noqa: E402
 SCALE = 2.0**10
 
 
-def data() -> list[tuple[torch.Tensor, torch.Tensor]]:
+def batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 6, generator=g)
     y = (x[:, 0] > 0).long()
@@ -39,13 +42,15 @@ def setup(scaled: bool) -> tuple[nn.Module, torch.optim.Optimizer, torch.amp.Gra
     return model, AcceleratedOptimizer(inner, device_placement=False, scaler=scaler), scaler
 
 
-def sweep(optimizer: torch.optim.Optimizer, model: nn.Module, **options: object) -> lrfind.Result:
+def sweep(
+    optimizer: torch.optim.Optimizer, model: nn.Module, data: Any = None, **options: object
+) -> lrfind.Result:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lrfind.LRFindWarning)
         return lrfind.find(
             model,
             optimizer,
-            data(),
+            batches() if data is None else data,
             loss_fn=nn.CrossEntropyLoss(),
             start_lr=1e-4,
             end_lr=1.0,
@@ -95,3 +100,48 @@ def test_another_grad_scaler_is_refused() -> None:
     model, optimizer, _ = setup(scaled=True)
     with pytest.raises(ValueError, match="grad_scaler: the optimizer steps through its own"):
         sweep(optimizer, model, grad_scaler=torch.amp.GradScaler("cpu"))
+
+
+def launch_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "lrfind_test_launch", Path(__file__).parents[1] / "torch" / "launch.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_two_processes_train_after_find_as_without_it(tmp_path: Path) -> None:
+    # An Accelerate-prepared loader keeps its shuffle generator nested in its batch
+    # sampler (BatchSamplerShard -> BatchSampler -> RandomSampler) and counts its passes
+    # in `iteration`: both must come back, or the next steps see other batches.
+    launch = launch_module()
+    launch.ranks(Path(__file__).parent / "accelerate_worker.py", [str(tmp_path)], tmp_path,
+                 world=2, timeout=120)  # fmt: skip
+    for rank in launch.read_ranks(tmp_path, 2):
+        assert rank["world"] == 2
+        plain, swept = rank["plain"], rank["swept"]
+        assert len(plain["batches"]) == 10
+        assert swept["batches"] == plain["batches"]
+        assert swept["iteration"] == plain["iteration"]
+        assert swept["weights"] == plain["weights"]
+
+
+def test_the_gradient_state_is_not_left_inside_the_sweeps_pass() -> None:
+    # A sweep stops its pass over a prepared loader midway: the loader never tells
+    # Accelerate's GradientState that the pass ended, which then believes it is still
+    # inside it (end_of_dataloader, accumulate's sync) until the next pass ends.
+    accelerator = Accelerator(cpu=True)
+    model, optimizer, _ = setup(scaled=False)
+    x = torch.randn(64, 6, generator=torch.Generator().manual_seed(0))
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, (x[:, 0] > 0).long()), batch_size=8, shuffle=True
+    )
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    state = accelerator.gradient_state
+    before = list(state.dataloader_references)
+    sweep(optimizer, model, data=loader)
+    assert state.dataloader_references == before
+    assert not state.in_dataloader

@@ -1,16 +1,20 @@
 """lrfind.integrations: one contract for the four, the way the suggestion is applied.
 
-``find(..., apply=False)`` everywhere (Lightning's ``LRFinder`` too); ``apply=True`` sets
-the suggestion where the framework reads its lr; each module's ``apply(result, <that
-place>, method=None)`` does it later and raises ``LRFindError`` without a suggestion.
-JAX's state is immutable: its ``find`` has no ``apply`` and its ``apply`` returns a copy.
-Each integration's own test file checks what is set where.
+Each integration follows its host framework: Lightning's ``LRFinder`` and ``find`` apply
+by default, as Lightning's ``LearningRateFinder`` and ``Tuner.lr_find`` do; Hugging Face
+and Keras take ``apply=False`` by default. ``apply=True`` sets the suggestion where the
+framework reads its lr; each module's ``apply(result, <that place>, method=None)`` does
+it later and raises ``LRFindError`` without a suggestion. JAX's state is immutable: its
+``find`` has no ``apply`` and its ``apply`` returns a copy. The table of
+docs/integrations.md says the same. Each integration's own test file checks what is set
+where.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,17 +46,43 @@ def test_suggested_lr_is_the_methods_suggestion_or_an_error_with_the_reason() ->
         suggested_lr(FLAT)
 
 
+DEFAULTS = {"lightning": True, "transformers": False, "keras": False}
+"""Each ``find``'s ``apply`` default: its host framework's convention."""
+
+DOCS = Path(__file__).parents[2] / "docs" / "integrations.md"
+
+
 @pytest.mark.parametrize("name", IN_PLACE)
-def test_find_takes_apply_false_by_keyword(name: str) -> None:
+def test_find_takes_apply_by_keyword_with_its_frameworks_default(name: str) -> None:
     parameter = inspect.signature(module(name).find).parameters["apply"]  # type: ignore[attr-defined]
-    assert parameter.default is False
+    assert parameter.default is DEFAULTS[name]
     assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
 
 
-def test_the_lightning_callback_has_the_same_default() -> None:
+def test_the_lightning_callback_applies_by_default_as_lightnings_own() -> None:
     lightning = module("lightning")
     parameter = inspect.signature(lightning.LRFinder).parameters["apply"]  # type: ignore[attr-defined]
-    assert parameter.default is False
+    assert parameter.default is True
+
+
+def test_the_docs_table_says_each_default() -> None:
+    rows = [line.split("|")[1:-1] for line in DOCS.read_text().splitlines()]
+    table = {
+        (cells[0].strip(), cells[1].strip()): cells[2].strip().split(",")[0].split(" ")[0]
+        for cells in rows
+        if len(cells) == 4
+    }
+    lightning = module("lightning")
+    callback = inspect.signature(lightning.LRFinder).parameters["apply"].default  # type: ignore[attr-defined]
+    expected = {
+        ("Lightning", "`LRFinder` callback"): callback,
+        ("Lightning", "`find(trainer, module, ...)`"): DEFAULTS["lightning"],
+        ("Hugging Face", "`find(trainer)`"): DEFAULTS["transformers"],
+        ("Keras", "`find(model, x, y)`"): DEFAULTS["keras"],
+        ("JAX", "`apply(result, opt_state)`"): False,
+    }
+    for key, default in expected.items():
+        assert table[key] == ("yes" if default else "no"), key
 
 
 def test_jax_find_has_no_apply_flag() -> None:

@@ -710,15 +710,20 @@ class Flat(Regressor):
         return super().training_step(batch, batch_idx) * 0.0 + 1.0
 
 
-def test_apply_defaults_to_false_find_and_apply_set_the_same_places(tmp_path: Path) -> None:
+def test_find_applies_by_default_find_and_apply_set_the_same_places(tmp_path: Path) -> None:
     from lrfind.integrations.lightning import apply
 
     trainer = make_trainer(tmp_path, [], logger=False)
     module = Regressor(lr=1e-2)
-    result = find(trainer, module, loader(), num_steps=20, start_lr=1e-5, progress=False)
+    result = find(trainer, module, loader(), num_steps=20, start_lr=1e-5, progress=False,
+                  apply=False)  # fmt: skip
     lr = result.suggestion
     assert lr is not None
-    assert module.hparams.lr == 1e-2  # the default only returns the result
+    assert module.hparams.lr == 1e-2  # apply=False only returns the result
+    again = find(trainer, module, loader(), num_steps=20, start_lr=1e-5, progress=False)
+    assert again.suggestion == lr
+    assert module.hparams.lr == lr  # the default sets it, as Lightning's Tuner.lr_find
+    module.hparams.lr = 1e-2
     assert apply(result, module) == lr
     assert module.hparams.lr == lr
     assert apply(CURVE, module, method="minimum") == pytest.approx(1e-3)
@@ -743,9 +748,9 @@ def test_apply_true_without_a_suggestion_sets_nothing_and_warns_once(tmp_path: P
     assert module.hparams.lr == 1e-2
 
 
-def test_the_callback_by_default_records_and_changes_nothing(tmp_path: Path) -> None:
+def test_the_callback_with_apply_false_records_and_changes_nothing(tmp_path: Path) -> None:
     capture = Capture(epoch=0)
-    finder = LRFinder(log=False, num_steps=20, start_lr=1e-5, progress=False)
+    finder = LRFinder(apply=False, log=False, num_steps=20, start_lr=1e-5, progress=False)
     trainer = make_trainer(tmp_path, [finder, capture], logger=False, limit_train_batches=2)
     module = Regressor(lr=1e-2, scheduler=True)
     trainer.fit(module, loader())
@@ -754,3 +759,142 @@ def test_the_callback_by_default_records_and_changes_nothing(tmp_path: Path) -> 
     assert capture.first_batch_lr == 1e-2
     assert module.hparams.lr == 1e-2
     assert trainer.lr_scheduler_configs[0].scheduler.base_lrs == [1e-2]
+
+
+# ---- the suggestion under a warmup schedule; Lightning's conventions (#28, #30) ---------
+
+
+class Warmup(Regressor):
+    """A step-wise warmup, as transformers are trained: from 0, or from 0.01x to a cosine."""
+
+    def __init__(self, lr: float = 1e-2, kind: str = "lambda") -> None:
+        super().__init__(lr=lr)
+        self.kind = kind
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        sched = torch.optim.lr_scheduler
+        if self.kind == "lambda":
+            scheduler: Any = sched.LambdaLR(optimizer, lambda step: min(1.0, step / 5))
+        else:
+            scheduler = sched.SequentialLR(
+                optimizer,
+                [
+                    sched.LinearLR(optimizer, 0.01, total_iters=5),
+                    sched.CosineAnnealingLR(optimizer, 11),
+                ],
+                milestones=[5],
+            )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
+class LrTrace(pl.Callback):
+    def __init__(self) -> None:
+        self.lrs: list[float] = []
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, index: int) -> None:
+        self.lrs.append(float(trainer.optimizers[0].param_groups[0]["lr"]))
+
+
+@pytest.mark.parametrize("kind", ["lambda", "sequential"])
+def test_the_callback_applies_by_default_as_the_peak_of_a_warmup_schedule(
+    tmp_path: Path, kind: str
+) -> None:
+    # The defects: a LambdaLR warmup from 0 crashed fit ("lr=0.0: cannot scale it"); a
+    # SequentialLR(LinearLR(0.01) -> cosine) climbed to 97x the suggestion, then fell
+    # back to the old lr at the switch. Now the fit after the sweep runs the schedule a
+    # module configured with the suggestion from the start runs. The callback is built
+    # as Lightning users build theirs, without apply=: it applies by default (#30).
+    pl.seed_everything(0, verbose=False)
+    finder, trace = LRFinder(log=False, num_steps=30, start_lr=1e-5, progress=False), LrTrace()
+    trainer = make_trainer(tmp_path, [finder, trace], max_epochs=2, logger=False)
+    module = Warmup(lr=1e-2, kind=kind)
+    trainer.fit(module, loader())
+    assert finder.result is not None
+    lr = finder.result.suggestion
+    assert lr is not None
+    assert lr != 1e-2
+    assert module.hparams.lr == lr
+
+    pl.seed_everything(0, verbose=False)
+    fresh = LrTrace()
+    make_trainer(tmp_path, [fresh], max_epochs=2, logger=False).fit(Warmup(lr, kind), loader())
+    assert len(trace.lrs) == len(fresh.lrs) == 16
+    np.testing.assert_allclose(trace.lrs, fresh.lrs, rtol=1e-9, atol=1e-15)
+    assert max(trace.lrs) == pytest.approx(lr, rel=1e-9)
+
+
+def shuffled(seed: int = 1) -> DataLoader[Any]:
+    """The loader with its own generator: its order is drawn from it at each epoch."""
+    data = loader().dataset
+    return DataLoader(
+        data, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
+
+
+def test_the_callback_leaves_the_batch_order_of_a_loader_with_its_own_generator(
+    tmp_path: Path,
+) -> None:
+    weights = []
+    for callbacks in ([], [LRFinder(apply=False, log=False, num_steps=12, progress=False)]):
+        pl.seed_everything(0, verbose=False)
+        module = Regressor(lr=1e-2)
+        make_trainer(tmp_path, callbacks, max_epochs=2, logger=False).fit(module, shuffled())
+        weights.append(copy.deepcopy(module.state_dict()))
+    assert_same(weights[1], weights[0])
+
+
+class ShuffledData(pl.LightningDataModule):
+    """A datamodule that keeps the generator its loaders draw their order from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(1)
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return DataLoader(loader().dataset, batch_size=16, shuffle=True, generator=self.generator)
+
+
+@pytest.mark.parametrize("source", ["loader", "datamodule"])
+def test_find_leaves_the_batch_order_of_a_loader_with_its_own_generator(
+    tmp_path: Path, source: str
+) -> None:
+    weights = []
+    for sweep_first in (False, True):
+        pl.seed_everything(0, verbose=False)
+        module = Regressor(lr=1e-2)
+        data: dict[str, Any] = (
+            {"train_dataloaders": shuffled()}
+            if source == "loader"
+            else {"datamodule": ShuffledData()}
+        )
+        if sweep_first:
+            find(make_trainer(tmp_path, [], logger=False), module, apply=False, num_steps=12,
+                 progress=False, **data)  # fmt: skip
+        make_trainer(tmp_path, [], max_steps=5, logger=False).fit(module, **data)
+        weights.append(copy.deepcopy(module.state_dict()))
+    assert_same(weights[1], weights[0])
+
+
+class TwoOptimizers(Regressor):
+    def configure_optimizers(self) -> Any:
+        first, second = self.net[0], self.net[2]
+        return [torch.optim.SGD(first.parameters(), lr=0.1), torch.optim.Adam(second.parameters())]
+
+
+def test_two_optimizers_are_refused_before_the_throwaway_trainer_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lrfind.integrations.lightning as integration
+
+    built: list[Any] = []
+    monkeypatch.setattr(integration, "_throwaway_trainer", lambda *a: built.append(a))
+    trainer = make_trainer(tmp_path, [], logger=False)
+    with pytest.raises(
+        LRFindError, match="sweeps one optimizer, and configure_optimizers returns 2"
+    ):
+        find(trainer, TwoOptimizers(), loader(), progress=False)
+    assert built == []

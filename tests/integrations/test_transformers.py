@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import runpy
 from pathlib import Path
@@ -374,3 +375,87 @@ def test_apply_true_without_a_suggestion_sets_nothing_and_warns_once(tmp_path: P
     assert result.suggestion is None
     assert len([w for w in caught if issubclass(w.category, LRFindWarning)]) == 1
     assert trainer.args.learning_rate == 5e-4
+
+
+# ---- a Trainer given its own warmup schedule (#28) -------------------------------------
+
+
+class LrTrace(transformers.TrainerCallback):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.lrs: list[float] = []
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.lrs.append(float(kwargs["optimizer"].param_groups[0]["lr"]))
+
+
+def with_warmup(tmp_path: Path, lr: float, **kwargs: Any) -> Any:
+    model = gpt2()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    schedule = transformers.get_cosine_schedule_with_warmup(optimizer, 3, 10)
+    args = arguments(tmp_path, max_steps=10, **kwargs)
+    rows = token_rows()
+    return CountingTrainer(
+        model=model, args=args, train_dataset=rows, optimizers=(optimizer, schedule)
+    )
+
+
+def test_apply_on_a_trainer_given_a_warmup_schedule_sets_its_peak(tmp_path: Path) -> None:
+    # The defect: "first param group has lr=0" after the whole sweep, with
+    # trainer.args.learning_rate already changed and the result lost.
+    trainer = with_warmup(tmp_path, 5e-4)
+    result = find(trainer, apply=True, start_lr=1e-5, end_lr=10.0, num_steps=20, progress=False)
+    lr = result.suggestion
+    assert lr is not None
+    assert trainer.args.learning_rate == lr
+    assert trainer.lr_scheduler.base_lrs == [lr]
+    assert result.settings["trainer_lr_scheduler_type"] == "LambdaLR (given to the Trainer)"
+    trace = LrTrace()
+    trainer.add_callback(trace)
+    trainer.train()
+
+    fresh = with_warmup(tmp_path, lr)
+    expected = LrTrace()
+    fresh.add_callback(expected)
+    fresh.train()
+    assert len(trace.lrs) == len(expected.lrs) == 10
+    np.testing.assert_allclose(trace.lrs, expected.lrs, rtol=1e-9, atol=1e-15)
+    assert max(trace.lrs) == pytest.approx(lr, rel=1e-9)
+
+
+def test_apply_is_all_or_nothing_and_keeps_the_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lrfind.integrations.transformers as integration
+
+    # Refused before the sweep: a scheduler that belongs to another optimizer.
+    trainer = with_warmup(tmp_path, 5e-4)
+    other = torch.optim.SGD(gpt2().parameters(), lr=0.1)
+    trainer.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(other, lambda step: 1.0)
+    with pytest.raises(ValueError, match="belongs to another optimizer"):
+        find(trainer, apply=True, num_steps=10, progress=False)
+    assert trainer.calls == 0  # no sweep
+    assert trainer.args.learning_rate == 5e-4
+
+    # Refused after it (here made to fail): nothing set, the result on the error.
+    trainer = with_warmup(tmp_path, 5e-4)
+    optimizer, schedule = trainer.optimizer, trainer.lr_scheduler
+    before = (copy.deepcopy(optimizer.param_groups[0]["lr"]), list(schedule.base_lrs))
+
+    def refuse(*args: Any, **kwargs: Any) -> float:
+        raise ValueError("cannot")
+
+    monkeypatch.setattr(integration, "apply_suggestion", refuse)
+    with pytest.raises(integration.NotApplied, match="nothing was set") as info:
+        find(trainer, apply=True, start_lr=1e-5, end_lr=10.0, num_steps=20, progress=False)
+    assert len(info.value.result.lrs) > 5
+    assert trainer.args.learning_rate == 5e-4
+    assert (optimizer.param_groups[0]["lr"], schedule.base_lrs) == before
+
+
+def test_the_trainers_schedule_is_recorded(tmp_path: Path) -> None:
+    args = {"lr_scheduler_type": "cosine", "warmup_steps": 0.1}
+    trainer = Trainer(model=gpt2(), args=arguments(tmp_path, **args), train_dataset=token_rows())
+    result = find(trainer, apply=False, num_steps=8, progress=False)
+    assert result.settings["trainer_lr_scheduler_type"] == "cosine"
+    assert result.settings["trainer_warmup_steps"] == 0.1
+    assert Result.from_dict(result.to_dict()).settings == result.settings

@@ -13,17 +13,21 @@ Each returns the same :class:`~lrfind.result.Result` as :func:`lrfind.find`. Imp
 this package imports no framework; importing a submodule without its framework raises
 an ``ImportError`` that names the extra to install.
 
-One contract for applying the suggestion, the same in all four:
+Applying the suggestion follows each host framework's convention:
 
-- ``find(..., apply=False)`` (and Lightning's ``LRFinder(apply=False)``) changes nothing
-  of your training set-up: everything the sweep touched is put back, and the result is
-  yours to read. ``apply=True`` then sets the suggestion of the result's ``method``
-  where that framework's training reads its learning rate; when there is no suggestion
-  nothing is set (the sweep's ``LRFindWarning`` says why). JAX's arrays cannot be set
-  in place, so its ``find`` has no ``apply``.
+- Lightning's ``LRFinder`` callback and ``find`` apply it by default, as Lightning's own
+  ``LearningRateFinder`` and ``Tuner.lr_find`` do (``update_attr=True``); the Hugging
+  Face and Keras ``find`` only return the result unless given ``apply=True`` (those
+  frameworks have no finder whose convention to follow). Either way everything the
+  sweep touched is put back first, then the suggestion of the result's ``method`` is
+  set where that framework's training reads its learning rate; when there is no
+  suggestion nothing is set (the sweep's ``LRFindWarning`` says why). JAX's arrays
+  cannot be set in place, so its ``find`` has no ``apply``.
 - Each module's ``apply(result, <that place>, method=None)`` does the same later, for a
   result you kept, and raises ``LRFindError`` (with the reason) when there is no
   suggestion; it returns the lr it set (JAX's: the new optimizer state).
+- On a PyTorch optimizer with LR schedulers the suggestion is the schedule's peak
+  (:func:`apply_suggestion`).
 
 >>> batches = cycle([1, 2], "data")
 >>> [next(batches) for _ in range(5)]
@@ -35,7 +39,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lrfind import _lr
 from lrfind.errors import LRFindError
 
 if TYPE_CHECKING:
@@ -116,21 +119,25 @@ def apply_suggestion(
     schedulers: Sequence[Any] = (),
     method: str | None = None,
 ) -> float:
-    """Set the suggestion on a PyTorch optimizer that may already have LR schedulers.
+    """Set the suggestion as the peak lr of a PyTorch optimizer and of its LR schedulers.
 
-    The whole lr schedule is scaled by one factor, so its shape (and each param group's
-    ratio to the first) is kept: for a scheduler with a peak (``OneCycleLR``'s
-    ``max_lr``, ``CyclicLR``'s ``max_lrs``) the peak becomes the suggestion; otherwise
-    the current lr does. Each group's ``lr``, ``initial_lr``, ``max_lr`` and ``min_lr``
-    and each scheduler's ``base_lrs``, ``max_lrs`` and last lrs are scaled. Without
-    schedulers this is :meth:`Result.apply <lrfind.result.Result.apply>`.
+    The suggestion becomes the schedule's peak: ``OneCycleLR``'s ``max_lr``,
+    ``CyclicLR``'s ``max_lrs``, and for any other scheduler its base lr (the lr a
+    warmup climbs to, where a decay starts), in every scheduler given and every one a
+    ``SequentialLR`` or ``ChainedScheduler`` holds. Each group's ``initial_lr``,
+    ``max_lr``, ``min_lr`` and current ``lr`` and each scheduler's ``base_lrs`` and
+    ``max_lrs`` move by the same factor, so the schedule goes on from its current step
+    as one created with the suggestion would, and each param group keeps its ratio to
+    the first (``lrfind._peak.set_peak``). Without schedulers this is
+    :meth:`Result.apply <lrfind.result.Result.apply>`.
 
     Returns:
         The suggested lr.
 
     Raises:
         LRFindError: when the result has no suggestion (with its reason).
-        ValueError: when the first param group's lr (or peak) is not > 0.
+        ValueError: when the first param group's peak is not > 0, or a scheduler
+            belongs to another optimizer; nothing is changed then.
 
     >>> import numpy as np, torch
     >>> from lrfind.result import Result
@@ -143,32 +150,4 @@ def apply_suggestion(
     >>> lr, group["max_lr"], group["initial_lr"], scheduler.base_lrs
     (0.001, 0.001, 4e-05, [4e-05])
     """
-    lr = suggested_lr(result, method)
-    groups = optimizer.param_groups
-    peak = "max_lr" if groups[0].get("max_lr") is not None else "lr"
-    reference = float(groups[0][peak])
-    exact: tuple[Any, Any] = (groups[0], peak)
-    for scheduler in schedulers:
-        peaks = getattr(scheduler, "max_lrs", None)
-        if isinstance(peaks, list) and peaks:
-            reference = float(peaks[0])
-            exact = (peaks, 0)
-    if not reference > 0.0:
-        raise ValueError(f"the optimizer's first param group has lr={reference}: cannot scale it")
-    factor = lr / reference
-    for group in groups:
-        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
-            if group.get(key) is not None:
-                _lr.assign(group, key, float(group[key]) * factor)
-    for scheduler in schedulers:
-        for name in ("base_lrs", "max_lrs"):
-            values = getattr(scheduler, name, None)
-            if isinstance(values, list):
-                for k, value in enumerate(values):
-                    _lr.assign(values, k, float(value) * factor)
-    holder, index = exact
-    _lr.assign(holder, index, lr)  # the reference is the suggestion exactly
-    for scheduler in schedulers:
-        if isinstance(getattr(scheduler, "_last_lr", None), list):
-            scheduler._last_lr = [float(group["lr"]) for group in groups]
-    return lr
+    return result.apply(optimizer, method, scheduler=list(schedulers))

@@ -5,20 +5,23 @@ Two ways in, one engine (:func:`lrfind.find` on the module's ``training_step``):
 - :class:`LRFinder`, a callback: at the start of each chosen epoch (default: epoch 0,
   before any training) it sweeps the optimizer the Trainer built, over the Trainer's
   train dataloader, with its precision, gradient accumulation and clipping; puts the
-  module, optimizer, LR schedulers, GradScaler and RNG states back exactly, and logs
-  the figure to the Trainer's loggers. With ``apply=True`` it then sets the suggestion
-  on the optimizer (scaling the LR schedulers with it) and where the lr is kept
-  (:func:`lr_holders`); nothing undoes it afterwards.
+  module, optimizer, LR schedulers, GradScaler, RNG states and the loaders' own
+  generators back exactly, and logs the figure to the Trainer's loggers. Then, as
+  Lightning's ``LearningRateFinder(update_attr=True)`` does by default, it sets the
+  suggestion as the peak of the optimizer's schedule (each LR scheduler's base lr, see
+  :func:`~lrfind.integrations.apply_suggestion`) and where the lr is kept
+  (:func:`lr_holders`); nothing undoes it afterwards. ``apply=False`` only records it.
 - :func:`find`, a function to call before ``trainer.fit``: it runs the same sweep inside
   a short ``fit`` of a throwaway Trainer built like yours (device, precision,
   accumulation, clipping, epochs; no loggers, checkpoints or validation), so
   ``training_step`` and ``configure_optimizers`` see what they see under ``fit``
   (``self.trainer``, ``self.global_step``, ``self.current_epoch``, the datamodule,
   ``self.trainer.estimated_stepping_batches``); the fit leaves as soon as the sweep is
-  done, as Lightning's own tuner leaves it, and the module comes back as it was. With
-  ``apply=True`` the suggestion is set where the lr is kept (the module's or the
-  datamodule's ``lr`` attribute or ``hparams`` entry), which ``configure_optimizers``
-  then reads when ``fit`` runs; :func:`apply` does that later, for a result you kept.
+  done, as Lightning's own tuner leaves it, and the module comes back as it was. Then,
+  as Lightning's ``Tuner.lr_find(update_attr=True)`` does by default, the suggestion is
+  set where the lr is kept (the module's or the datamodule's ``lr`` attribute or
+  ``hparams`` entry), which ``configure_optimizers`` then reads when ``fit`` runs
+  (``apply=False`` only returns it); :func:`apply` does that later, for a result you kept.
 
 Unlike Lightning's own finder, suggestions are always computed on the log-lr axis of
 the recorded curve, every sweep starts its stop rule afresh (so one run mid-training
@@ -57,6 +60,7 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise missing("lightning", "PyTorch Lightning", error) from error
 
+from lrfind._peak import check_peak
 from lrfind.errors import LRFindError
 from lrfind.options import (
     SNAPSHOT_KEYS,
@@ -67,7 +71,7 @@ from lrfind.options import (
     split,
 )
 from lrfind.result import Result
-from lrfind.torch.batches import SkipBatch
+from lrfind.torch.batches import LoaderGenerators, SkipBatch
 from lrfind.torch.find import find as _torch_find
 from lrfind.torch.find import snapshot_options
 from lrfind.torch.state import RngState
@@ -291,29 +295,48 @@ def _single_optimizer(module: pl.LightningModule, optimizers: Sequence[Any]) -> 
             "optimization, run lrfind.find or lrfind.sweep with your own step"
         )
     if len(optimizers) != 1:
-        raise LRFindError(f"expected one optimizer, the Trainer has {len(optimizers)}")
+        raise _several_optimizers(len(optimizers))
     optimizer = optimizers[0]
     return getattr(optimizer, "optimizer", optimizer)  # unwrap a LightningOptimizer
 
 
-def _optimizer_from_config(config: Any) -> Any:
-    """The optimizer out of whatever ``configure_optimizers`` returned."""
-    if isinstance(config, torch.optim.Optimizer):
-        return config
-    if isinstance(config, Mapping):
-        return config["optimizer"]
+def _several_optimizers(count: int) -> LRFindError:
+    return LRFindError(
+        f"a range test sweeps one optimizer, and configure_optimizers returns {count} under "
+        f"automatic optimization (Lightning trains that only with manual optimization). "
+        f"Have configure_optimizers return the one to sweep for the range test (e.g. behind "
+        f"a flag on the module), or call lrfind.find(module, optimizer, data, forward=...) "
+        f"with that optimizer yourself; each optimizer gets its own sweep"
+    )
+
+
+def _optimizer_count(config: Any) -> int:
+    """How many optimizers ``configure_optimizers`` returned (Lightning's shapes: one, a
+    dict, a list of them or of dicts, ``([optimizers], [schedulers])``)."""
+    if isinstance(config, torch.optim.Optimizer | Mapping):
+        return 1
     if isinstance(config, list | tuple) and config:
         first = config[0]
         if isinstance(first, list | tuple):  # ([optimizers], [schedulers])
-            if len(first) != 1:
-                raise LRFindError(f"expected one optimizer, configure_optimizers gave {len(first)}")
-            return first[0]
-        if len(config) == 1 or (len(config) == 2 and isinstance(config[1], list | tuple)):
-            return _optimizer_from_config(first)
-        raise LRFindError(f"expected one optimizer, configure_optimizers gave {len(config)}")
-    raise LRFindError(
-        f"could not find the optimizer in what configure_optimizers returned: {config!r:.80}"
-    )
+            return len(first)
+        if len(config) == 2 and isinstance(config[1], list | tuple):  # (optimizer, [...])
+            return 1
+        return len(config)
+    return 0
+
+
+def _refuse_several_optimizers(module: pl.LightningModule) -> None:
+    """Refuse several optimizers under automatic optimization before any fit starts:
+    ``configure_optimizers`` is called once here; one that needs the Trainer (which it
+    has only inside ``fit``) is checked inside the fit instead."""
+    if not module.automatic_optimization:
+        return  # refused in the fit, with the message for manual optimization
+    try:
+        count = _optimizer_count(module.configure_optimizers())
+    except Exception:  # needs self.trainer, or another thing fit sets up
+        return
+    if count > 1:
+        raise _several_optimizers(count)
 
 
 def _train_data(trainer: pl.Trainer) -> Iterable[Any]:
@@ -324,13 +347,24 @@ def _train_data(trainer: pl.Trainer) -> Iterable[Any]:
         from lightning.pytorch.utilities import CombinedLoader
 
         combined = CombinedLoader(data, mode="max_size_cycle")
-        return _FirstItems(combined)
+        return _FirstItems(combined, _loaders(data))
     return data  # type: ignore[no-any-return]
 
 
+def _loaders(data: Any) -> list[Any]:
+    """The user's loaders in what ``fit`` takes as train data (one, a list or a dict)."""
+    if isinstance(data, _FirstItems):
+        return data.loaders
+    if isinstance(data, Mapping):
+        return [loader for item in data.values() for loader in _loaders(item)]
+    if isinstance(data, list | tuple):
+        return [loader for item in data for loader in _loaders(item)]
+    return [] if data is None else [data]
+
+
 class _FirstItems:
-    def __init__(self, data: Iterable[Any]) -> None:
-        self.data = data
+    def __init__(self, data: Iterable[Any], loaders: list[Any]) -> None:
+        self.data, self.loaders = data, loaders
 
     def __iter__(self) -> Iterator[Any]:
         for item in self.data:
@@ -352,6 +386,9 @@ def _sweep(
 ) -> Result:
     """One range test on ``training_step``; everything is put back before it returns."""
     scheduler_states = [copy.deepcopy(s.state_dict()) for s in schedulers]
+    # the loaders' own generators, hidden from find's restore behind _Transferred: the
+    # epoch's iterator (made before this hook) draws its order from them afterwards
+    generators = LoaderGenerators.take(*_loaders(data))
     amp = _amp(trainer)
     scaler = getattr(trainer.precision_plugin, "scaler", None) if amp == "fp16" else None
     try:
@@ -369,6 +406,7 @@ def _sweep(
                 **options,
             )
     finally:
+        generators.restore()
         for scheduler, state in zip(schedulers, scheduler_states, strict=True):
             scheduler.load_state_dict(state)
     result.settings["framework"] = "lightning"
@@ -420,11 +458,17 @@ def log_result(trainer: pl.Trainer, result: Result, name: str = "lrfind") -> Non
 
 
 def _sweep_in_fit(
-    trainer: pl.Trainer, pl_module: pl.LightningModule, options: Mapping[str, Any]
+    trainer: pl.Trainer,
+    pl_module: pl.LightningModule,
+    options: Mapping[str, Any],
+    apply: bool = False,
 ) -> tuple[Result, Any, list[Any]]:
-    """The sweep from inside ``fit``: the Trainer's optimizer, schedulers and data."""
+    """The sweep from inside ``fit``: the Trainer's optimizer, schedulers and data
+    (with ``apply``, checked first that the suggestion can be set on them)."""
     optimizer = _single_optimizer(pl_module, trainer.optimizers)
     schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
+    if apply:
+        check_peak(optimizer, schedulers)  # all or nothing: refused before the sweep
     result = _sweep(
         trainer,
         pl_module,
@@ -443,16 +487,19 @@ class LRFinder(pl.Callback):
 
     At epoch 0 (the default) the sweep runs before any training step; at a later epoch
     it runs from the trained state and, like any sweep, starts its stop rule afresh.
-    After the sweep everything is restored and training goes on as it would have; with
-    ``apply=True`` the suggestion is then set on the optimizer (see
-    :func:`apply_suggestion`) and where the lr is kept, when it is kept somewhere: the
-    module's or the datamodule's ``lr`` / ``learning_rate`` attribute or ``hparams``
-    entry (:func:`lr_holders`).
+    After the sweep everything is restored and training goes on as it would have, with
+    one change by default (``apply=True``, Lightning's convention): the suggestion
+    becomes the peak of the optimizer's schedule, the base lr of its LR schedulers
+    (a warmup climbs to it, a decay starts from it; see :func:`apply_suggestion`), and
+    is set where the lr is kept, when it is kept somewhere: the module's or the
+    datamodule's ``lr`` / ``learning_rate`` attribute or ``hparams`` entry
+    (:func:`lr_holders`).
 
     Args:
         epochs: the epochs (0-based) at whose start to sweep.
-        apply: set the suggestion (default: only record it); when there is none,
-            training goes on unchanged and the sweep's ``LRFindWarning`` says why.
+        apply: set the suggestion (the default, as Lightning's ``LearningRateFinder``);
+            ``False`` only records it. When there is none, training goes on unchanged
+            and the sweep's ``LRFindWarning`` says why.
         lr_attr: the name of the attribute (or ``hparams`` key) holding the lr, on the
             module or the datamodule; default: the first of ``lr``, ``learning_rate``
             that one of them has (:func:`lr_holders`).
@@ -470,7 +517,7 @@ class LRFinder(pl.Callback):
         self,
         *,
         epochs: Iterable[int] = (0,),
-        apply: bool = False,
+        apply: bool = True,
         lr_attr: str | None = None,
         log: bool = True,
         **options: Unpack[IntegrationOptions],
@@ -492,7 +539,9 @@ class LRFinder(pl.Callback):
         epoch = int(trainer.current_epoch)
         if epoch not in self.epochs or epoch in self.results:
             return
-        result, optimizer, schedulers = _sweep_in_fit(trainer, pl_module, self.options)
+        result, optimizer, schedulers = _sweep_in_fit(
+            trainer, pl_module, self.options, apply=self.apply
+        )
         result.settings["epoch"] = epoch
         self.results[epoch] = result
         if self.apply:
@@ -619,7 +668,7 @@ def find(
     train_dataloaders: Iterable[Any] | None = None,
     datamodule: pl.LightningDataModule | None = None,
     *,
-    apply: bool = False,
+    apply: bool = True,
     lr_attr: str | None = None,
     log: bool = True,
     **options: Unpack[IntegrationOptions],
@@ -637,9 +686,10 @@ def find(
     first epoch the optimizer ``fit`` built from ``configure_optimizers`` is swept, then
     the fit ends at once (only the ``teardown`` hooks run, as after Lightning's own
     tuner). The module comes back exactly as it was (weights, buffers, modes, device,
-    the Trainer it was attached to, RNG states). With ``apply=True`` the suggestion is
-    then written where the lr is kept (:func:`lr_holders`: the module's or the
-    datamodule's ``lr``/``learning_rate`` attribute or ``hparams`` entry), which
+    the Trainer it was attached to, RNG states, the loaders' own generators). By default
+    (``apply=True``, as Lightning's ``Tuner.lr_find``) the suggestion is then written
+    where the lr is kept (:func:`lr_holders`: the module's or the datamodule's
+    ``lr``/``learning_rate`` attribute or ``hparams`` entry), which
     ``configure_optimizers`` must read for ``fit`` to use it (see :func:`apply`).
 
     Args:
@@ -649,8 +699,9 @@ def find(
         train_dataloaders: the data to sweep over.
         datamodule: the datamodule, as for ``fit`` (``prepare_data``, ``setup("fit")``
             and ``train_dataloader`` are called; not with ``train_dataloaders``).
-        apply: set the suggestion where the lr is kept (default: only return it);
-            without a suggestion nothing is set (the sweep's ``LRFindWarning`` says why).
+        apply: set the suggestion where the lr is kept (the default, as Lightning's
+            ``Tuner.lr_find``); ``False`` only returns it. Without a suggestion nothing
+            is set (the sweep's ``LRFindWarning`` says why).
         lr_attr: the attribute (or ``hparams`` key) name, on the module or the
             datamodule; default the first of ``lr``, ``learning_rate`` found.
         log: log the figure and suggestion to the Trainer's loggers.
@@ -660,9 +711,11 @@ def find(
         The :class:`~lrfind.result.Result`.
 
     Raises:
-        ValueError: a bad option, or ``apply=True`` and no lr attribute on the module.
-        LRFindError: manual optimization, several optimizers, no data, or a Trainer
-            whose fit would not start an epoch.
+        ValueError: a bad option, or ``apply=True`` and no lr attribute on the module
+            or the datamodule (pass ``apply=False`` to only get the result).
+        LRFindError: manual optimization, several optimizers (refused before any fit
+            when ``configure_optimizers`` runs without a Trainer), no data, or a
+            Trainer whose fit would not start an epoch.
     """
     checked = _check_options(options)
     if not isinstance(trainer, pl.Trainer):
@@ -676,9 +729,15 @@ def find(
     if trainer.strategy.root_device.type == "cuda":
         torch.cuda.init()  # type: ignore[no-untyped-call]  # so its RNG is in the snapshot
     rng = RngState.take()  # before anything draws: the data, the Trainer, the optimizer
+    # the loaders' own generators: the throwaway fit starts an iterator (which draws its
+    # seed from them) before the sweep starts; a generator the datamodule or the module
+    # keeps as ``generator`` is found too
+    generators = LoaderGenerators.take(*_loaders(train_dataloaders), datamodule, module)
     try:
+        _refuse_several_optimizers(module)  # before the throwaway Trainer is built
         result = _fit_and_sweep(trainer, module, train_dataloaders, datamodule, checked)
     finally:
+        generators.restore()
         rng.restore()
     if apply and result.suggestion is not None:  # without one, the sweep has warned why
         _set_lr_attr(module, datamodule, lr_attr, result.suggestion)

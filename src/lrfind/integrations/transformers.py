@@ -28,13 +28,14 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise missing("transformers", "Hugging Face Transformers", error) from error
 
+from lrfind._peak import check_peak
 from lrfind.errors import LRFindError
 from lrfind.options import SNAPSHOT_KEYS, SWEEP_KEYS, IntegrationOptions, check_known
 from lrfind.result import Result
 from lrfind.torch.find import find as _torch_find
 from lrfind.torch.trainer import check_val_batches
 
-__all__ = ["apply", "find"]
+__all__ = ["NotApplied", "apply", "find", "schedule_settings"]
 
 
 def _amp(args: Any) -> str | None:
@@ -47,26 +48,69 @@ def _amp(args: Any) -> str | None:
 
 def apply(result: Result, trainer: transformers.Trainer, method: str | None = None) -> float:
     """Set the suggestion as ``trainer.args.learning_rate``, which ``train()`` builds its
-    optimizer and scheduler with; an optimizer you gave the Trainer gets it too (its
-    param groups' ratios kept, its scheduler scaled, see
-    :func:`~lrfind.integrations.apply_suggestion`). What ``find(apply=True)`` does.
+    optimizer and scheduler with (the scheduler's peak: a warmup climbs to it, a decay
+    starts from it). An optimizer you gave the Trainer gets it too, as the peak of the
+    scheduler you gave with it (param groups' ratios kept, see
+    :func:`~lrfind.integrations.apply_suggestion`). All or nothing: when the optimizer
+    or scheduler cannot take it, nothing is set. What ``find(apply=True)`` does.
 
     Returns:
         The lr set.
 
     Raises:
         LRFindError: when the result has no suggestion (with its reason).
+        ValueError: when your optimizer or scheduler cannot take it (see
+            ``lrfind._peak.check_peak``); nothing is changed then.
     """
     return _apply(result, trainer, method)
 
 
+def _own(trainer: transformers.Trainer) -> tuple[Any, list[Any]]:
+    """The optimizer the Trainer holds now (``None`` before ``train()`` creates its own)
+    and its scheduler, as a list."""
+    scheduler = getattr(trainer, "lr_scheduler", None)
+    return trainer.optimizer, [] if scheduler is None else [scheduler]
+
+
 def _apply(result: Result, trainer: transformers.Trainer, method: str | None) -> float:
     lr = suggested_lr(result, method)
+    optimizer, schedulers = _own(trainer)
+    if optimizer is not None:  # first: when it refuses, args are not changed either
+        apply_suggestion(result, optimizer, schedulers, method)
     trainer.args.learning_rate = lr
-    if trainer.optimizer is not None:
-        scheduler = getattr(trainer, "lr_scheduler", None)
-        apply_suggestion(result, trainer.optimizer, [scheduler] if scheduler else [], method)
     return lr
+
+
+class NotApplied(LRFindError):
+    """``find(apply=True)`` measured a curve, but its suggestion could not be set; nothing
+    was set, and the result of the sweep is kept here, in :attr:`result`."""
+
+    def __init__(self, message: str, result: Result) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def schedule_settings(trainer: transformers.Trainer, given: bool) -> dict[str, Any]:
+    """The schedule ``train()`` will run, for the result's settings: the Trainer's own
+    (``lr_scheduler_type`` and its warmup, as the arguments give them) or the scheduler
+    you gave it. Recorded, not used: the suggestion is the peak lr of any of them."""
+    args = trainer.args
+    if given:
+        scheduler = trainer.lr_scheduler
+        return {"trainer_lr_scheduler_type": f"{type(scheduler).__name__} (given to the Trainer)"}
+    kind = getattr(args, "lr_scheduler_type", None)
+    settings: dict[str, Any] = {
+        "trainer_lr_scheduler_type": str(getattr(kind, "value", kind)),
+        "trainer_warmup_steps": _number(getattr(args, "warmup_steps", 0)),
+    }
+    if getattr(args, "warmup_ratio", None) is not None:  # transformers < 5
+        settings["trainer_warmup_ratio"] = float(getattr(args, "warmup_ratio", 0.0))
+    return settings
+
+
+def _number(value: Any) -> int | float:
+    number = float(value or 0)
+    return int(number) if number.is_integer() else number
 
 
 def _eval_data(trainer: transformers.Trainer, val_data: Any) -> Any:
@@ -113,9 +157,11 @@ def find(
             loss is ``trainer.compute_loss``, in eval mode, without gradients.
         val_batches: how many validation batches (all of them if ``None``).
         apply: set ``trainer.args.learning_rate`` to the suggestion (and, when you gave
-            the Trainer your own optimizer, set it there too, scaling its scheduler; see
-            :func:`apply`). Default: only return it. Without a suggestion nothing is set
-            (the sweep's ``LRFindWarning`` says why).
+            the Trainer your own optimizer, set it there too, as the peak of its
+            scheduler; see :func:`apply`). Default: only return it (the Trainer has no
+            lr finder whose convention to follow). All or nothing: an optimizer or
+            scheduler of yours that cannot take it is refused before the sweep.
+            Without a suggestion nothing is set (the sweep's ``LRFindWarning`` says why).
         **options: the sweep and snapshot options of :func:`lrfind.find`
             (:class:`~lrfind.options.IntegrationOptions`; ``method`` is also the
             suggestion ``apply`` sets; ``skip_frozen=True`` suits a PEFT / LoRA model,
@@ -124,10 +170,14 @@ def find(
 
     Returns:
         The :class:`~lrfind.result.Result`; ``settings`` also records the Trainer's
-        batch size, accumulation and precision.
+        batch size, accumulation, precision and the schedule ``train()`` will run
+        (:func:`schedule_settings`: recorded, the suggestion is not corrected for it).
 
     Raises:
-        ValueError: a bad argument.
+        ValueError: a bad argument, or ``apply=True`` and your optimizer or scheduler
+            cannot take a suggestion (before the sweep).
+        NotApplied: ``apply=True``, the sweep ran and its suggestion could not be set;
+            nothing was set and the result is the error's ``result``.
         LRFindError: DeepSpeed or FSDP (not supported; the message says what to do
             instead), or no train dataset.
     """
@@ -161,8 +211,10 @@ def find(
     check_val_batches(val_data, val_batches)
     evaluation = None if val_data is None or val_data is False else _eval_data(trainer, val_data)
     own_optimizer = trainer.optimizer is not None
-    optimizer = trainer.create_optimizer()
     scheduler = getattr(trainer, "lr_scheduler", None)
+    if apply and own_optimizer:  # all or nothing: what cannot take the suggestion is
+        check_peak(trainer.optimizer, scheduler)  # refused before the sweep
+    optimizer = trainer.create_optimizer()
     amp = _amp(args)
     scaler = getattr(getattr(trainer, "accelerator", None), "scaler", None)
     max_grad_norm = getattr(args, "max_grad_norm", None)
@@ -196,7 +248,15 @@ def find(
         framework="transformers",
         per_device_train_batch_size=int(args.per_device_train_batch_size),
         trainer_learning_rate=float(args.learning_rate),
+        **schedule_settings(trainer, given=scheduler is not None),
     )
     if apply and result.suggestion is not None:  # without one, the sweep has warned why
-        _apply(result, trainer, None)
+        try:
+            _apply(result, trainer, None)
+        except ValueError as error:
+            raise NotApplied(
+                f"the range test ran, but its suggestion {result.suggestion:.3g} could not "
+                f"be set ({error}); nothing was set: the result is this error's .result",
+                result,
+            ) from error
     return result

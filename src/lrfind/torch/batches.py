@@ -104,12 +104,20 @@ def to_device(batch: Any, device: torch.device) -> Any:
 
 
 class LoaderGenerators:
-    """The states of the ``torch.Generator`` objects that loaders draw their order from.
+    """The states of the ``torch.Generator`` objects that loaders draw their order from,
+    and the pass counters that seed it.
 
     A ``DataLoader(..., generator=g)`` (or a sampler given its own generator) advances
     ``g`` at every pass: without putting its state back, the data order of the training
     after a range test would differ from the one without it. The global RNGs are the
-    snapshot's business; these are the loaders' own.
+    snapshot's business; these are the loaders' own. They are looked for on the loader
+    and down its chain of samplers (``sampler``, ``batch_sampler``, as deep as a wrapper
+    nests them: Accelerate's ``BatchSamplerShard`` holds the ``BatchSampler`` that holds
+    the ``RandomSampler``), under ``generator`` and ``synchronized_generator``
+    (Accelerate's); the integer ``iteration`` (Accelerate's count of passes, which seeds
+    the next) and ``epoch`` of each of them come back too, and so do the loaders an
+    Accelerate ``gradient_state`` believes it is inside (a pass the sweep left midway
+    never says it ended).
 
     >>> g = torch.Generator().manual_seed(0)
     >>> loader = torch.utils.data.DataLoader(range(4), shuffle=True, generator=g)
@@ -120,28 +128,65 @@ class LoaderGenerators:
     True
     """
 
-    __slots__ = ("saved",)
+    __slots__ = ("counters", "inside", "saved")
 
-    def __init__(self, saved: list[tuple[torch.Generator, torch.Tensor]]) -> None:
+    NESTED = ("sampler", "batch_sampler")
+    GENERATORS = ("generator", "synchronized_generator")
+    COUNTERS = ("iteration", "epoch")
+    DEPTH = 4
+
+    def __init__(
+        self,
+        saved: list[tuple[torch.Generator, torch.Tensor]],
+        counters: list[tuple[object, str, int]] | None = None,
+        inside: list[tuple[Any, list[Any]]] | None = None,
+    ) -> None:
         self.saved = saved
+        self.counters = counters or []
+        self.inside = inside or []
 
     @classmethod
     def take(cls, *sources: object) -> LoaderGenerators:
-        """Record the generators of each source: its own, its sampler's, its batch sampler's."""
-        found: list[torch.Generator] = []
+        """Record the generators and pass counters of each source and its samplers."""
+        holders: list[object] = []
+
+        def visit(holder: object, depth: int) -> None:
+            if holder is None or any(holder is seen for seen in holders):
+                return
+            holders.append(holder)
+            if depth < cls.DEPTH:
+                for name in cls.NESTED:
+                    visit(getattr(holder, name, None), depth + 1)
+
         for source in sources:
-            batch_sampler = getattr(source, "batch_sampler", None)
-            holders = (source, getattr(source, "sampler", None), batch_sampler)
-            for holder in (*holders, getattr(batch_sampler, "sampler", None)):
-                generator = getattr(holder, "generator", None)
-                fresh = all(generator is not g for g in found)
-                if isinstance(generator, torch.Generator) and fresh:
+            visit(source, 0)
+        found: list[torch.Generator] = []
+        counters: list[tuple[object, str, int]] = []
+        inside: list[tuple[Any, list[Any]]] = []
+        for holder in holders:
+            state = getattr(holder, "gradient_state", None)
+            references = getattr(state, "dataloader_references", None)
+            if isinstance(references, list) and all(state is not s for s, _ in inside):
+                inside.append((state, list(references)))
+            for name in cls.GENERATORS:
+                generator = getattr(holder, name, None)
+                if isinstance(generator, torch.Generator) and all(
+                    generator is not g for g in found
+                ):
                     found.append(generator)
-        return cls([(generator, generator.get_state()) for generator in found])
+            for name in cls.COUNTERS:
+                value = getattr(holder, name, None)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    counters.append((holder, name, value))
+        return cls([(generator, generator.get_state()) for generator in found], counters, inside)
 
     def restore(self) -> None:
         for generator, state in self.saved:
             generator.set_state(state)
+        for holder, name, value in self.counters:
+            setattr(holder, name, value)
+        for state, references in self.inside:
+            state.dataloader_references = references
 
 
 class Batches:
