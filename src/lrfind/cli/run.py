@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from lrfind.cli._common import (
     write_result,
 )
 from lrfind.cli.report import report_result
+from lrfind.errors import LRFindWarning
 
 CHECK_NAME = "check"
 """``lrfind run --check`` writes check.png and check.json."""
@@ -124,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
                 **memory,
             )
         except KeyboardInterrupt as error:
+            show_partial(error, args)
             _write_partial(error, out, args.method)
             raise
         seconds = time.perf_counter() - start
@@ -139,13 +142,27 @@ def run(args: argparse.Namespace) -> int:
     return guarded(action)
 
 
+def show_partial(error: KeyboardInterrupt, args: argparse.Namespace) -> None:
+    """On Ctrl-C, draw the curve read so far (``error.result``), if any, and its suggestions."""
+    from lrfind.result import Result
+
+    partial = getattr(error, "result", None)
+    if isinstance(partial, Result):
+        points = len(partial.lrs)
+        print(
+            f"\ninterrupted after {points} points; the curve so far:", file=sys.stderr, flush=True
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LRFindWarning)  # few points: the table says why
+            report_result(partial, args, None, f"suggestions from the {points} points so far:")
+
+
 def _write_partial(error: KeyboardInterrupt, out: Path, method: str) -> None:
     """On Ctrl-C, save the curve read so far (``error.result``), if any, before exiting."""
     from lrfind.result import Result
 
     partial = getattr(error, "result", None)
     if isinstance(partial, Result):
-        print(f"interrupted after {len(partial.lrs)} points; the curve so far:", file=sys.stderr)
         report_files(*write_result(partial, out, None if method == "all" else method))
 
 
