@@ -44,3 +44,23 @@ def test_ctrl_c_in_run_shows_the_curve_it_announces(tmp_path: Path) -> None:
     assert "suggestions from the 7 points so far:" in done.stdout
     assert "stopped: interrupted after 7 of 20 steps" in done.stdout
     assert lines.index("suggestions from the 7 points so far:") > title
+
+
+@pytest.mark.parametrize("option", [["--method", "steepest"], ["--no-raw"], ["--ema"]])
+def test_plot_refuses_a_range_test_option_for_a_grid_instead_of_ignoring_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: list[str]
+) -> None:
+    import numpy as np
+
+    from lrfind.grid import GridResult
+
+    path = tmp_path / "grid.json"
+    GridResult(np.array([1e-3, 1e-2]), np.array([0.5, 0.25]), 10, initial_loss=2.3).save(path)
+    assert cli.main(["plot", str(path), "--terminal", *option]) == cli.EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"lrfind: error: {option[0]} is for a range test's result, but {path} is a grid "
+        "search (its plot marks the grid's best)\n"
+    )
+    assert cli.main(["plot", str(path), "--terminal"]) == cli.EXIT_OK
