@@ -29,7 +29,7 @@ from lrfind.cli._common import (
     write_grid,
     write_result,
 )
-from lrfind.cli.report import report_result
+from lrfind.cli.report import SUGGESTIONS_TITLE, report_result
 from lrfind.errors import LRFindWarning
 
 CHECK_NAME = "check"
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             _write_partial(error, out, args.method)
             raise
         seconds = time.perf_counter() - start
-        report_result(result, args, seconds, "suggestions:")
+        report_result(result, args, seconds, SUGGESTIONS_TITLE)
         report_files(*write_result(result, out, None if args.method == "all" else args.method))
         found = result.suggest(None if args.method == "all" else args.method)
         if found.lr is not None:
