@@ -13,13 +13,21 @@ thread) and writes, into ``--out``:
   own font, which has the braille patterns), for pages whose font has none.
 
 Needs the ``demo`` extra (torch and scikit-learn).
+
+    python docs/screenshots.py --notebook
+
+executes ``examples/quickstart.ipynb`` in a kernel (nbclient, the ``dev`` extra) and
+saves it with its outputs (GitHub then shows its plots), and writes the plot its
+``Result`` cell shows to ``notebook.png`` for the docs' notebook page.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import warnings
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -39,6 +47,7 @@ BRAILLE = 0x2800
 BRAILLE_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
 """The bit of each dot of a braille cell, by row and column (Unicode's numbering)."""
 HERE = Path(__file__).resolve().parent
+NOTEBOOK = HERE.parent / "examples" / "quickstart.ipynb"
 
 
 def demo_result() -> Result:
@@ -107,8 +116,45 @@ def main(out: Path) -> list[Path]:
     return paths
 
 
+def execute_notebook(path: Path) -> Any:
+    """``path`` executed top to bottom in a fresh kernel (nbclient), as a user runs it;
+    the notebook node, with its outputs and without nbclient's timing metadata."""
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+    )
+    client.execute()  # raises CellExecutionError, with the traceback, if a cell fails
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)
+    return notebook
+
+
+def result_png(notebook: Any) -> bytes:
+    """The plot the notebook's ``Result`` cell (the one whose last line is ``result``) shows."""
+    (cell,) = [c for c in notebook.cells if c.cell_type == "code" and c.source.endswith("\nresult")]
+    (shown,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+    return base64.b64decode(shown.data["image/png"])
+
+
+def save_notebook(path: Path, out: Path) -> list[Path]:
+    """Execute the notebook, save it with its outputs, and its plot as ``notebook.png``."""
+    import nbformat
+
+    notebook = execute_notebook(path)
+    nbformat.write(notebook, path)
+    (out / "notebook.png").write_bytes(result_png(notebook))
+    return [path, out / "notebook.png"]
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "images")
-    written = main(parser.parse_args().out)
+    parser.add_argument(
+        "--notebook", action="store_true", help="execute and save examples/quickstart.ipynb"
+    )
+    args = parser.parse_args()
+    written = save_notebook(NOTEBOOK, args.out) if args.notebook else main(args.out)
     print("wrote " + ", ".join(str(p) for p in written))
