@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECK_FACTOR",
+    "MODES",
     "GridResult",
     "check",
     "grid_search",
