@@ -76,7 +76,7 @@ def options_table(groups: list[str]) -> str:
         typed_name, holder, title = GROUPS[group]
         typed: Any = module[typed_name]
         defaults = _defaults(module, holder)
-        rows.append(f"| **{title}** ([`{typed_name}`][lrfind.options.{typed_name}]) | | | |")
+        rows.append(f"| **{title}** | | | [`{typed_name}`][lrfind.options.{typed_name}] |")
         for name, attr in typed.attributes.items():
             if attr.docstring is None:
                 raise ValueError(f"lrfind.options.{typed_name}.{name} has no docstring")

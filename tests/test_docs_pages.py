@@ -104,7 +104,8 @@ def test_the_options_table_has_every_option_with_its_real_default() -> None:
 
 def test_the_find_page_holds_the_options_table() -> None:
     page = (DOCS / "api" / "find.md").read_text(encoding="utf-8")
-    assert "::: lrfind.find" in page
+    assert "::: lrfind.torch.find.find" in page
+    assert "[](){#lrfind.find}" in page  # what :func:`lrfind.find` links to
     assert "<!-- options-table: sweep, train, snapshot -->" in page
     assert "<!-- options-table: sweep -->" in (DOCS / "api" / "sweep.md").read_text()
 
