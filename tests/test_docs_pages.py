@@ -125,3 +125,9 @@ def test_the_option_defaults_are_what_the_adapter_does() -> None:
     model = torch.nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     assert Training.of(model, optimizer) == Training.of(model, optimizer, **TRAIN_DEFAULTS)
+
+
+def test_the_usage_page_takes_the_generated_table_instead_of_its_own() -> None:
+    page = (DOCS / "usage.md").read_text(encoding="utf-8")
+    assert "<!-- options-table: sweep, train, snapshot -->" in page
+    assert "| `num_steps` |" not in page  # no second, hand-typed copy to drift

@@ -56,15 +56,18 @@ class SweepOptions(TypedDict, total=False):
     smoothing: float
     """EMA coefficient in [0, 1) for the stop rule and the peers' methods."""
     diverge_factor: float
-    """Stop when the smoothed loss rises this much over its best (> 1); ``float("inf")``
-    records the whole range, and only a non-finite loss stops the sweep early."""
+    """Stop when the smoothed loss rises this much over its best (> 1; the rule is
+    :func:`lrfind.sweep`'s). ``float("inf")`` switches the rule off: the whole range is
+    recorded, only a non-finite loss stops the sweep early, and a saved result writes it
+    as ``"Infinity"``."""
     check_every: int
     """Read the losses (one host sync) every this many steps; the stop rule then lags by up
     to ``check_every - 1`` steps. :func:`lrfind.find`'s default is 1 on the CPU and 10 on
     an accelerator."""
     repeats: int
-    """Sweeps from the same starting state; the suggestion is their median and
-    :meth:`Result.interval <lrfind.result.Result.interval>` their spread."""
+    """Sweeps from the same starting state (the data order differs); the suggestion is
+    their median and :meth:`Result.interval <lrfind.result.Result.interval>` their
+    spread."""
     method: str
     """The result's default suggestion method (see :data:`lrfind.suggest.METHODS`)."""
     progress: bool
@@ -97,7 +100,10 @@ class SnapshotOptions(TypedDict, total=False):
 
     snapshot: str
     """Where the copy of the parameters, buffers and optimizer state lives: ``"cpu"`` (host
-    memory) or ``"disk"`` (a temporary file, removed on every exit path)."""
+    memory) or ``"disk"`` (a temporary file, removed on every exit path). A snapshot that
+    would not fit (host memory, a container's memory limit, or the temporary folder's free
+    disk; all ranks of a host counted) is refused before anything is trained, with what
+    to pass instead."""
     restore_grads: bool
     """``True``: the parameters' ``.grad`` come back exactly (the snapshot holds a copy).
     ``False``: no copy, and afterwards every ``.grad`` is ``None`` as ``zero_grad()``
