@@ -314,11 +314,18 @@ SEARCHES = tuple(f"random search k={k}" for k in notuning.SEARCH_KS)
 def branch_of(reason: str) -> str:
     """Which branch of ``auto`` (:class:`lrfind.suggest.Placement`) gave this reason.
 
+    Reasons written before #30 ("blew up", "no blow-up") still map to their branch.
+
+    >>> branch_of("0.6 decades below where the loss started to rise steeply")
+    'blow-up backoff'
     >>> branch_of("2 decades below where the loss blew up"), branch_of("flat curve: x")
     ('blow-up backoff', 'flat')
+    >>> branch_of("no steep rise in the sweep: 0.4 decades below where the loss levelled off")
+    'no blow-up'
     """
     prefixes = (
         ("placed by the descent", "formula"),
+        ("no steep rise in the sweep", "no blow-up"),
         ("no blow-up in the sweep", "no blow-up"),
         ("no descent: the loss rose above", "harm onset"),
         ("no descent", "fallback"),
@@ -329,7 +336,10 @@ def branch_of(reason: str) -> str:
     for prefix, branch in prefixes:
         if reason.startswith(prefix):
             return branch
-    if "below where the loss blew up" in reason:
+    if (
+        "below where the loss started to rise steeply" in reason
+        or "below where the loss blew up" in reason
+    ):
         return "blow-up backoff"
     return "other: " + reason[:40]
 

@@ -7,7 +7,8 @@ docstring holds it (as Python would: its members, then its parents') and writes 
 autorefs link, ``[`name`][lrfind.module.name]``. A name that does not resolve is logged
 as a warning (``mkdocs build --strict`` then fails), and a link whose target is not on
 any page fails the build in autorefs: a broken reference cannot pass unnoticed. Private
-names (a component starting with ``_``) are not documented and stay plain code.
+names (a component starting with ``_``) are not documented and stay plain code, as do
+the PyTorch adapter's internals (:data:`INTERNAL_MEMBERS`).
 
 The ``>>>`` examples (run by the test suite as doctests) are fenced as ``pycon`` code, so
 Markdown shows them as typed and reads nothing in them (``[1, 2]`` is not a link).
@@ -25,6 +26,19 @@ ROLE = re.compile(r":(?:func|class|meth|mod|data|attr|exc|obj):`(~?)([^`<]+?)(?:
 """``:role:`target```, ``:role:`~target``` (shown by its last part) or ``:role:`text <target>```."""
 
 log = logging.getLogger("mkdocs.plugins.griffe_roles")
+
+INTERNAL_MEMBERS = (
+    "lrfind.torch.trainer",
+    "lrfind.torch.state",
+    "lrfind.torch.batches",
+    "lrfind.torch.precision",
+    "lrfind.torch.distributed",
+)
+"""Modules whose members are internal: not in the reference (their module docstrings are,
+on the adapter's page, except the trainer's and the snapshot's). A reference to one of
+their members stays plain code; :data:`INTERNAL_MODULES` likewise for the modules."""
+
+INTERNAL_MODULES = ("lrfind.torch.trainer", "lrfind.torch.state")
 
 
 def _resolve(obj: griffe.Object, target: str) -> str | None:
@@ -51,6 +65,8 @@ def rewrite(obj: griffe.Object, text: str) -> str:
         path = _resolve(obj, target)
         if path is None:
             log.warning("%s: cannot resolve the reference %r", obj.path, match.group(0))
+            return f"`{shown}`"
+        if path in INTERNAL_MODULES or path.startswith(tuple(m + "." for m in INTERNAL_MEMBERS)):
             return f"`{shown}`"
         return f"[`{shown}`][{path}]"
 

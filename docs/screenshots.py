@@ -13,13 +13,28 @@ thread) and writes, into ``--out``:
   own font, which has the braille patterns), for pages whose font has none.
 
 Needs the ``demo`` extra (torch and scikit-learn).
+
+    python docs/screenshots.py --notebook
+
+executes ``examples/quickstart.ipynb`` in a kernel (nbclient, the ``dev`` extra) and
+saves it with its outputs (GitHub then shows its plots), and writes the plot its
+``Result`` cell shows to ``notebook.png`` for the docs' notebook page.
+
+    python docs/screenshots.py --site [--site-dir DIR]
+
+builds the site (``mkdocs build --strict``, the ``docs`` extra; or takes the one built in
+``DIR``) and photographs its home page and ``find``'s API page with headless Chromium
+(``apt-get install chromium``): ``site-home.png`` and ``site-find.png``.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -39,6 +54,7 @@ BRAILLE = 0x2800
 BRAILLE_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
 """The bit of each dot of a braille cell, by row and column (Unicode's numbering)."""
 HERE = Path(__file__).resolve().parent
+NOTEBOOK = HERE.parent / "examples" / "quickstart.ipynb"
 
 
 def demo_result() -> Result:
@@ -107,8 +123,103 @@ def main(out: Path) -> list[Path]:
     return paths
 
 
+SITE_PAGES = {"site-home.png": ("index.html", 1600), "site-find.png": ("api/find/index.html", 5000)}
+"""The pages of the built site that are photographed, by the picture's name, and the
+height of the window (CSS pixels; 1280 wide): the home page's first screen, the whole of
+``find``'s page down to its options table."""
+SITE_WIDTH = 1280
+"""The browser window's width (CSS pixels): a desktop layout."""
+
+
+def chromium() -> str:
+    """The headless browser's command: ``chromium`` (Debian) or ``chromium-browser``."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise SystemExit("no chromium: apt-get install chromium (or chromium-browser)")
+
+
+def photograph(page: Path, png: Path, height: int) -> Path:
+    """A screenshot of the local HTML ``page`` as a desktop browser shows its top
+    ``height`` pixels."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             f"--user-data-dir={profile}", "--force-device-scale-factor=1",
+             f"--window-size={SITE_WIDTH},{height}", f"--screenshot={png}",
+             "--virtual-time-budget=5000", page.resolve().as_uri()],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+    return png
+
+
+def site_screenshots(out: Path, site: Path | None = None) -> list[Path]:
+    """Build the site (unless ``site`` is a built one) and photograph its pages."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as built:
+        if site is None:
+            site = Path(built)
+            subprocess.run(
+                ["mkdocs", "build", "--strict", "--site-dir", str(site)],
+                check=True, cwd=HERE.parent, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+            )  # fmt: skip
+        return [photograph(site / page, out / name, h) for name, (page, h) in SITE_PAGES.items()]
+
+
+def execute_notebook(path: Path) -> Any:
+    """``path`` executed top to bottom in a fresh kernel (nbclient), as a user runs it;
+    the notebook node, with its outputs and without nbclient's timing metadata."""
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+    )
+    client.execute()  # raises CellExecutionError, with the traceback, if a cell fails
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)
+    return notebook
+
+
+def result_png(notebook: Any) -> bytes:
+    """The plot the notebook's ``Result`` cell (the one whose last line is ``result``) shows."""
+    (cell,) = [c for c in notebook.cells if c.cell_type == "code" and c.source.endswith("\nresult")]
+    (shown,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+    return base64.b64decode(shown.data["image/png"])
+
+
+def save_notebook(path: Path, out: Path) -> list[Path]:
+    """Execute the notebook, save it with its outputs, and its plot as ``notebook.png``."""
+    import nbformat
+
+    notebook = execute_notebook(path)
+    nbformat.write(notebook, path)
+    (out / "notebook.png").write_bytes(result_png(notebook))
+    return [path, out / "notebook.png"]
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "images")
-    written = main(parser.parse_args().out)
+    parser.add_argument(
+        "--notebook", action="store_true", help="execute and save examples/quickstart.ipynb"
+    )
+    parser.add_argument("--site", action="store_true", help="photograph the built site")
+    parser.add_argument("--site-dir", type=Path, default=None, help="a site built already")
+    args = parser.parse_args()
+    if args.site:
+        written = site_screenshots(args.out, args.site_dir)
+    elif args.notebook:
+        written = save_notebook(NOTEBOOK, args.out)
+    else:
+        written = main(args.out)
     print("wrote " + ", ".join(str(p) for p in written))

@@ -58,3 +58,22 @@ def test_the_docs_show_the_pictures_the_script_writes() -> None:
         assert f'--8<-- "{name}"' in page
         text = (ROOT / name).read_text(encoding="utf-8")
         assert "lag-free smoothing of the loss (auto)" in text  # made after #21, not before
+
+
+def test_the_site_pictures_are_committed_at_the_size_the_script_makes() -> None:
+    pages = runpy.run_path(str(SCRIPT))["SITE_PAGES"]
+    assert set(pages) == {"site-home.png", "site-find.png"}
+    for name, (_, height) in pages.items():
+        assert _png_size(ROOT / "docs" / "images" / name) == (1280, height)
+
+
+def test_a_page_is_photographed_by_headless_chromium(tmp_path: Path) -> None:
+    import shutil
+
+    if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
+        pytest.skip("no chromium (apt-get install chromium)")
+    script = runpy.run_path(str(SCRIPT))
+    page = tmp_path / "page.html"
+    page.write_text("<html><body style='background:#123456'><h1>lrfind</h1></body></html>")
+    png = script["photograph"](page, tmp_path / "page.png", 300)
+    assert _png_size(png) == (1280, 300)

@@ -28,3 +28,15 @@ def test_public_api():
     assert set(lrfind.__all__) >= {"find", "sweep", "Result", "Suggestion", "suggest"}
     with pytest.raises(AttributeError, match="nothing"):
         lrfind.nothing  # noqa: B018
+
+
+def test_integrations_are_reachable_from_lrfind_without_their_import():
+    code = (
+        "import sys, lrfind\n"
+        "apply = lrfind.integrations.apply_suggestion\n"
+        "print(apply.__module__, lrfind.integrations.__name__)\n"
+        "frameworks = ('torch', 'lightning', 'transformers', 'keras', 'jax', 'matplotlib')\n"
+        "print(sorted(m for m in frameworks if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["lrfind.integrations lrfind.integrations", "[]"]

@@ -18,8 +18,12 @@ def test_every_relative_link_of_the_readme_exists() -> None:
 
 def test_the_readme_test_command_is_the_one_ci_runs() -> None:
     setup = README.split("## Set-up: two commands from a fresh clone", 1)[1].split("\n## ", 1)[0]
-    commands = re.findall(r"```bash\n(.+?)\n```", setup)
+    blocks = re.findall(r"```bash\n(.+?)\n```", setup, flags=re.DOTALL)
+    commands = [" ".join(block.replace("\\\n", " ").split()) for block in blocks]
     assert len(commands) == 2
+    for block in blocks:  # one command, wrapped to fit a page without a scrollbar
+        assert all(line.endswith(" \\") for line in block.splitlines()[:-1])
+        assert max(len(line) for line in block.splitlines()) <= 80
     assert commands[0].endswith("&& lrfind demo")
     assert commands[1].endswith("&& python -m pytest -q")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
@@ -35,3 +39,13 @@ def test_the_moved_sections_keep_their_heading_and_live_on_in_docs() -> None:
         stub = README.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
         assert f"(docs/{page})" in stub
         assert len(stub.strip().splitlines()) <= 3
+
+
+def test_the_readme_says_which_torch_a_machine_takes() -> None:
+    install = README.split("## Install", 1)[1].split("\n## Quick start", 1)[0]
+    install = " ".join(install.replace("\\\n", " ").split())
+    cpu = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+    assert install.count(cpu) == 3  # the install, and both set-up commands
+    assert "a CUDA build" in install
+    for code in re.findall(r"```(?:bash|python)\n(.+?)\n```", README, flags=re.DOTALL):
+        assert max(len(line) for line in code.splitlines()) <= 80, code

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from lrfind.result import LOW_CONFIDENCE
+from lrfind.result import LOW_CONFIDENCE, Result
 from lrfind.smoothing import centred_smooth
 from lrfind.suggest import AUTO, _auto_points, place_auto, suggest
 
@@ -74,7 +74,7 @@ def test_shallow_sharp_valley_stays_below_the_blow_up() -> None:
     x_min, _, _, x_blowup, _ = points(losses)
     assert x_blowup is not None
     found = suggest(LRS, losses, "auto")
-    assert "blew up" in found.reason
+    assert found.reason == "0.6 decades below where the loss started to rise steeply"
     assert found.lr is not None
     assert math.log10(found.lr) == pytest.approx(x_blowup - AUTO.blowup_backoff, abs=1e-9)
     assert math.log10(found.lr) < x_min
@@ -183,7 +183,9 @@ def test_without_a_blow_up_stays_below_where_the_loss_levelled_off() -> None:
     found = suggest(LRS, losses, "auto")
     assert found.lr is not None
     assert math.log10(found.lr) == pytest.approx(x_bottom - AUTO.no_blowup_backoff, abs=1e-9)
-    assert "no blow-up" in found.reason
+    assert (
+        found.reason == "no steep rise in the sweep: 0.4 decades below where the loss levelled off"
+    )
 
 
 def test_flat_then_blow_up_gets_a_low_confidence_fallback() -> None:
@@ -308,3 +310,28 @@ def test_auto_runs_with_other_parameters_and_names_its_branch() -> None:
     assert far.x == far.x_start == pytest.approx(-2.9, abs=0.1)
     assert place_auto(X, np.full_like(X, 1.0)).branch == "flat"
     assert place_auto(X, 1.0 + 0.1 * (X - X[0])).branch == "never decreased"
+
+
+STOP_RULE_WORDS = ("blew up", "blow-up", "blow up", "diverge")
+"""The stop rule's vocabulary (``diverged``: 4 times the best smoothed loss), which
+``auto``'s reasons do not borrow for their milder rise (half the descent)."""
+
+
+def test_autos_reasons_do_not_contradict_a_sweep_that_completed() -> None:
+    """A sweep that ran to its end (``stop_reason="completed"``) whose loss rose by half
+    its descent: ``auto`` backs off from that rise without saying the loss blew up."""
+    backoff = valley(X, 2.0, 1.8, -3.0, -2.0)
+    result = Result(LRS, backoff, "completed", {})
+    found = result.suggest("auto")
+    assert found.reason == "0.6 decades below where the loss started to rise steeply"
+    flat_then_up = np.where(X > -2.0, 1.0 + 50.0 * (X + 2.0) ** 2, 1.0)
+    flat_then_up = flat_then_up + np.random.default_rng(5).normal(0.0, 0.01, X.size)
+    placements = [
+        place_auto(X, backoff),
+        place_auto(X, flat_then_up, replace(AUTO, harm_widen=0.0)),
+        place_auto(X, fine_tuning(X, onset=-3.0, blowup=-1.0, noise=0.02, seed=0)),
+    ]
+    assert [p.branch for p in placements] == ["blow-up backoff", "fallback", "harm onset"]
+    for placed in placements:
+        assert "steeply" in placed.reason
+        assert not any(word in placed.reason for word in STOP_RULE_WORDS), placed.reason

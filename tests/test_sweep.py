@@ -255,3 +255,58 @@ def test_a_loss_tensor_that_requires_grad_is_read_without_a_warning():
         warnings.simplefilter("ignore", lrfind.LRFindWarning)
         result = lrfind.sweep(step, num_steps=6, end_lr=1.0, progress=False, check_every=3)
     np.testing.assert_allclose(result.losses, 1.0 + lr_schedule(1e-7, 1.0, 6))
+
+
+def test_the_bar_ends_on_the_last_point_of_the_curve(capsys):
+    """The bar's last figures are the curve's last point, also when the sweep stops at the
+    point that diverged (recorded, then the sweep breaks)."""
+    losses = iter([1.0, 0.9, 0.8, 0.7, 0.6, 50.0, 60.0, 70.0])
+    result = quiet_sweep(lambda lr: next(losses), num_steps=8, smoothing=0.0, progress=True)
+    assert result.stop_reason == "diverged"
+    assert len(result.lrs) == 6
+    last = capsys.readouterr().err.split("\r")[-1]
+    assert "6/6 [" in last
+    assert f"loss=50, lr={result.lrs[-1]:.2e}]" in last
+
+
+def test_the_bar_of_a_completed_sweep_ends_on_its_last_point(capsys):
+    result = quiet_sweep(lambda lr: 2.0 - lr, num_steps=5, start_lr=0.1, end_lr=1.0, progress=True)
+    assert result.stop_reason == "completed"
+    assert "loss=1, lr=1.00e+00]" in capsys.readouterr().err.split("\r")[-1]
+
+
+_NOTEBOOK_WITHOUT_IPYWIDGETS = """
+import sys, types, warnings
+# what tqdm.autonotebook looks at: a Jupyter kernel's shell, and no ipywidgets
+shell = type("ZMQInteractiveShell", (), {})()
+sys.modules["ipykernel.zmqshell"] = types.ModuleType("ipykernel.zmqshell")
+ipython = types.ModuleType("IPython")
+ipython.get_ipython = lambda: shell
+sys.modules["IPython"] = ipython
+sys.modules["ipywidgets"] = None
+import lrfind
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    lrfind.sweep(lambda lr: 1.0 / (1 + lr), num_steps=10, progress={progress})
+print(sorted(m for m in ("tqdm.auto", "tqdm.autonotebook") if m in sys.modules))
+print([str(w.message)[:40] for w in caught if "lrfind" not in str(w.category)])
+"""
+
+
+def _in_a_fake_notebook(progress: bool) -> list[str]:
+    import subprocess
+    import sys
+
+    code = _NOTEBOOK_WITHOUT_IPYWIDGETS.replace("{progress}", str(progress))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
+def test_a_hidden_bar_imports_no_notebook_bar():
+    assert _in_a_fake_notebook(progress=False) == ["[]", "[]"]
+
+
+def test_a_shown_bar_without_ipywidgets_is_the_plain_one_with_no_warning():
+    modules, warned = _in_a_fake_notebook(progress=True)
+    assert modules == "['tqdm.auto', 'tqdm.autonotebook']"  # it looked, and fell back
+    assert warned == "[]"

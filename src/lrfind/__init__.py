@@ -1,7 +1,8 @@
 """lrfind: find a good learning rate with the learning-rate range test.
 
 ``import lrfind`` imports neither torch nor matplotlib; :func:`find` loads torch on
-first use and :meth:`Result.plot` loads matplotlib.
+first use and :meth:`Result.plot` loads matplotlib. ``lrfind.integrations`` is there
+without its own import (loaded on first use, with no framework).
 
 >>> import lrfind
 >>> result = lrfind.sweep(lambda lr: abs(lr - 0.1) + 1.0, start_lr=1e-4, end_lr=1.0,
@@ -22,6 +23,7 @@ from lrfind.suggest import METHODS, Suggestion, suggest
 from lrfind.sweep import sweep
 
 if TYPE_CHECKING:
+    from lrfind import integrations as integrations
     from lrfind.torch import find
 
 __version__ = "0.1.0"
@@ -46,4 +48,8 @@ def __getattr__(name: str) -> Any:
         from lrfind.torch import find
 
         return find
+    if name == "integrations":
+        import importlib
+
+        return importlib.import_module("lrfind.integrations")
     raise AttributeError(f"module 'lrfind' has no attribute {name!r}")

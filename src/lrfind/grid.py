@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECK_FACTOR",
+    "MODES",
+    "SCHEDULES",
     "GridResult",
     "check",
     "grid_search",
@@ -56,6 +58,8 @@ FloatArray = npt.NDArray[np.float64]
 FORMAT = "lrfind.grid"
 FORMAT_VERSION = 1
 SCHEDULES = (*train_schedules.SCHEDULES, train_schedules.CUSTOM)
+"""What a grid can have trained under: a built-in training schedule, or ``"custom"`` (a
+scheduler factory the user passed)."""
 """The schedules a grid trains under (:mod:`lrfind.train_schedules`), and ``"custom"``:
 a scheduler factory the user passed."""
 MODES = ("single", "spread", "sequential")

@@ -40,36 +40,79 @@ SNAPSHOT_PLACES = ("cpu", "disk")
 
 
 class SweepOptions(TypedDict, total=False):
-    """The sweep's keywords (see :func:`lrfind.sweep`); defaults in :class:`SweepConfig`."""
+    """The sweep's keywords (see :func:`lrfind.sweep`); defaults in :class:`SweepConfig`.
+
+    Each key's docstring is its entry in the options tables of the documentation.
+    """
 
     start_lr: float
+    """The first learning rate, > 0."""
     end_lr: float
+    """The last learning rate, > ``start_lr``."""
     num_steps: int
+    """Steps in the sweep, at least 5 (the suggestion methods need five points)."""
     mode: str
+    """``"exp"`` (evenly spaced in log lr) or ``"linear"``."""
     smoothing: float
+    """EMA coefficient in [0, 1) for the stop rule and the peers' methods."""
     diverge_factor: float
+    """Stop when the smoothed loss rises this much over its best (> 1; the rule is
+    :func:`lrfind.sweep`'s). ``float("inf")`` switches the rule off: the whole range is
+    recorded, only a non-finite loss stops the sweep early, and a saved result writes it
+    as ``"Infinity"``."""
     check_every: int
+    """Read the losses (one host sync) every this many steps; the stop rule then lags by up
+    to ``check_every - 1`` steps. :func:`lrfind.find`'s default is 1 on the CPU and 10 on
+    an accelerator."""
     repeats: int
+    """Sweeps from the same starting state (the data order differs); the suggestion is
+    their median and :meth:`Result.interval <lrfind.result.Result.interval>` their
+    spread."""
     method: str
+    """The result's default suggestion method (see :data:`lrfind.suggest.METHODS`)."""
     progress: bool
+    """Show a progress bar (rank 0's only under torch.distributed)."""
 
 
 class TrainOptions(TypedDict, total=False):
-    """How one PyTorch training step runs (see :func:`lrfind.find`)."""
+    """How one PyTorch training step runs (see :func:`lrfind.find`); defaults in
+    :data:`TRAIN_DEFAULTS`."""
 
     accumulation_steps: int
+    """Micro-batches per optimizer step (each loss scaled by 1/k); one point per optimizer
+    step, the mean of its micro-batch losses."""
     amp: str | None
+    """``"bf16"``, ``"fp16"`` or ``None``: autocast on the device's type. fp16 uses
+    ``grad_scaler`` or a fresh GradScaler; a step it skips for overflow is retried at the
+    same lr, not recorded."""
     grad_scaler: Any
+    """The GradScaler you train with (restored afterwards). An optimizer that steps through
+    its own scaler (Accelerate's ``AcceleratedOptimizer`` under fp16) is handled as
+    ``accelerator.backward`` would."""
     grad_clip: float | None
+    """Clip the gradient norm to this (after unscaling)."""
     device: Any
+    """Where batches go; ``None``: the model's device."""
 
 
 class SnapshotOptions(TypedDict, total=False):
-    """The PyTorch snapshot (see :func:`lrfind.find`)."""
+    """The PyTorch snapshot (see :func:`lrfind.find`); defaults in :data:`SNAPSHOT_DEFAULTS`."""
 
     snapshot: str
+    """Where the copy of the parameters, buffers and optimizer state lives: ``"cpu"`` (host
+    memory) or ``"disk"`` (a temporary file, removed on every exit path). A snapshot that
+    would not fit (host memory, a container's memory limit, or the temporary folder's free
+    disk; all ranks of a host counted) is refused before anything is trained, with what
+    to pass instead."""
     restore_grads: bool
+    """``True``: the parameters' ``.grad`` come back exactly (the snapshot holds a copy).
+    ``False``: no copy, and afterwards every ``.grad`` is ``None`` as ``zero_grad()``
+    leaves them; saves one gradient-sized copy when the next thing you do is train."""
     skip_frozen: bool | None
+    """``True``: parameters with ``requires_grad=False`` (a frozen backbone, LoRA's base
+    weights) are not copied but checked at the restore (same storage, no in-place write);
+    :class:`~lrfind.errors.LRFindError` names any that changed. ``None``: ``True`` when
+    they hold at least half of the parameters' bytes (logged)."""
 
 
 class FindOptions(SweepOptions, TrainOptions, SnapshotOptions, total=False):
@@ -80,6 +123,20 @@ class IntegrationOptions(SweepOptions, SnapshotOptions, total=False):
     """What the Lightning and Transformers integrations pass on to :func:`lrfind.find`
     (the training options come from the framework's own trainer)."""
 
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "accumulation_steps": 1,
+    "amp": None,
+    "grad_scaler": None,
+    "grad_clip": None,
+    "device": None,
+}
+"""What a training step does with a :class:`TrainOptions` key left out (tested against
+the adapter)."""
+
+SNAPSHOT_DEFAULTS: dict[str, Any] = {"snapshot": "cpu", "restore_grads": True, "skip_frozen": None}
+"""What the snapshot does with a :class:`SnapshotOptions` key left out (tested against
+the adapter)."""
 
 SWEEP_KEYS = frozenset(SweepOptions.__optional_keys__)
 TRAIN_KEYS = frozenset(TrainOptions.__optional_keys__)

@@ -417,8 +417,8 @@ def place_auto(x: FloatArray, loss: FloatArray, params: AutoParams = AUTO) -> Pl
             pick, rose = fallback
             branch, cap = "fallback", params.fallback_confidence
             reason = (
-                f"no descent: {params.fallback_decades:g} decades below where the loss blew "
-                f"up ({10.0**rose:.3g}); a guess, check it"
+                f"no descent: {params.fallback_decades:g} decades below where the loss "
+                f"started to rise steeply ({10.0**rose:.3g}); a guess, check it"
             )
             onset = _harm_onset(x, smooth, start + params.harm_noise * noise, rose)
             below_harm = onset - params.harm_widen * (rose - onset)
@@ -426,7 +426,7 @@ def place_auto(x: FloatArray, loss: FloatArray, params: AutoParams = AUTO) -> Pl
                 pick, branch, cap = below_harm, "harm onset", params.harm_confidence
                 reason = (
                     f"no descent: the loss rose above its start from {10.0**onset:.3g} and "
-                    f"blew up at {10.0**rose:.3g}; placed below where the harm began, check it"
+                    f"steeply from {10.0**rose:.3g}; placed below where the harm began, check it"
                 )
             clipped = float(np.clip(pick, x[0], x[-1]))
             return Placement(clipped, branch, reason, cap, start=start, noise=noise, drop=drop)
@@ -442,12 +442,12 @@ def place_auto(x: FloatArray, loss: FloatArray, params: AutoParams = AUTO) -> Pl
     if x_blowup is None and pick > x_bottom - params.no_blowup_backoff:
         pick, branch = x_bottom - params.no_blowup_backoff, "no blow-up"
         reason = (
-            f"no blow-up in the sweep: {params.no_blowup_backoff:g} decades below where the "
-            "loss levelled off"
+            f"no steep rise in the sweep: {params.no_blowup_backoff:g} decades below where "
+            "the loss levelled off"
         )
     if x_blowup is not None and pick > x_blowup - params.blowup_backoff:
         pick, branch = x_blowup - params.blowup_backoff, "blow-up backoff"
-        reason = f"{params.blowup_backoff:g} decades below where the loss blew up"
+        reason = f"{params.blowup_backoff:g} decades below where the loss started to rise steeply"
     if pick < x_start:
         pick, branch = x_start, "descent start"
         reason = "where the descent began (the lowest loss came soon after)"

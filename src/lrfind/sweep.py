@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lrfind import stopping
+from lrfind._progress import progress_bar
 from lrfind.options import SweepConfig, SweepOptions
 from lrfind.result import Result
 from lrfind.smoothing import EmaState, ema_update
@@ -147,10 +148,10 @@ def _one_sweep(
         if len(pending) < every and i < count:
             continue
         read_pending()
-        if curve.reason != stopping.COMPLETED:
-            break
         if shown and kept_losses:  # formatting costs microseconds per step
             bar.set_postfix(lr=f"{kept_lrs[-1]:.2e}", loss=f"{kept_losses[-1]:.4g}", refresh=False)
+        if curve.reason != stopping.COMPLETED:
+            break
 
 
 def run_sweep(
@@ -178,14 +179,12 @@ def run_sweep(
     ``.result`` (``stop_reason="interrupted"``), when there are any: the losses still
     waiting for their ``check_every`` read are read first.
     """
-    from tqdm.auto import tqdm
-
     if config.repeats > 1 and reset is None:
         raise ValueError("repeats > 1 needs reset, to restore the starting state between sweeps")
     lrs = config.schedule()
     runs: list[_Curve] = []
     settings = config.settings() | dict(extra_settings or {})
-    with tqdm(
+    with progress_bar(
         total=config.num_steps * config.repeats,
         disable=not config.progress,
         desc="lrfind",

@@ -13,7 +13,9 @@ from lrfind.cli.terminal import (
     MARKER,
     POINT,
     RULE,
+    TRAINED,
     Frame,
+    Mark,
     Series,
     nice_ticks,
     render,
@@ -272,3 +274,56 @@ def test_the_ema_is_drawn_only_when_asked() -> None:
             assert lines[top + row][column] in (EMA, "*"), (lr, y)  # the curve wins a cell
             ema_cells += lines[top + row][column] == EMA
     assert ema_cells >= 30
+
+
+def test_markers_that_would_touch_or_cover_each_other_go_on_lines_of_their_own() -> None:
+    x = np.linspace(-4.0, 0.0, 41)
+    curve = Series(x, (x + 1.0) ** 2 + 1.0)
+    # V and M one column apart (they would read "VM"), A and L in the same column
+    marks = [Mark(1e-2, "a", "A", 2.0, "A"), Mark(1.02e-2, "l", "L", 2.0, "L"),
+             Mark(1e-3, "v", "V"), Mark(1.2e-3, "m", "M"), Mark(1e-1, "s", "S")]  # fmt: skip
+    lines = render([curve], marks, width=60, height=8, charset="ascii").splitlines()
+    axis = next(i for i, line in enumerate(lines) if line.lstrip().startswith("++"))
+    above = lines[1 : axis - 8]  # between the y label and the plot area
+    assert sorted("".join(above).replace(" ", "")) == ["A", "L", "M", "S", "V"]
+    for line in above:  # no two symbols side by side on one line
+        assert not re.search(r"\S\S", line), above
+    col = {ch: line.index(ch) for line in above for ch in line.strip().replace(" ", "")}
+    assert col["A"] == col["L"]  # stacked over their shared column
+    assert col["M"] - col["V"] == 1  # each still over its own column
+    assert col["V"] < col["A"] < col["S"]
+    body = lines[axis - 8 : axis]
+    assert sum(line.count("A") for line in body) == 1  # the first mark's point wins the cell
+    assert sum(line.count("L") for line in body) == 0
+
+
+def test_all_methods_keep_their_letter_when_two_land_in_one_column() -> None:
+    result = _bowl()
+    text = render_result(result, "all", width=80, charset="ascii")
+    lines = text.splitlines()
+    axis = next(i for i, line in enumerate(lines) if line.lstrip().startswith("++"))
+    above = "".join(lines[2 : axis - 16])
+    for name, found in result.suggestions().items():
+        if found.lr is not None:
+            assert {"auto": "A", "steepest": "S", "valley": "V", "minimum": "M",
+                    "slide": "L"}[name] in above  # fmt: skip
+
+
+def test_render_grid_marks_every_trained_point() -> None:
+    lrs = np.logspace(-4, 0, 7)
+    losses = np.array([2.0, 1.5, 1.0, 0.6, 0.5, 0.9, math.nan])
+    grid = GridResult(lrs=lrs, losses=losses, steps=10, initial_loss=2.3)
+    for charset, symbol in (("braille", TRAINED), ("ascii", "o")):
+        text = render_grid(grid, width=80, height=12, charset=charset)
+        lines = text.splitlines()
+        axis = next(i for i, line in enumerate(lines) if line.lstrip()[:2] in ("└┬", "++"))
+        body = lines[axis - 12 : axis]
+        left = lines[axis].index("└" if charset == "braille" else "+") + 1
+        frame = Frame((-4.0, 0.0), (0.5, 2.0), left, 80 - left, 12,
+                      *((2, 4) if charset == "braille" else (1, 1)))  # fmt: skip
+        drawn = sorted((r, c) for r, line in enumerate(body) for c, ch in enumerate(line)
+                       if ch == symbol)  # fmt: skip
+        expected = sorted((frame.row(loss), frame.column(lr)) for lr, loss in
+                          zip(lrs[:6], losses[:6], strict=True))  # fmt: skip
+        assert drawn == expected
+        assert f"{symbol} trained lr (one run each)" in text

@@ -296,6 +296,13 @@ def parse_lrs(items: Sequence[str]) -> list[float]:
     return sorted(set(values))
 
 
+THREADS_HELP = (
+    "torch CPU threads (default: torch's, one per core). It matters on the CPU with a small "
+    "model, or on a machine other jobs share: there 1 thread can be many times faster"
+)
+"""``--threads``' help, also quoted in docs/cli.md."""
+
+
 def add_sweep_options(parser: argparse.ArgumentParser) -> None:
     """The range test's options (:class:`~lrfind.options.SweepOptions`), by their names."""
     group = parser.add_argument_group("range test")
@@ -356,7 +363,10 @@ def add_training_options(parser: argparse.ArgumentParser) -> argparse._ArgumentG
     )
     train.add_argument("--seed", type=int, default=0, help="seed before the factory (default 0)")
     train.add_argument(
-        "--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)"
+        "--threads",
+        type=positive_int,
+        default=None,
+        help=THREADS_HELP,
     )
     return train
 

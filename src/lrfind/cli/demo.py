@@ -27,7 +27,7 @@ from lrfind.cli._common import (
     write_grid,
     write_result,
 )
-from lrfind.cli.report import comparison, cost, report_result
+from lrfind.cli.report import SUGGESTIONS_TITLE, comparison, cost, report_result
 from lrfind.demo import KARPATHY_LR, OPTIMIZERS
 from lrfind.result import Result
 from lrfind.setup import Setup
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", lrfind.LRFindWarning)
         result = find(setup.model, setup.optimizer, setup.data, loss_fn=setup.loss_fn, **options)
     seconds = time.perf_counter() - start
-    report_result(result, args, seconds, "suggestions (lr = the max lr of a one-cycle run):")
+    report_result(result, args, seconds, SUGGESTIONS_TITLE)
     files = list(write_result(result, out, None if args.method == "all" else args.method))
     if args.grid:
         files.extend(_grid(setup, result, seconds, args, out))

@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
             )
     except ValueError as error:
         raise UsageError(f"{path}: {one_line(error, options=False)}") from None
+    if isinstance(loaded, GridResult):
+        _refuse_range_test_options(args, path)
     width = terminal_width()
     if args.terminal:
         if isinstance(loaded, GridResult):
@@ -122,3 +124,21 @@ def run(args: argparse.Namespace) -> int:
         save_png(fig, target)
         report_files(target)
     return EXIT_OK
+
+
+def _refuse_range_test_options(args: argparse.Namespace, path: Path) -> None:
+    """A grid search has no suggestions and no raw or EMA curve: say so, not ignore it."""
+    given = [
+        option
+        for option, value in (
+            ("--method", args.method),
+            ("--no-raw", args.no_raw),
+            ("--ema", args.ema),
+        )
+        if value
+    ]
+    if given:
+        raise UsageError(
+            f"{given[0]} is for a range test's result, but {path} is a grid search "
+            "(its plot marks the grid's best)"
+        )

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from lrfind.result import Result
 
 
+SUGGESTIONS_TITLE = "suggestions: lr = the max lr of a one-cycle run (OneCycleLR's max_lr)"
+"""The title of the suggestions table that ``demo`` and ``run`` print."""
+
+
 def suggestions_table(result: Result, width: int = 80) -> str:
     """Every method's suggestion in a small table; the result's own method starred.
 

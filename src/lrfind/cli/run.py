@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ from lrfind.cli._common import (
     write_grid,
     write_result,
 )
-from lrfind.cli.report import report_result
+from lrfind.cli.report import SUGGESTIONS_TITLE, report_result
+from lrfind.errors import LRFindWarning
 
 CHECK_NAME = "check"
 """``lrfind run --check`` writes check.png and check.json."""
@@ -123,11 +125,14 @@ def run(args: argparse.Namespace) -> int:
                 **memory,
             )
         except (KeyboardInterrupt, SystemExit) as error:  # SIGINT; SIGTERM, raised as either
-            _write_partial(error, out, args.method)
+            files = _write_partial(error, out, args.method)  # the files first: see #26
+            show_partial(error, args)
+            if files:
+                report_files(*files)
             raise
         seconds = time.perf_counter() - start
         files = write_result(result, out, None if args.method == "all" else args.method)
-        report_result(result, args, seconds, "suggestions:")  # after the files: see #26
+        report_result(result, args, seconds, SUGGESTIONS_TITLE)  # after the files: see #26
         report_files(*files)
         found = result.suggest(None if args.method == "all" else args.method)
         if found.lr is not None:
@@ -139,14 +144,31 @@ def run(args: argparse.Namespace) -> int:
     return guarded(action)
 
 
-def _write_partial(error: BaseException, out: Path, method: str) -> None:
-    """On Ctrl-C or SIGTERM, save the curve read so far (``error.result``), if any."""
+def show_partial(error: BaseException, args: argparse.Namespace) -> None:
+    """On Ctrl-C or SIGTERM, draw the curve read so far (``error.result``), if any, and its
+    suggestions."""
     from lrfind.result import Result
 
     partial = getattr(error, "result", None)
     if isinstance(partial, Result):
-        print(f"interrupted after {len(partial.lrs)} points; the curve so far:", file=sys.stderr)
-        report_files(*write_result(partial, out, None if method == "all" else method))
+        points = len(partial.lrs)
+        print(
+            f"\ninterrupted after {points} points; the curve so far:", file=sys.stderr, flush=True
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LRFindWarning)  # few points: the table says why
+            report_result(partial, args, None, f"suggestions from the {points} points so far:")
+
+
+def _write_partial(error: BaseException, out: Path, method: str) -> tuple[Path, ...]:
+    """On Ctrl-C or SIGTERM, save the curve read so far (``error.result``), if any; the
+    files written."""
+    from lrfind.result import Result
+
+    partial = getattr(error, "result", None)
+    if isinstance(partial, Result):
+        return tuple(write_result(partial, out, None if method == "all" else method))
+    return ()
 
 
 def _check(

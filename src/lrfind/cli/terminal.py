@@ -4,8 +4,10 @@ A compact renderer of lrfind's own, readable in 80 columns over SSH with no disp
 the lag-free smoothing ``auto`` works on (:func:`lrfind.plot.lag_free`, the PNG's
 bold curve) is drawn with braille dots (2 x 4 dots per character cell), the raw
 losses as ``·`` where the curve is not, the EMA the peers' methods use as ``-`` only
-when asked, each suggestion as a ``●`` on the curve, a ``┊`` line and a ``▼`` above
-the plot, the learning-rate axis in decades and the loss axis with rounded ticks. The
+when asked, each suggestion as a ``●`` on the curve, a ``┊`` line the full height of
+the plot (hidden where the curve crosses it) and a ``▼`` above the plot (markers that
+would touch go on lines of their own), a grid search's trained learning rates as ``•``
+on its curve, the learning-rate axis in decades and the loss axis with rounded ticks. The
 y-range is the PNG's (:func:`lrfind.plot.y_range`). ``charset="ascii"`` draws in plain
 ASCII, for terminals without UTF-8 or a braille font. Everything is a pure function
 returning a ``str``: no printing, no terminal queries.
@@ -46,6 +48,8 @@ RULE = "┊"
 RAW = "·"
 POINT = "●"
 """Where a suggestion sits on the curve drawn."""
+TRAINED = "•"
+"""A learning rate a grid search trained at, on its curve."""
 EMA = "-"
 # One letter per method when several suggestions are marked at once.
 METHOD_SYMBOLS = {"auto": "A", "steepest": "S", "valley": "V", "minimum": "M", "slide": "L"}
@@ -57,7 +61,7 @@ _GLYPHS = {
     "ascii": {"corner": "+", "hline": "-", "xtick": "+", "ytick": "+", "vline": "|",
               "rule": ":", "curve": "**"},
 }  # fmt: skip
-_ASCII_FOR = {MARKER: "v", RAW: ".", POINT: "o"}
+_ASCII_FOR = {MARKER: "v", RAW: ".", POINT: "o", TRAINED: "o"}
 
 _BRAILLE_BASE = 0x2800
 # Bit of each dot in a braille cell, indexed [row][column] (Unicode's dot numbering).
@@ -73,7 +77,9 @@ class Series:
     Attributes:
         x: log10 of the learning rates.
         y: the values; non-finite points are skipped.
-        style: ``"line"`` (joined dots, the main curve) or ``"points"`` (one mark each).
+        style: ``"line"`` (joined dots, the main curve), ``"points"`` (one mark each,
+            where no line is) or ``"marks"`` (one mark each, drawn over the line: the
+            points a line joins).
         label: the legend's text.
         symbol: the character of a ``"points"`` series.
     """
@@ -152,6 +158,7 @@ class _Canvas:
     charset: str
     line: list[list[int]] = field(default_factory=list)
     points: dict[tuple[int, int], str] = field(default_factory=dict)
+    over: dict[tuple[int, int], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.line = [[0] * self.frame.columns for _ in range(self.frame.rows)]
@@ -188,15 +195,16 @@ class _Canvas:
             t = k / steps
             self.set_dot(round(x0 + t * (x1 - x0)), round(y0c + t * (y1c - y0c)))
 
-    def draw_points(self, x: FloatArray, y: FloatArray, symbol: str) -> None:
+    def draw_points(self, x: FloatArray, y: FloatArray, symbol: str, over: bool = False) -> None:
         f = self.frame
         symbol = _symbol(symbol, self.charset)
+        target = self.over if over else self.points
         for xi, yi in zip(x, y, strict=True):
             if not (math.isfinite(xi) and math.isfinite(yi)):
                 continue
             dx, dy = f.dot_x(float(xi)), f.dot_y(float(yi))
             if 0 <= dx < f.columns * f.dots_x and 0 <= dy < f.rows * f.dots_y:
-                self.points.setdefault((dy // f.dots_y, dx // f.dots_x), symbol)
+                target.setdefault((dy // f.dots_y, dx // f.dots_x), symbol)
 
     def cells(self, marks: dict[int, str]) -> list[list[tuple[str, str]]]:
         """Each cell's character and its role (line, raw, marker, or blank)."""
@@ -205,7 +213,9 @@ class _Canvas:
             row: list[tuple[str, str]] = []
             for c in range(self.frame.columns):
                 bits = self.line[r][c]
-                if bits:
+                if (r, c) in self.over:
+                    row.append((self.over[(r, c)], "marker"))
+                elif bits:
                     char = chr(_BRAILLE_BASE + bits) if self.charset == "braille" else "*"
                     row.append((char, "line"))
                 elif (r, c) in self.points:
@@ -302,6 +312,28 @@ def _wrap(items: Sequence[str], width: int, indent: str = "") -> list[str]:
     return [line[:width] for line in lines]
 
 
+def _marker_lines(
+    mark_cols: Sequence[tuple[int, Mark]], left: int, width: int, charset: str
+) -> list[str]:
+    """The symbols above the plot, each over its column: a symbol that would touch or
+    cover another one (the same column or the next) goes on a line of its own above,
+    so that each stays readable (``V`` and ``M`` side by side would read ``VM``).
+
+    >>> marks = [(3, Mark(1.0, "", "V")), (4, Mark(1.0, "", "M")), (9, Mark(1.0, "", "S"))]
+    >>> _marker_lines(marks, 0, 12, "ascii")
+    ['    M', '   V     S']
+    """
+    rows: list[list[str]] = []
+    for col, m in sorted(mark_cols, key=lambda item: item[0]):
+        at = left + col
+        row = next((r for r in rows if all(ch == " " for ch in r[max(at - 1, 0) : at + 2])), None)
+        if row is None:
+            row = [" "] * width
+            rows.append(row)
+        row[at] = _symbol(m.symbol, charset)
+    return ["".join(row).rstrip() for row in reversed(rows)]
+
+
 def render(
     series: Sequence[Series],
     marks: Sequence[Mark] = (),
@@ -380,24 +412,24 @@ def render(
             canvas.draw_line(s.x, s.y)
     for s in series:
         if s.style != "line":
-            canvas.draw_points(s.x, s.y, s.symbol)
+            canvas.draw_points(s.x, s.y, s.symbol, over=s.style == "marks")
     in_range = [m for m in marks if xlim[0] - 1e-9 <= math.log10(m.lr) <= xlim[1] + 1e-9]
-    mark_cols = {frame.column(m.lr) - left: m for m in in_range}
+    mark_cols = [(frame.column(m.lr) - left, m) for m in in_range]
     glyph = _GLYPHS[charset]
-    cells = canvas.cells({c: glyph["rule"] for c in mark_cols})
-    for col, m in mark_cols.items():
+    cells = canvas.cells({c: glyph["rule"] for c, _ in mark_cols})
+    pointed: set[tuple[int, int]] = set()
+    for col, m in mark_cols:  # the first mark's point wins a shared cell
         if m.y is not None and math.isfinite(m.y) and ylim[0] <= m.y <= ylim[1]:
-            cells[frame.row(m.y)][col] = (_symbol(m.point, charset), "marker")
+            cell = (frame.row(m.y), col)
+            if cell not in pointed:
+                pointed.add(cell)
+                cells[cell[0]][col] = (_symbol(m.point, charset), "marker")
 
     lines: list[str] = []
     if title:
         lines.append(title[:width])
     lines.append(y_label[:width])
-    if in_range:
-        top = [" "] * width
-        for col, m in sorted(mark_cols.items()):
-            top[left + col] = _symbol(m.symbol, charset)
-        marker_line = "".join(top).rstrip()
+    for marker_line in _marker_lines(mark_cols, left, width, charset):
         if color:
             marker_line = "".join(_paint(ch, "marker", True) for ch in marker_line)
         lines.append(marker_line)
@@ -550,7 +582,10 @@ def render_grid(
     if not finite.any():
         return f"{title[:width]}\n(every run diverged)"
     x = np.log10(grid.lrs)
-    series = [Series(x[finite], grid.losses[finite], "line", f"final {kind}")]
+    series = [
+        Series(x[finite], grid.losses[finite], "line", f"final {kind}"),
+        Series(x[finite], grid.losses[finite], "marks", "trained lr (one run each)", TRAINED),
+    ]
     diverged = int((~finite).sum())
     if diverged:
         top = np.full(diverged, float(np.max(grid.losses[finite])))

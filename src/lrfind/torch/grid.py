@@ -274,7 +274,7 @@ def train_at(
         LRFindError: (spread over the ranks) when another rank raised, or the ranks do not
             start from the same model and data.
     """
-    from tqdm.auto import tqdm
+    from lrfind._progress import progress_bar as tqdm
 
     check_known(options, TRAIN_KEYS | SNAPSHOT_KEYS, "train_at()")
     train_options, memory = split(options, TRAIN_KEYS, SNAPSHOT_KEYS)
