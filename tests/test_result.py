@@ -1,4 +1,5 @@
 import json
+import warnings
 import types
 
 import numpy as np
@@ -122,3 +123,26 @@ def test_bad_construction():
         Result([1.0], [1.0], "exploded")
     with pytest.raises(ValueError, match="one-dimensional"):
         Result([[1.0]], [[1.0]])
+
+
+def _runs_with_minima_at(*centres):
+    """One run per centre: a parabola in log lr whose minimum sits at 10**centre."""
+    return [(LRS, (np.log10(LRS) - c) ** 2 + 1.0) for c in centres]
+
+
+@pytest.mark.parametrize(
+    ("centres", "warned"),
+    [((-4.0, -3.0, -2.0), True), ((-3.1, -3.0, -2.8), False)],
+)
+def test_sweeps_that_disagree_by_more_than_half_a_decade_are_said(centres, warned):
+    from lrfind import LRFindWarning
+
+    runs = _runs_with_minima_at(*centres)
+    settings = dict(SETTINGS, method="minimum")
+    result = Result(runs[0][0], runs[0][1], "completed", settings, runs=runs)
+    lo, hi = result.interval()
+    np.testing.assert_allclose(np.log10([lo, hi]), [min(centres) - 1, max(centres) - 1], atol=0.06)
+    with pytest.warns(LRFindWarning) if warned else warnings.catch_warnings():
+        if not warned:
+            warnings.simplefilter("error")
+        result.warn_if_unsure()

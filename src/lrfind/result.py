@@ -26,6 +26,7 @@ import numpy.typing as npt
 from lrfind import _files, _peak, _validate
 from lrfind.display import NotebookDisplay
 from lrfind.errors import LRFindError, LRFindWarning
+from lrfind.repeats import AGREEMENT_DECADES
 from lrfind.smoothing import ema
 from lrfind.stopping import STOP_REASONS
 from lrfind.suggest import METHODS, Suggestion, suggest, suggest_all
@@ -293,11 +294,24 @@ class Result(NotebookDisplay):
         return plot_result(self, ax=ax, method=method, show_raw=show_raw)
 
     def warn_if_unsure(self, stacklevel: int = 2) -> None:
-        """Warn (:class:`~lrfind.errors.LRFindWarning`) when the default suggestion is weak."""
+        """Warn (:class:`~lrfind.errors.LRFindWarning`) when the default suggestion is weak:
+        none, low confidence, or (``repeats > 1``) the sweeps' suggestions more than
+        :data:`~lrfind.repeats.AGREEMENT_DECADES` apart."""
         found = self.suggest()
+        interval = self.interval()
+        spread = None if interval is None else math.log10(interval[1] / interval[0])
         if found.lr is None:
             warnings.warn(
                 f"lrfind found no learning rate to suggest: {found.reason}",
+                LRFindWarning,
+                stacklevel=stacklevel + 1,
+            )
+        elif interval is not None and spread is not None and spread > AGREEMENT_DECADES:
+            warnings.warn(
+                f"the {len(self.runs)} sweeps' suggestions spread over {spread:.2f} decades "
+                f"({interval[0]:.3g} .. {interval[1]:.3g}): one sweep is not stable on this "
+                f"set-up; their median {found.lr:.3g} (confidence {found.confidence:.2f}) is "
+                "worth checking by training (lrfind.grid.check)",
                 LRFindWarning,
                 stacklevel=stacklevel + 1,
             )
