@@ -1,6 +1,6 @@
 import json
-import warnings
 import types
+import warnings
 
 import numpy as np
 import pytest
