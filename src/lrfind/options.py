@@ -64,10 +64,13 @@ class SweepOptions(TypedDict, total=False):
     """Read the losses (one host sync) every this many steps; the stop rule then lags by up
     to ``check_every - 1`` steps. :func:`lrfind.find`'s default is 1 on the CPU and 10 on
     an accelerator."""
-    repeats: int
+    repeats: int | str
     """Sweeps from the same starting state (the data order differs); the suggestion is
     their median and :meth:`Result.interval <lrfind.result.Result.interval>` their
-    spread."""
+    spread. ``"auto"`` (the default): one sweep, and a second look (two more sweeps, the
+    median of three) only when the first one's suggestion is missing or has low
+    confidence (below :data:`~lrfind.result.LOW_CONFIDENCE`); without a ``reset`` to put
+    the start back, one sweep."""
     method: str
     """The result's default suggestion method (see :data:`lrfind.suggest.METHODS`)."""
     progress: bool
@@ -186,7 +189,7 @@ class SweepConfig:
     smoothing: float = 0.98
     diverge_factor: float = 4.0
     check_every: int = 1
-    repeats: int = 1
+    repeats: int | str = "auto"
     method: str = "auto"
     progress: bool = True
 
@@ -207,7 +210,7 @@ class SweepConfig:
             smoothing=_validate.smoothing(config.smoothing),
             diverge_factor=_validate.diverge_factor(config.diverge_factor),
             check_every=_validate.int_at_least("check_every", config.check_every, 1),
-            repeats=_validate.int_at_least("repeats", config.repeats, 1),
+            repeats=_validate.repeats(config.repeats),
             method=_validate.one_of("method", config.method, METHODS),
             progress=_validate.boolean("progress", config.progress),
         )

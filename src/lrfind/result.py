@@ -334,6 +334,8 @@ class Result(NotebookDisplay):
                 f"  lr {self.lrs[0]:.3g} .. {self.lrs[-1]:.3g}; "
                 f"loss {self.losses[0]:.4g} -> min {np.min(self.losses):.4g}"
             )
+        if "second_look" in self.settings:
+            lines.append(f"  a second look: {self.settings['second_look']}")
         for name, found in self.suggestions().items():
             marker = "*" if name == self.method else " "
             lines.append(f" {marker} {found}")

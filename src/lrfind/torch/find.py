@@ -144,9 +144,11 @@ def find(
             - ``start_lr`` (1e-7), ``end_lr`` (10), ``num_steps`` (100, at least 5),
               ``mode`` (``"exp"``), ``smoothing`` (0.98), ``diverge_factor`` (4; ``inf``
               records the whole range): the schedule and the stop rule;
-            - ``repeats`` (1): sweeps from the same starting state (the data order
-              differs); the suggestion is their median and :meth:`Result.interval`
-              their range;
+            - ``repeats`` (``"auto"``): sweeps from the same starting state (the data
+              order differs); the suggestion is their median and
+              :meth:`Result.interval` their range. ``"auto"``: one sweep, and two more
+              only when the first one's suggestion is missing or unsure (confidence
+              below 0.3; the result's summary says so);
             - ``method`` (``"auto"``): the result's default suggestion method;
             - ``check_every``: read the losses (one host sync) every this many steps;
               default 1 on the CPU and 10 on an accelerator, where the stop rule then
