@@ -179,6 +179,7 @@ def find(
         skip_frozen=skip_frozen,
     )
     batches: Batches | None = None
+    trainer: Trainer | None = None
     lockstep: distributed.LockStep | None = None
     loaders = LoaderGenerators.take(data, val_data)  # before a DataLoader draws its order
     try:
@@ -236,7 +237,9 @@ def find(
             snap.restore()
         finally:
             snap.close()
-            if batches is not None:
+            if trainer is not None:
+                trainer.close()
+            elif batches is not None:
                 batches.close()
             loaders.restore()
             if lockstep:

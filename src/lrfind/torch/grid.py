@@ -37,8 +37,8 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any, Unpack
+from collections.abc import Sequence
+from typing import Unpack
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ from lrfind.grid import (
 from lrfind.options import SNAPSHOT_KEYS, TRAIN_KEYS, GridOptions, check_known, split
 from lrfind.setup import Setup
 from lrfind.torch import distributed
-from lrfind.torch.batches import Batches, LoaderGenerators
+from lrfind.torch.batches import Batches, LoaderGenerators, Passes
 from lrfind.torch.find import snapshot_options
 from lrfind.torch.spread import Plan, checksum
 from lrfind.torch.state import Snapshot
@@ -94,12 +94,15 @@ class _Job:
         """Mean loss over the evaluation batches, in eval mode, without gradients."""
         setup = self.setup
         if setup.val_data is not None:
-            data: Iterable[Any] = itertools.islice(iter(setup.val_data), self.eval_batches)
-            where = "by val_data (the validation loader)"
+            passes = Passes(setup.val_data)
+            count, where = self.eval_batches, "by val_data (the validation loader)"
         else:
-            data = itertools.islice(iter(setup.data), self.eval_batches or DEFAULT_EVAL_BATCHES)
-            where = "by data (the data loader)"
-        values = trainer.losses(data, where)
+            passes = Passes(setup.data)
+            count, where = self.eval_batches or DEFAULT_EVAL_BATCHES, "by data (the data loader)"
+        try:  # lrfind's own pass: a loader's persistent workers are left as they were
+            values = trainer.losses(itertools.islice(passes.start(), count), where)
+        finally:
+            passes.close()
         if not values:
             raise ValueError("the evaluation data yielded no batches")
         total = sum(float(value) for value in values)  # in float64, batch by batch
@@ -112,7 +115,7 @@ class _Job:
             trainer.train_mode()
             return self.evaluate(trainer)
         finally:
-            trainer.batches.close()
+            trainer.close()
 
     def fingerprint(self, initial: float) -> list[float]:
         """What this rank starts from: checksums of the parameters and the first training
@@ -149,7 +152,7 @@ class _Job:
                 if scheduler is not None:
                     scheduler.step()
         finally:
-            trainer.batches.close()
+            trainer.close()
         final = self.evaluate(trainer)
         return final if math.isfinite(final) else math.nan
 

@@ -1,0 +1,195 @@
+"""The user's training harness after lrfind: it goes on as if no sweep happened (#26).
+
+The standing test of every case here: the training *after* ``find`` (or the grid, or the
+check) equals the training without it, batch for batch and weight for weight, or lrfind
+refuses before the sweep with an error that names what it cannot restore. The cases are
+the parts of a real harness the plain fault suite (``test_faults.py``) does not have:
+DataLoader worker processes (persistent or not), optimizer wrappers and subclasses that
+keep state in attributes, a real signal landing anywhere in ``find`` (the restore
+included), and a first param group frozen at ``lr=0``.
+``benchmarks/reliability.py`` counts the scenarios through ``LRFIND_RELIABILITY_LOG``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import lrfind
+from lrfind.setup import Setup
+from lrfind.torch.grid import check, grid_search
+
+QUIET: dict[str, Any] = {
+    "progress": False,
+    "start_lr": 1e-4,
+    "end_lr": 1e-1,
+    "num_steps": 8,
+    "diverge_factor": 1e6,
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private temporary folder (disk snapshots land here); must end empty."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _record(category: str, outcome: str) -> None:
+    """Count one scenario (for benchmarks/reliability.py): ``outcome`` is ``"restored"``,
+    ``"refused"`` (an error before the sweep), ``"lost"`` or ``"files left"``."""
+    path = os.environ.get("LRFIND_RELIABILITY_LOG")
+    if not path:
+        return
+    row = {
+        "suite": "torch harness",
+        "category": category,
+        "outcome": outcome,
+        "lost_state": outcome in ("lost", "files left"),
+    }
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+def _left(scratch: Path) -> list[str]:
+    return sorted(n for n in os.listdir(scratch) if not n.startswith(("torchinductor_", "pymp-")))
+
+
+def _quiet_find(model: nn.Module, optimizer: Any, data: Any, **kwargs: Any) -> lrfind.Result:
+    options = QUIET | {"loss_fn": nn.CrossEntropyLoss()} | kwargs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrfind.LRFindWarning)
+        return lrfind.find(model, optimizer, data, **options)
+
+
+# ---- DataLoader worker processes ---------------------------------------------------------
+
+
+class Augmented(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """24 samples, each with noise drawn from the RNG of the worker that loads it (an
+    augmentation): a batch shows which worker state made it, not only its indices."""
+
+    def __init__(self) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(24, 4, generator=g)
+        self.y = (self.x @ torch.randn(4, 3, generator=g)).argmax(1)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[index] + 0.01 * torch.rand(4), self.y[index]
+
+
+def _worker_job(persistent: bool) -> tuple[nn.Module, torch.optim.Optimizer, Any]:
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    loader = torch.utils.data.DataLoader(
+        Augmented(),
+        batch_size=4,
+        shuffle=True,
+        num_workers=2,
+        persistent_workers=persistent,
+        generator=torch.Generator().manual_seed(1),
+    )
+    return model, optimizer, loader
+
+
+def _epoch(model: nn.Module, optimizer: Any, loader: Any) -> list[torch.Tensor]:
+    """One epoch of the user's own training; the batches it saw."""
+    seen = []
+    for x, y in loader:
+        seen.append(x)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return seen
+
+
+def _workers() -> set[int]:
+    return {child.pid for child in multiprocessing.active_children() if child.pid is not None}
+
+
+def _release(loader: Any) -> None:
+    """Stop a loader's persistent workers (the test's, not lrfind's: not left to the gc)."""
+    own = getattr(loader, "_iterator", None)
+    if own is not None:
+        own._shutdown_workers()
+
+
+def _call(what: str, model: nn.Module, optimizer: Any, loader: Any) -> None:
+    if what == "find":
+        _quiet_find(model, optimizer, loader)
+        return
+    job = Setup(model=model, optimizer=optimizer, data=loader, loss_fn=nn.CrossEntropyLoss())
+    if what == "check":
+        check(job, 0.05, 3, eval_batches=2, progress=False)
+    else:
+        grid_search(job, [0.01, 0.1], 3, eval_batches=2, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("what", "persistent", "trained_before"),
+    [
+        ("find", True, False),
+        ("find", True, True),
+        ("find", False, True),
+        ("check", True, True),
+        ("grid_search", True, True),
+    ],
+)
+def test_a_dataloader_with_workers_goes_on_as_without_lrfind(
+    what: str, persistent: bool, trained_before: bool, scratch: Path
+) -> None:
+    """The next epochs see the same batches (indices and the workers' augmentation
+    noise) and end with the same weights as without lrfind; persistent workers are the
+    same processes, and lrfind leaves none of its own behind."""
+    category = f"DataLoader workers ({'persistent' if persistent else 'not persistent'}), {what}"
+    model, optimizer, loader = _worker_job(persistent)
+    expected = _epoch(model, optimizer, loader) if trained_before else []
+    expected += _epoch(model, optimizer, loader) + _epoch(model, optimizer, loader)
+    expected_weights = [p.detach().clone() for p in model.parameters()]
+    _release(loader)
+    model, optimizer, loader = _worker_job(persistent)
+    seen = _epoch(model, optimizer, loader) if trained_before else []
+    try:
+        workers = _workers()
+        _call(what, model, optimizer, loader)
+        after = _workers()
+        assert not after - workers, f"lrfind left worker processes: {after - workers}"
+        if persistent:
+            assert workers <= after, "lrfind stopped the loader's persistent workers"
+        seen += _epoch(model, optimizer, loader) + _epoch(model, optimizer, loader)
+        assert len(seen) == len(expected)
+        for i, (got, want) in enumerate(zip(seen, expected, strict=True)):
+            assert torch.equal(got, want), f"batch {i} differs"
+        for got, want in zip(model.parameters(), expected_weights, strict=True):
+            assert torch.equal(got, want)
+        assert not _left(scratch)
+    except BaseException:
+        _record(category, "lost")
+        raise
+    finally:
+        _release(loader)
+    _record(category, "restored")
