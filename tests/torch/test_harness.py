@@ -193,3 +193,176 @@ def test_a_dataloader_with_workers_goes_on_as_without_lrfind(
     finally:
         _release(loader)
     _record(category, "restored")
+
+
+# ---- optimizers that keep state outside optimizer.state ----------------------------------
+
+
+class Lookahead(torch.optim.Optimizer):
+    """Lookahead (Zhang et al. 2019) the usual way: the base optimizer's moments stay in
+    ``base_optimizer.state``; the wrapper holds its own slow weights in ``self.state``,
+    a step counter in its groups and a view of the base's state in an attribute."""
+
+    def __init__(self, base_optimizer: torch.optim.Optimizer, k: int = 2, alpha: float = 0.5):
+        self.base_optimizer = base_optimizer
+        self.k, self.alpha = k, alpha
+        self.param_groups = base_optimizer.param_groups
+        self.defaults = base_optimizer.defaults
+        self.state: dict[Any, Any] = {}
+        self.fast_state = base_optimizer.state
+        self._optimizer_step_pre_hooks: dict[int, Any] = {}  # as timm's: no super().__init__
+        self._optimizer_step_post_hooks: dict[int, Any] = {}
+        for group in self.param_groups:
+            group["counter"] = 0
+
+    def step(self, closure: Any = None) -> Any:
+        loss = self.base_optimizer.step(closure)
+        for group in self.param_groups:
+            group["counter"] += 1
+            if group["counter"] % self.k:
+                continue
+            for fast in group["params"]:
+                slow = self.state.setdefault(fast, {}).setdefault("slow", fast.detach().clone())
+                with torch.no_grad():
+                    slow.add_(fast - slow, alpha=self.alpha)
+                    fast.copy_(slow)
+        return loss
+
+
+class CountingSGD(torch.optim.SGD):
+    """An SGD subclass with state in attributes: a step counter tensor and a history list."""
+
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        self.steps = torch.zeros((), dtype=torch.long)
+        self.history: list[float] = []
+
+    def step(self, closure: Any = None) -> Any:
+        self.steps += 1
+        self.history.append(float(self.param_groups[0]["lr"]))
+        return super().step(closure)
+
+
+def _wrapper_job(kind: str) -> tuple[nn.Module, Any]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    if kind == "lookahead":
+        optimizer: Any = Lookahead(torch.optim.Adam(model.parameters(), lr=1e-2))
+    else:
+        optimizer = CountingSGD(model.parameters(), lr=0.1, momentum=0.9)
+    return model, optimizer
+
+
+def _batches(n: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        x = torch.randn(8, 4, generator=g)
+        out.append((x, (x @ torch.ones(4, 3)).argmax(1)))
+    return out
+
+
+def _train(model: nn.Module, optimizer: Any, batches: list[Any]) -> None:
+    for x, y in batches:
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+
+@pytest.mark.parametrize("snapshot", ["cpu", "disk"])
+@pytest.mark.parametrize("kind", ["lookahead", "subclass"])
+def test_an_optimizer_with_state_outside_its_state_dict(
+    kind: str, snapshot: str, scratch: Path
+) -> None:
+    """A Lookahead(Adam) and an SGD subclass with attribute state come back exactly
+    (the base Adam's step and moments, the wrapper's slow weights and counters, the
+    subclass's counter tensor and history), and train on exactly as without find."""
+    category = f"optimizer {'wrapper (Lookahead)' if kind == 'lookahead' else 'subclass'}"
+    model, optimizer = _wrapper_job(kind)
+    _train(model, optimizer, _batches(3, seed=1))
+    _train(model, optimizer, _batches(6, seed=2))
+    expected = [p.detach().clone() for p in model.parameters()]
+
+    model, optimizer = _wrapper_job(kind)
+    _train(model, optimizer, _batches(3, seed=1))
+    if kind == "lookahead":
+        base = optimizer.base_optimizer
+        first = model[0].weight
+        step, moment = base.state[first]["step"].clone(), base.state[first]["exp_avg"].clone()
+        counter, slow = optimizer.param_groups[0]["counter"], optimizer.state[first]["slow"].clone()
+        fast_state = optimizer.fast_state
+    else:
+        steps, steps_value, history = optimizer.steps, optimizer.steps.clone(), optimizer.history
+        history_value = list(history)
+    try:
+        _quiet_find(model, optimizer, _batches(4, seed=3), snapshot=snapshot)
+        if kind == "lookahead":
+            assert torch.equal(base.state[first]["step"], step)
+            assert torch.equal(base.state[first]["exp_avg"], moment)
+            assert optimizer.param_groups[0]["counter"] == counter
+            assert torch.equal(optimizer.state[first]["slow"], slow)
+            assert optimizer.fast_state is fast_state is base.state
+        else:
+            assert optimizer.steps is steps
+            assert torch.equal(steps, steps_value)
+            assert optimizer.history is history
+            assert history == history_value
+        _train(model, optimizer, _batches(6, seed=2))
+        for got, want in zip(model.parameters(), expected, strict=True):
+            assert torch.equal(got, want)
+        assert not _left(scratch)
+    except BaseException:
+        _record(category, "lost")
+        raise
+    _record(category, "restored")
+
+
+class LockedSGD(torch.optim.SGD):
+    """An optimizer holding an object that cannot be copied (a lock around its steps)."""
+
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        import threading
+
+        self.guard = threading.Lock()
+
+
+class Uncopyable:
+    """A scheduler whose state cannot be deep-copied (it holds a generator object)."""
+
+    def __init__(self) -> None:
+        self.running = (i for i in range(3))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"running": self.running}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.running = state["running"]
+
+
+@pytest.mark.parametrize("snapshot", ["cpu", "disk"])
+@pytest.mark.parametrize("what", ["optimizer attribute", "scheduler state"])
+def test_what_cannot_be_copied_is_refused_before_the_sweep(
+    what: str, snapshot: str, scratch: Path
+) -> None:
+    """An error naming the object (the optimizer's attribute, the scheduler), nothing
+    trained, and no snapshot file left in the temporary folder."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    if what == "optimizer attribute":
+        optimizer: Any = LockedSGD(model.parameters(), lr=0.1)
+        scheduler, match = None, r"LockedSGD\.guard \(a lock\) cannot be copied"
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler, match = Uncopyable(), r"scheduler \(Uncopyable\) .* cannot be copied"
+    before = [p.detach().clone() for p in model.parameters()]
+    try:
+        with pytest.raises(lrfind.LRFindError, match=match):
+            _quiet_find(model, optimizer, _batches(4, 0), scheduler=scheduler, snapshot=snapshot)
+        for got, want in zip(model.parameters(), before, strict=True):
+            assert torch.equal(got, want)
+        assert not _left(scratch), _left(scratch)
+    except BaseException:
+        _record(f"refused: {what} that cannot be copied", "files left")
+        raise
+    _record(f"refused: {what} that cannot be copied", "refused")
