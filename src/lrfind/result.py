@@ -150,7 +150,8 @@ class Result(NotebookDisplay):
     """A range test's curve and everything needed to re-plot and re-suggest it.
 
     Attributes:
-        lrs: the learning rate of each recorded step (of the first param group).
+        lrs: the learning rate of each recorded step (of the reference param group:
+            the first whose lr is not 0).
         losses: the raw loss recorded at each step (float64), never smoothed.
         stop_reason: ``"completed"``, ``"diverged"``, ``"non-finite loss"``,
             ``"interrupted"`` or ``"too many skipped steps"``.
@@ -250,17 +251,18 @@ class Result(NotebookDisplay):
     def apply(self, optimizer: Any, method: str | None = None) -> float:
         """Set the suggested lr on ``optimizer``, keeping its param groups' ratios.
 
-        The first group gets the suggestion; every other group ``g`` gets
-        ``suggestion * g["lr"] / groups[0]["lr"]``. Apply it before you create an LR
-        scheduler (a scheduler already attached keeps its own base lrs).
+        The reference group, the first whose lr is not 0, gets the suggestion; every
+        other group ``g`` gets ``suggestion * g["lr"] / reference["lr"]``, so a group
+        frozen at lr=0 stays at 0. Apply it before you create an LR scheduler (a
+        scheduler already attached keeps its own base lrs).
 
         Returns:
-            The lr set on the first group.
+            The lr set on the reference group.
 
         Raises:
             LRFindError: when there is no suggestion (its reason is in the message).
-            ValueError: when ``optimizer`` has no ``param_groups`` or the first group's
-                lr is 0 (the ratios are undefined).
+            ValueError: when ``optimizer`` has no ``param_groups`` or every group's
+                lr is 0 (there is no ratio to keep).
         """
         found = self.suggest(method)
         if found.lr is None:
@@ -268,9 +270,7 @@ class Result(NotebookDisplay):
         groups = getattr(optimizer, "param_groups", None)
         if not groups:
             raise ValueError(f"optimizer must have param_groups, got {type(optimizer).__name__}")
-        if float(groups[0]["lr"]) == 0.0:
-            raise ValueError("optimizer's first param group has lr=0: group ratios are undefined")
-        _lr.set_lr(optimizer, found.lr, _lr.ratios(optimizer))
+        _lr.set_lr(optimizer, found.lr, _lr.ratios(optimizer, strict=True))
         return found.lr
 
     def plot(

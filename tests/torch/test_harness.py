@@ -366,3 +366,73 @@ def test_what_cannot_be_copied_is_refused_before_the_sweep(
         _record(f"refused: {what} that cannot be copied", "files left")
         raise
     _record(f"refused: {what} that cannot be copied", "refused")
+
+
+# ---- a first param group frozen at lr=0 ----------------------------------------------------
+
+
+def _frozen_backbone() -> tuple[nn.Sequential, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.Linear(8, 3))
+    optimizer = torch.optim.SGD(
+        [
+            {"params": model[0].parameters(), "lr": 0.0},  # the frozen backbone
+            {"params": model[2].parameters(), "lr": 1e-3},
+            {"params": model[3].parameters(), "lr": 1e-2},
+        ],
+        lr=1e-3,
+        momentum=0.9,
+    )
+    return model, optimizer
+
+
+def test_a_first_group_frozen_at_zero_stays_frozen_during_the_sweep(scratch: Path) -> None:
+    """The sweep's lr is the first non-zero group's; the frozen group stays at 0 (its
+    weights are never trained); the others keep their ratio to it."""
+    model, optimizer = _frozen_backbone()
+    seen: list[list[float]] = []
+    backbone = model[0].weight.detach().clone()
+    moved: list[bool] = []
+
+    def forward(net: nn.Module, batch: Any) -> torch.Tensor:
+        seen.append([float(g["lr"]) for g in optimizer.param_groups])
+        moved.append(not torch.equal(net[0].weight, backbone))  # type: ignore[index]
+        x, y = batch
+        return nn.functional.cross_entropy(net(x), y)
+
+    try:
+        result = _quiet_find(model, optimizer, _batches(4, 0), forward=forward, loss_fn=None)
+        assert [lrs[0] for lrs in seen] == [0.0] * len(seen)
+        assert not any(moved), "the frozen backbone was trained during the sweep"
+        assert [lrs[1] for lrs in seen] == pytest.approx(list(result.lrs))
+        assert [lrs[2] / lrs[1] for lrs in seen] == pytest.approx([10.0] * len(seen))
+        assert [g["lr"] for g in optimizer.param_groups] == [0.0, 1e-3, 1e-2]
+    except BaseException:
+        _record("first param group at lr=0", "lost")
+        raise
+    _record("first param group at lr=0", "restored")
+
+
+def test_apply_onto_a_first_group_frozen_at_zero(scratch: Path) -> None:
+    """``Result.apply`` and ``apply_suggestion`` (with a OneCycleLR) keep the frozen
+    group at 0 and the others' ratios to the first non-zero group; all at 0 is refused."""
+    from lrfind.integrations import apply_suggestion
+
+    model, optimizer = _frozen_backbone()
+    result = _quiet_find(model, optimizer, _batches(4, 0))
+    lr = result.apply(optimizer, method="minimum")
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.0, lr, 10 * lr])
+
+    model, optimizer = _frozen_backbone()
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[0.0, 1e-3, 1e-2], total_steps=10
+    )
+    lr = apply_suggestion(result, optimizer, [scheduler], method="minimum")
+    assert [g["max_lr"] for g in optimizer.param_groups] == pytest.approx([0.0, lr, 10 * lr])
+    assert optimizer.param_groups[0]["lr"] == 0.0
+    assert scheduler.base_lrs[0] == 0.0
+
+    for group in optimizer.param_groups:
+        group["lr"] = 0.0
+    with pytest.raises(ValueError, match="every param group has lr=0"):
+        result.apply(optimizer, method="minimum")

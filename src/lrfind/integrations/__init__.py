@@ -130,7 +130,8 @@ def apply_suggestion(
 
     Raises:
         LRFindError: when the result has no suggestion (with its reason).
-        ValueError: when the first param group's lr (or peak) is not > 0.
+        ValueError: when every param group's lr (or peak) is 0, or the reference
+            group's (the first non-zero one, :func:`lrfind._lr.reference`) is not > 0.
 
     >>> import numpy as np, torch
     >>> from lrfind.result import Result
@@ -146,15 +147,16 @@ def apply_suggestion(
     lr = suggested_lr(result, method)
     groups = optimizer.param_groups
     peak = "max_lr" if groups[0].get("max_lr") is not None else "lr"
-    reference = float(groups[0][peak])
-    exact: tuple[Any, Any] = (groups[0], peak)
+    first = _lr.reference([float(group.get(peak) or 0.0) for group in groups])
+    reference = float(groups[first][peak])
+    exact: tuple[Any, Any] = (groups[first], peak)
     for scheduler in schedulers:
         peaks = getattr(scheduler, "max_lrs", None)
-        if isinstance(peaks, list) and peaks:
-            reference = float(peaks[0])
-            exact = (peaks, 0)
+        if isinstance(peaks, list) and len(peaks) > first:
+            reference = float(peaks[first])
+            exact = (peaks, first)
     if not reference > 0.0:
-        raise ValueError(f"the optimizer's first param group has lr={reference}: cannot scale it")
+        raise ValueError(f"the optimizer's param group {first} has lr={reference}: cannot scale it")
     factor = lr / reference
     for group in groups:
         for key in ("lr", "initial_lr", "max_lr", "min_lr"):

@@ -68,8 +68,9 @@ def find(
 
     Every optimizer step uses the next learning rate of the sweep (see
     :func:`lrfind.sweep` for the schedule and the stop rule). Each param group follows
-    the sweep at its own ratio to the first group, so discriminative learning rates
-    survive; the result records the first group's lr. Afterwards, whether ``find``
+    the sweep at its own ratio to the first group whose lr is not 0 (the reference), so
+    discriminative learning rates survive and a group frozen at ``lr=0`` (a frozen
+    backbone) stays at 0; the result records the reference group's lr. Afterwards, whether ``find``
     returns or raises (KeyboardInterrupt included), the model's parameters, gradients
     and buffers, the optimizer state and param groups, ``scheduler``, ``grad_scaler``,
     the train/eval mode of every module, the torch / numpy / Python RNG states and the
