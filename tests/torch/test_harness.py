@@ -12,10 +12,14 @@ included), and a first param group frozen at ``lr=0``.
 
 from __future__ import annotations
 
+import collections
 import json
 import multiprocessing
 import os
+import signal
 import tempfile
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -436,3 +440,215 @@ def test_apply_onto_a_first_group_frozen_at_zero(scratch: Path) -> None:
         group["lr"] = 0.0
     with pytest.raises(ValueError, match="every param group has lr=0"):
         result.apply(optimizer, method="minimum")
+
+
+# ---- a real signal anywhere in find, the restore included ---------------------------------
+
+
+class Stop(SystemExit):
+    """What the test's own SIGTERM handler raises (a user's handler, as ``sys.exit``)."""
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise Stop(signum)
+
+
+def _big_job() -> tuple[nn.Module, torch.optim.Optimizer, list[Any]]:
+    """About 600k parameters under Adam, trained a little: the restore copies ~10 MB."""
+    torch.manual_seed(0)
+    model = nn.Sequential(*(nn.Linear(384, 384) for _ in range(4)), nn.Linear(384, 3))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    data = [(torch.randn(8, 384, generator=g), torch.randint(0, 3, (8,), generator=g))]
+    _train(model, optimizer, data * 2)
+    return model, optimizer, data * 3
+
+
+def _drain(timers: list[threading.Timer]) -> None:
+    """Wait until every timer has sent its signal and the signals were handled here."""
+    while True:
+        try:
+            for timer in timers:
+                timer.join()
+            time.sleep(0.005)  # the handler runs at the main thread's next check
+            return
+        except (KeyboardInterrupt, Stop):
+            continue  # a signal that landed after find had returned: not find's
+
+
+def _signalled_find(
+    model: nn.Module, optimizer: Any, data: Any, signals: list[tuple[float, int]], snapshot: str
+) -> BaseException | None:
+    """``find`` with each ``(delay, signal)`` sent to this process by a timer thread;
+    what find raised (None when it returned)."""
+    pid = os.getpid()
+    timers = [threading.Timer(delay, os.kill, (pid, signum)) for delay, signum in signals]
+    raised: BaseException | None = None
+    try:
+        for timer in timers:
+            timer.start()
+        _quiet_find(model, optimizer, data, snapshot=snapshot, num_steps=12)
+    except (KeyboardInterrupt, Stop) as error:
+        raised = error
+    while True:  # a late signal may land even here: it is not find's
+        try:
+            _drain(timers)
+            break
+        except (KeyboardInterrupt, Stop):
+            continue
+    return raised
+
+
+@pytest.mark.parametrize("snapshot", ["cpu", "disk"])
+def test_a_real_signal_anywhere_in_find_leaves_the_state_whole(
+    snapshot: str, scratch: Path, state_of: Any, same: Any
+) -> None:
+    """SIGINT (Python's own handler) or SIGTERM (a handler of the user's) sent at a scan of
+    moments across the whole of ``find``, most of them around the restore, and twice in
+    a row (a second Ctrl-C while the first one's restore runs): every time the model and
+    optimizer are exactly as before, no file is left, and an interrupt that came out of
+    ``find`` says that everything was restored."""
+    from lrfind.torch.state import Snapshot
+
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        model, optimizer, data = _big_job()
+        before = state_of(model, optimizer)
+        start = time.perf_counter()
+        _quiet_find(model, optimizer, data, snapshot=snapshot, num_steps=12)
+        total = time.perf_counter() - start
+        snap = Snapshot.take(model, optimizer, where=snapshot)
+        start = time.perf_counter()
+        snap.restore()
+        restore = time.perf_counter() - start
+        snap.close()
+        same(state_of(model, optimizer), before)
+        scan = [total * i / 8 for i in range(1, 8)]  # across the sweep
+        scan += [total - restore * k for k in (2.5, 2.0, 1.5, 1.2, 1.0, 0.8, 0.5, 0.2)]
+        trials: list[list[tuple[float, int]]] = [
+            [(delay, signal.SIGTERM if i % 4 == 3 else signal.SIGINT)]
+            for i, delay in enumerate(scan)
+        ]
+        middle = total / 2
+        trials += [
+            [(middle, signal.SIGINT), (middle + restore * k, signal.SIGINT)] for k in (0.3, 1.0)
+        ]
+        outcomes: collections.Counter[str] = collections.Counter()
+        for signals in trials:
+            raised = _signalled_find(model, optimizer, data, signals, snapshot)
+            state = state_of(model, optimizer)
+            try:
+                same(state, before)
+                assert not _left(scratch), _left(scratch)
+            except BaseException:
+                _record(f"a real signal across find ({snapshot} snapshot)", "lost")
+                raise
+            _record(f"a real signal across find ({snapshot} snapshot)", "restored")
+            if raised is None:
+                outcomes["returned"] += 1
+                continue
+            outcomes[type(raised).__name__] += 1
+            notes = " ".join(getattr(raised, "__notes__", []))
+            assert "restored" in notes or "nothing was changed" in notes, (signals, notes)
+        assert outcomes["returned"] < len(trials), outcomes  # the signals did stop find
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+_SIGTERM_SCRIPT = """
+import json, os, signal, sys, tempfile
+import torch
+from torch import nn
+import lrfind
+from lrfind.errors import Terminated
+
+tempfile.tempdir = sys.argv[1]
+torch.manual_seed(0)
+model = nn.Linear(4, 3)
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+before = [p.detach().clone() for p in model.parameters()]
+steps = []
+
+def forward(net, batch):
+    steps.append(len(steps))
+    if len(steps) == 4:  # the process is told to stop, mid-sweep
+        os.kill(os.getpid(), signal.SIGTERM)
+    return nn.functional.cross_entropy(net(batch[0]), batch[1])
+
+try:
+    lrfind.find(model, optimizer, [(x, y)], forward=forward, snapshot="disk",
+                num_steps=20, progress=False)
+except Terminated as error:
+    print(json.dumps({
+        "points": len(error.result.lrs),
+        "restored": all(torch.equal(p, q) for p, q in zip(model.parameters(), before)),
+        "files": [f for f in os.listdir(sys.argv[1]) if f.startswith("lrfind")],
+        "handler_back": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
+        "notes": error.__notes__,
+    }), flush=True)
+    raise
+print("find returned", flush=True)
+"""
+
+
+def test_sigterm_during_find_restores_keeps_the_curve_and_exits_143(tmp_path: Path) -> None:
+    """SIGTERM with no handler (the default, which kills on the spot) during a disk
+    snapshot's sweep: the state is restored, the file removed, the curve so far kept on
+    the exception (``lrfind.errors.Terminated``), and the process exits with 143."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGTERM_SCRIPT, str(folder)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    category = "SIGTERM during find (disk snapshot, no handler)"
+    try:
+        assert done.returncode == 143, done.stderr[-2000:]
+        report = json.loads(done.stdout.splitlines()[-1])
+        assert report["points"] == 3
+        assert report["restored"]
+        assert report["files"] == []
+        assert report["handler_back"]
+        assert any("restored" in note for note in report["notes"])
+        assert not _left(folder)
+    except BaseException:
+        _record(category, "lost")
+        raise
+    _record(category, "restored")
+
+
+def test_off_the_main_thread_nothing_is_held() -> None:
+    """No handler can be installed there (Python runs them on the main thread only)."""
+    from lrfind._signals import Guard
+
+    guard = Guard()
+    done = threading.Thread(target=guard.install)
+    done.start()
+    done.join()
+    assert not guard.installed
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_ctrl_c_held_during_the_restore_is_raised_after_it() -> None:
+    """A SIGINT that arrives while the state is restored (after a sweep that ended
+    normally) is held, then raised as KeyboardInterrupt once the handlers are back."""
+    from lrfind._signals import Guard
+
+    guard = Guard()
+    guard.install()
+    guard.hold()
+    signal.raise_signal(signal.SIGINT)  # held: no KeyboardInterrupt here
+    assert guard.pending == [signal.SIGINT]
+    with pytest.raises(KeyboardInterrupt) as raised:
+        guard.release(None)
+    assert "held until everything was restored" in " ".join(raised.value.__notes__)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

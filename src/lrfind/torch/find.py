@@ -21,6 +21,8 @@ from typing import Any, Unpack
 import torch
 
 from lrfind import _validate
+from lrfind._signals import Guard
+from lrfind.errors import LRFindError
 from lrfind.options import (
     SNAPSHOT_KEYS,
     SNAPSHOT_PLACES,
@@ -170,20 +172,24 @@ def find(
         cpu = training.device.type == "cpu"
         sweep_options["check_every"] = 1 if cpu else ACCELERATOR_CHECK_EVERY
     config = SweepConfig.validated(**sweep_options)
-    snap = Snapshot.take(
-        model,
-        optimizer,
-        scheduler,
-        training.scaler,
-        where,
-        grads=grads,
-        skip_frozen=skip_frozen,
-    )
+    loaders = LoaderGenerators.take(data, val_data)  # before a DataLoader draws its order
+    guard = Guard()  # SIGINT / SIGTERM wait while the state is restored
+    snap: Snapshot | None = None
     batches: Batches | None = None
     trainer: Trainer | None = None
     lockstep: distributed.LockStep | None = None
-    loaders = LoaderGenerators.take(data, val_data)  # before a DataLoader draws its order
+    failure: BaseException | None = None
     try:
+        guard.install()
+        snap = Snapshot.take(
+            model,
+            optimizer,
+            scheduler,
+            training.scaler,
+            where,
+            grads=grads,
+            skip_frozen=skip_frozen,
+        )
         lockstep = distributed.LockStep.start(model, training.device)  # None in one process
         batches = Batches(data)  # after the snapshot: starting a DataLoader draws from the RNG
         trainer = Trainer(
@@ -212,6 +218,7 @@ def find(
         }
 
         def reset() -> None:  # between repeats
+            assert snap is not None
             snap.restore()
             trainer.train_mode()
 
@@ -230,14 +237,20 @@ def find(
         if lockstep:
             lockstep.finish()  # every rank learns of a failure after the last all-reduce
     except BaseException as error:
+        failure = error
         if lockstep:
             lockstep.fail(error)  # the other ranks stop too, instead of waiting for this one
         raise
     finally:
+        guard.hold()  # a signal from here on waits until everything is back
         try:
-            snap.restore()
+            if snap is not None:
+                _restore(snap, failure)
+            elif failure is not None and not isinstance(failure, Exception):
+                failure.add_note("lrfind: this came before the sweep started: nothing was changed")
         finally:
-            snap.close()
+            if snap is not None:
+                snap.close()
             if trainer is not None:
                 trainer.close()
             elif batches is not None:
@@ -245,6 +258,26 @@ def find(
             loaders.restore()
             if lockstep:
                 lockstep.close()
+            guard.release(failure)  # the held signals go to their handlers now
     if distributed.is_main():
         result.warn_if_unsure(stacklevel=2)
     return result
+
+
+def _restore(snap: Snapshot, failure: BaseException | None) -> None:
+    """Put everything back; say on the exception whether that happened."""
+    try:
+        snap.restore()
+    except LRFindError:
+        raise  # says itself what was restored
+    except BaseException as error:
+        error.add_note(
+            "lrfind: the restore did not finish: the model and optimizer may be only "
+            "partly restored"
+        )
+        raise
+    if failure is not None and not isinstance(failure, Exception):  # Ctrl-C, SIGTERM, exit
+        failure.add_note(
+            "lrfind: the model, optimizer, scheduler and RNG states were restored "
+            "before this was raised"
+        )
