@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from lrfind import _lr, _validate
+from lrfind._signals import Guard
 from lrfind.grid import (
     CHECK_FACTOR,
     DEFAULT_EVAL_BATCHES,
@@ -214,18 +215,22 @@ def train_at(
     training = Training.of(setup.model, setup.optimizer, **train_options)
     plan = Plan.of(setup.model, training.device)
     job = _Job(setup, eval_batches, training, plan)
-    snap = Snapshot.take(
-        setup.model,
-        setup.optimizer,
-        scaler=training.scaler,
-        where=where,
-        grads=grads,
-        skip_frozen=skip_frozen,
-    )
     loaders = LoaderGenerators.take(setup.data, setup.val_data)
+    guard = Guard()  # SIGINT / SIGTERM wait while the state is restored (see lrfind._signals)
+    snap: Snapshot | None = None
+    failure: BaseException | None = None
     done: dict[int, tuple[float, float]] = {}
     failed: tuple[float, BaseException] | None = None
     try:
+        guard.install()
+        snap = Snapshot.take(
+            setup.model,
+            setup.optimizer,
+            scaler=training.scaler,
+            where=where,
+            grads=grads,
+            skip_frozen=skip_frozen,
+        )
         with torch.inference_mode(False), torch.enable_grad():
             initial = job.initial()
             if plan.mode == "spread":
@@ -255,12 +260,19 @@ def train_at(
                         loaders.restore()
                     done[index] = (loss, time.perf_counter() - start)
             losses, seconds = plan.collect(len(values), done, failed)
+    except BaseException as error:
+        failure = error
+        raise
     finally:
+        guard.hold()  # a signal from here on waits until everything is back
         try:
-            snap.restore()
+            if snap is not None:
+                snap.restore()
         finally:
-            snap.close()
+            if snap is not None:
+                snap.close()
             loaders.restore()
+            guard.release(failure)
     return GridResult(
         lrs=np.array(values),
         losses=np.array(losses),
