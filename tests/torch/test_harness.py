@@ -192,7 +192,7 @@ def test_a_dataloader_with_workers_goes_on_as_without_lrfind(
             assert torch.equal(got, want)
         assert not _left(scratch)
     except BaseException:
-        _record(category, "lost")
+        _record(category, "files left" if _left(scratch) else "lost")
         raise
     finally:
         _release(loader)
@@ -316,7 +316,7 @@ def test_an_optimizer_with_state_outside_its_state_dict(
             assert torch.equal(got, want)
         assert not _left(scratch)
     except BaseException:
-        _record(category, "lost")
+        _record(category, "files left" if _left(scratch) else "lost")
         raise
     _record(category, "restored")
 
@@ -367,7 +367,9 @@ def test_what_cannot_be_copied_is_refused_before_the_sweep(
             assert torch.equal(got, want)
         assert not _left(scratch), _left(scratch)
     except BaseException:
-        _record(f"refused: {what} that cannot be copied", "files left")
+        _record(
+            f"refused: {what} that cannot be copied", "files left" if _left(scratch) else "lost"
+        )
         raise
     _record(f"refused: {what} that cannot be copied", "refused")
 
@@ -412,7 +414,7 @@ def test_a_first_group_frozen_at_zero_stays_frozen_during_the_sweep(scratch: Pat
         assert [lrs[2] / lrs[1] for lrs in seen] == pytest.approx([10.0] * len(seen))
         assert [g["lr"] for g in optimizer.param_groups] == [0.0, 1e-3, 1e-2]
     except BaseException:
-        _record("first param group at lr=0", "lost")
+        _record("first param group at lr=0", "files left" if _left(scratch) else "lost")
         raise
     _record("first param group at lr=0", "restored")
 
@@ -541,7 +543,10 @@ def test_a_real_signal_anywhere_in_find_leaves_the_state_whole(
                 same(state, before)
                 assert not _left(scratch), _left(scratch)
             except BaseException:
-                _record(f"a real signal across find ({snapshot} snapshot)", "lost")
+                _record(
+                    f"a real signal across find ({snapshot} snapshot)",
+                    "files left" if _left(scratch) else "lost",
+                )
                 raise
             _record(f"a real signal across find ({snapshot} snapshot)", "restored")
             if raised is None:
@@ -621,7 +626,7 @@ def test_sigterm_during_find_restores_keeps_the_curve_and_exits_143(tmp_path: Pa
         assert any("restored" in note for note in report["notes"])
         assert not _left(folder)
     except BaseException:
-        _record(category, "lost")
+        _record(category, "files left" if _left(folder) else "lost")
         raise
     _record(category, "restored")
 
