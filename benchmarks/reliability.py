@@ -174,6 +174,15 @@ def tables(rows: list[dict[str, object]]) -> list[str]:
     for category, counts in sorted(_outcomes(rows, "torch harness").items()):
         cells = " | ".join(str(counts[o]) for o in OUTCOMES)
         lines.append(f"| {category} | {sum(counts.values())} | {cells} |")
+    landed = collections.defaultdict(collections.Counter)
+    for row in rows:
+        if row["suite"] == "torch harness" and row.get("how"):
+            landed[str(row["category"])][str(row["how"])] += 1
+    if landed:
+        lines += ["", "Where the signals landed (as the exception out of `find` tells):", ""]
+        for category, hows in sorted(landed.items()):
+            told = ", ".join(f"{n} {how}" for how, n in sorted(hows.items()))
+            lines.append(f"- {category}: {told}.")
     return lines
 
 

@@ -60,7 +60,7 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def _record(category: str, outcome: str) -> None:
+def _record(category: str, outcome: str, how: str | None = None) -> None:
     """Count one scenario (for benchmarks/reliability.py): ``outcome`` is ``"restored"``,
     ``"refused"`` (an error before the sweep), ``"lost"`` or ``"files left"``."""
     path = os.environ.get("LRFIND_RELIABILITY_LOG")
@@ -71,6 +71,7 @@ def _record(category: str, outcome: str) -> None:
         "category": category,
         "outcome": outcome,
         "lost_state": outcome in ("lost", "files left"),
+        "how": how,
     }
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(row) + "\n")
@@ -479,6 +480,19 @@ def _drain(timers: list[threading.Timer]) -> None:
             continue  # a signal that landed after find had returned: not find's
 
 
+def _how(raised: BaseException | None) -> str:
+    """Where a signal of the scan landed, as far as the exception tells."""
+    if raised is None:
+        return "after find returned"
+    notes = " ".join(getattr(raised, "__notes__", []))
+    if "during the restore" in notes:
+        return "held during the restore"
+    frames = {frame.f_code.co_name for frame, _ in traceback.walk_tb(raised.__traceback__)}
+    if "run_sweep" in frames:
+        return "stopped the sweep"
+    return "before the sweep or as find returned"
+
+
 def _signalled_find(
     model: nn.Module, optimizer: Any, data: Any, signals: list[tuple[float, int]], snapshot: str
 ) -> BaseException | None:
@@ -549,16 +563,13 @@ def test_a_real_signal_anywhere_in_find_leaves_the_state_whole(
                     "files left" if _left(scratch) else "lost",
                 )
                 raise
-            _record(f"a real signal across find ({snapshot} snapshot)", "restored")
-            if raised is None:
-                outcomes["returned"] += 1
-                continue
-            outcomes[type(raised).__name__] += 1
-            frames = {frame.f_code.co_name for frame, _ in traceback.walk_tb(raised.__traceback__)}
-            if "run_sweep" in frames:  # it stopped the sweep: it must say it was undone
+            how = _how(raised)
+            _record(f"a real signal across find ({snapshot} snapshot)", "restored", how)
+            outcomes[how] += 1
+            if how == "stopped the sweep":  # it must say that everything was undone
                 notes = " ".join(getattr(raised, "__notes__", []))
                 assert "were restored before this was raised" in notes, (signals, notes)
-        assert outcomes["returned"] < len(trials), outcomes  # the signals did stop find
+        assert outcomes["after find returned"] < len(trials), outcomes  # they did stop find
     finally:
         signal.signal(signal.SIGTERM, previous)
 
