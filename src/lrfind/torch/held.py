@@ -11,7 +11,8 @@ tensor list (copied on the host or to disk, and written back into the same tenso
 objects), lists, dicts and sets are refilled in place (the same objects), numbers and
 strings kept, other objects deep-copied. Objects the rest of the snapshot already
 restores (the model's parameters, buffers and modules, every reachable optimizer, its
-state and param groups) and code (functions, methods, hooks, classes) are kept by
+state and param groups), code (functions, methods, hooks, classes) and handles to the
+process (a ProcessGroup, a DeviceMesh, Accelerate's shared state) are kept by
 reference. An attribute that cannot be deep-copied is refused before the sweep, with
 an :class:`~lrfind.errors.LRFindError` naming it.
 
@@ -141,9 +142,17 @@ class _Copy:
     known: dict[int, Any]
 
 
+_HANDLES = ("torch._C", "torch.distributed")
+"""Modules whose objects are handles to the process (a ProcessGroup, a DeviceMesh, a
+stream), not state a step changes: kept by reference."""
+
+
 def _shared(value: Any) -> bool:
-    """A Borg-pattern singleton (Accelerate's ``AcceleratorState``): its attributes are
-    the process's, shared by every instance, not the optimizer's."""
+    """A handle to the process rather than state of the optimizer: a torch C++ object
+    or a torch.distributed one (:data:`_HANDLES`), or a Borg-pattern singleton
+    (Accelerate's ``AcceleratorState``), whose attributes every instance shares."""
+    if type(value).__module__.startswith(_HANDLES):
+        return True
     shared = getattr(type(value), "_shared_state", None)
     return isinstance(shared, dict) and getattr(value, "__dict__", None) is shared
 
