@@ -166,7 +166,9 @@ def tables(rows: list[dict[str, object]]) -> list[str]:
         "weights). *Refused up front*: an `LRFindError` naming what cannot be restored, "
         "before anything was trained. A real signal is sent by a timer thread with "
         "`os.kill` at a scan of moments across `find`, most of them around its restore, "
-        "and twice in a row; each trial is one row.",
+        "and twice in a row; and from inside each stage of the restore (the tensors, the "
+        "optimizer, its attributes, the RNG states), after a sweep that ended normally and "
+        "after a first Ctrl-C. Each trial is one row.",
         "",
         "| scenario | tried | restored exactly | refused up front | state lost | files left |",
         "|---|---:|---:|---:|---:|---:|",

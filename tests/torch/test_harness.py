@@ -770,10 +770,6 @@ def test_a_real_signal_inside_the_restore(
             assert torch.equal(got, want)
         assert not _left(scratch)
     except BaseException:
-        _record(category, "files left" if _left(scratch) else "lost", point)
+        _record(category, "files left" if _left(scratch) else "lost")
         raise
-    _record(
-        category,
-        "restored",
-        f"{point}, {'after a Ctrl-C' if first != 'none' else 'after a normal end'}",
-    )
+    _record(category, "restored")
