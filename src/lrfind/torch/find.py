@@ -70,16 +70,25 @@ def find(
 
     Every optimizer step uses the next learning rate of the sweep (see
     :func:`lrfind.sweep` for the schedule and the stop rule). Each param group follows
-    the sweep at its own ratio to the first group whose lr is not 0 (the reference), so
-    discriminative learning rates survive and a group frozen at ``lr=0`` (a frozen
-    backbone) stays at 0; the result records the reference group's lr. Afterwards, whether ``find``
-    returns or raises (KeyboardInterrupt included), the model's parameters, gradients
-    and buffers, the optimizer state and param groups, ``scheduler``, ``grad_scaler``,
-    the train/eval mode of every module, the torch / numpy / Python RNG states and the
-    ``torch.Generator`` a DataLoader of ``data`` or ``val_data`` (or its sampler) was
-    given are exactly what they were (the gradients only with ``restore_grads=True``).
+    the sweep at its own ratio to the first group whose lr is not 0 (the reference),
+    so discriminative learning rates survive and a group frozen at ``lr=0`` (a frozen
+    backbone) stays at 0; the result records the reference group's lr. Afterwards,
+    whether ``find`` returns or raises (KeyboardInterrupt included), the model's
+    parameters, gradients and buffers, the optimizer's state, param groups and
+    attributes (and those of every optimizer it wraps: see :mod:`lrfind.torch.held`),
+    ``scheduler``, ``grad_scaler``, the train/eval mode of every module, the torch /
+    numpy / Python RNG states and the ``torch.Generator`` a DataLoader of ``data`` or
+    ``val_data`` (or its sampler) was given are exactly what they were (the gradients
+    only with ``restore_grads=True``). A DataLoader with persistent workers is iterated
+    with lrfind's own workers: the loader's own iterator and workers are left as they
+    were, and no worker lrfind started is left running.
+
     A Ctrl-C stops the sweep, restores, and re-raises the ``KeyboardInterrupt`` with the
-    curve read so far as its ``.result`` (``stop_reason="interrupted"``).
+    curve read so far as its ``.result`` (``stop_reason="interrupted"``) and a note that
+    everything was restored. On the main thread, SIGINT and SIGTERM are held while the
+    state is put back and delivered once it is whole (see :mod:`lrfind._signals`); a
+    SIGTERM that nothing else handles stops the sweep like a Ctrl-C and comes out as
+    :class:`~lrfind.errors.Terminated` (``SystemExit(143)``, with ``.result``).
 
     Args:
         model: the model to train (also DistributedDataParallel or ``torch.compile``d).
@@ -159,7 +168,10 @@ def find(
         TypeError: an option ``find`` does not take.
         LRFindError: when the data yields nothing or cannot be restarted, (under
             torch.distributed) when another rank raised: that rank re-raises its own
-            error, or (``skip_frozen=True``) when the sweep changed a frozen parameter.
+            error, (``skip_frozen=True``) when the sweep changed a frozen parameter, or,
+            before anything is trained, when something the optimizer holds or the
+            scheduler's state cannot be copied (named in the message).
+        Terminated: on SIGTERM with no handler of its own, after the restore.
     """
     check_known(options, SWEEP_KEYS | TRAIN_KEYS | SNAPSHOT_KEYS, "find()")
     sweep_options, train_options, memory = split(options, SWEEP_KEYS, TRAIN_KEYS, SNAPSHOT_KEYS)
