@@ -148,6 +148,9 @@ def _call(what: str, model: nn.Module, optimizer: Any, loader: Any) -> None:
     if what == "find":
         _quiet_find(model, optimizer, loader)
         return
+    if what == "find with val_data":  # validation passes over a persistent loader too
+        _quiet_find(model, optimizer, loader, val_data=loader, val_batches=2, num_steps=5)
+        return
     job = Setup(model=model, optimizer=optimizer, data=loader, loss_fn=nn.CrossEntropyLoss())
     if what == "check":
         check(job, 0.05, 3, eval_batches=2, progress=False)
@@ -161,6 +164,7 @@ def _call(what: str, model: nn.Module, optimizer: Any, loader: Any) -> None:
         ("find", True, False),
         ("find", True, True),
         ("find", False, True),
+        ("find with val_data", True, True),
         ("check", True, True),
         ("grid_search", True, True),
     ],
