@@ -157,7 +157,8 @@ class Result(NotebookDisplay):
     """A range test's curve and everything needed to re-plot and re-suggest it.
 
     Attributes:
-        lrs: the learning rate of each recorded step (of the first param group).
+        lrs: the learning rate of each recorded step (of the reference param group:
+            the first whose lr is not 0).
         losses: the raw loss recorded at each step (float64), never smoothed.
         stop_reason: ``"completed"``, ``"diverged"``, ``"non-finite loss"``,
             ``"interrupted"`` or ``"too many skipped steps"``.
@@ -258,26 +259,27 @@ class Result(NotebookDisplay):
         """Set the suggestion as the peak lr of ``optimizer``, keeping its param groups'
         ratios, and of its LR ``scheduler`` when it has one.
 
-        Without a scheduler the first group's ``lr`` becomes the suggestion and every
-        other group ``g`` gets ``suggestion * g["lr"] / groups[0]["lr"]``. A scheduler
-        made before or after this call both work: pass one that is already attached as
-        ``scheduler`` (one, or a list of them), and the suggestion becomes its peak
-        (``OneCycleLR``'s ``max_lr``, ``CyclicLR``'s ``max_lrs``, any other's base lr:
-        what a warmup climbs to, where a decay starts), with every scheduler it holds
-        (``SequentialLR``, ``ChainedScheduler``); the current lr moves with it, so the
-        schedule goes on from its current step as one created with the suggestion
-        would (``lrfind._peak.set_peak``). A scheduler cannot be found from
-        its optimizer: when the groups show one was made (``initial_lr``) and none is
-        given, an :class:`~lrfind.errors.LRFindWarning` says so.
+        The reference group, the first whose lr is not 0, gets the suggestion; every
+        other group ``g`` gets ``suggestion * g["lr"] / reference["lr"]``, so a group
+        frozen at lr=0 stays at 0. A scheduler made before or after this call both work:
+        pass one that is already attached as ``scheduler`` (one, or a list of them), and
+        the suggestion becomes its peak (``OneCycleLR``'s ``max_lr``, ``CyclicLR``'s
+        ``max_lrs``, any other's base lr: what a warmup climbs to, where a decay starts),
+        with every scheduler it holds (``SequentialLR``, ``ChainedScheduler``); the
+        current lr moves with it, so the schedule goes on from its current step as one
+        created with the suggestion would (``lrfind._peak.set_peak``). A scheduler
+        cannot be found from its optimizer: when the groups show one was made
+        (``initial_lr``) and none is given, an :class:`~lrfind.errors.LRFindWarning`
+        says so.
 
         Returns:
-            The suggestion set.
+            The suggestion set (on the reference group).
 
         Raises:
             LRFindError: when there is no suggestion (its reason is in the message).
             ValueError: when ``optimizer`` has no ``param_groups``, ``scheduler``
-                belongs to another optimizer, or the first group's lr (or peak) is 0
-                (the ratios are undefined). Nothing is changed then.
+                belongs to another optimizer, or every group's lr (or peak) is 0 (the
+                ratios are undefined). Nothing is changed then.
         """
         found = self.suggest(method)
         if found.lr is None:

@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from lrfind import _validate, stopping
 from lrfind._progress import progress_bar
+from lrfind.errors import INTERRUPTS
 from lrfind.options import SweepConfig, SweepOptions
 from lrfind.result import LOW_CONFIDENCE, Result
 from lrfind.smoothing import EmaState, ema_update
@@ -129,7 +130,7 @@ def _one_sweep(
             value = step(lr)
         except BaseException as error:
             error.add_note(f"lrfind: raised by step(lr={lr:.3g}) at step {i} of {count}")
-            if isinstance(error, KeyboardInterrupt) and pending:
+            if isinstance(error, INTERRUPTS) and pending:
                 with contextlib.suppress(Exception):  # the points trained before Ctrl-C
                     read_pending()
             raise
@@ -176,7 +177,8 @@ def run_sweep(
         extra_settings: what the adapter adds to :attr:`Result.settings`.
         max_skips: skipped steps in a row before the sweep stops.
 
-    A ``KeyboardInterrupt`` (Ctrl-C) propagates with the points trained so far as its
+    A ``KeyboardInterrupt`` (Ctrl-C), or :class:`~lrfind.errors.Terminated` (SIGTERM
+    under :func:`lrfind.find`), propagates with the points trained so far as its
     ``.result`` (``stop_reason="interrupted"``), when there are any: the losses still
     waiting for their ``check_every`` read are read first.
     """
@@ -212,9 +214,9 @@ def run_sweep(
                             + f": {planned} sweeps, their median"
                         )
                 bar.total = bar.n + (planned - repeat) * config.num_steps
-        except KeyboardInterrupt as error:
+        except INTERRUPTS as error:
             if runs and runs[0].lrs:
-                error.result = _result(runs, settings, stopping.INTERRUPTED)  # type: ignore[attr-defined]
+                error.result = _result(runs, settings, stopping.INTERRUPTED)  # type: ignore[union-attr]
                 error.add_note(
                     f"lrfind: the {len(runs[0].lrs)} points read before the interrupt are "
                     "this exception's `.result`"
