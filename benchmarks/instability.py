@@ -174,8 +174,8 @@ def render(rows: list[dict[str, Any]], command: str, seconds: float, tier: int) 
     # the threshold: the lowest mean regret on FIT per sweep spent (ties: the cheaper)
     looks = [n for n in names if n.startswith("second look")]
 
-    def fit_score(name: str) -> tuple[float, float]:
-        regret = float(np.mean([r["regret"][name] for r in fit]))
+    def fit_score(name: str) -> tuple[float, float]:  # ties at 3 decimals go to the cheaper
+        regret = round(float(np.mean([r["regret"][name] for r in fit])), 3)
         return regret, float(np.mean([r["cost"][name] for r in fit]))
 
     chosen = min(looks, key=fit_score) if fit else looks[0]
@@ -194,8 +194,9 @@ def render(rows: list[dict[str, Any]], command: str, seconds: float, tier: int) 
         f"Three sweeps' picks spread by more than {SPREAD} decades on "
         f"{np.mean(wide):.0%} of {len(spreads)} (task, seed) pairs.",
         "",
-        f"The second look's threshold chosen on the {len(fit)} FIT tasks (lowest mean "
-        f"regret, then the cheaper): **{chosen}**.",
+        f"The second look's threshold that the {len(fit)} FIT tasks alone would choose "
+        f"(lowest mean regret to 3 decimals, then the cheaper): **{chosen}**. lrfind's "
+        "default uses its warning threshold, 0.3.",
         "",
     ]
     groups = ((f"Held out ({len(held)} tasks)", held), (f"FIT ({len(fit)} tasks)", fit))

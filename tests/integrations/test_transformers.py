@@ -284,7 +284,7 @@ def test_val_data_true_records_the_eval_loss_through_the_trainers_eval_loader(
 
     # lrs too small to move the weights measurably: every point is that eval loss
     result = find(trainer, val_data=True, val_batches=val_batches, start_lr=1e-12,
-                  end_lr=1e-11, num_steps=5, progress=False)  # fmt: skip
+                  end_lr=1e-11, num_steps=5, progress=False, repeats=1)  # fmt: skip
 
     assert result.settings["validation"] is True
     np.testing.assert_allclose(result.losses, expected, rtol=1e-5)

@@ -37,6 +37,7 @@ from lrfind import LRFindError
 NUM_STEPS = 8
 QUIET: dict[str, Any] = {
     "progress": False,
+    "repeats": 1,
     "start_lr": 1e-6,
     "end_lr": 1e-4,  # small: the sweep reaches its last step
     "num_steps": NUM_STEPS,

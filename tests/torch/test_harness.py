@@ -36,6 +36,7 @@ from lrfind.torch.grid import check, grid_search
 
 QUIET: dict[str, Any] = {
     "progress": False,
+    "repeats": 1,
     "start_lr": 1e-4,
     "end_lr": 1e-1,
     "num_steps": 8,
@@ -446,10 +447,11 @@ def test_apply_onto_a_first_group_frozen_at_zero(scratch: Path) -> None:
     assert optimizer.param_groups[0]["lr"] == 0.0
     assert scheduler.base_lrs[0] == 0.0
 
-    for group in optimizer.param_groups:
+    _, plain = _frozen_backbone()  # no scheduler: the peak is each group's lr
+    for group in plain.param_groups:
         group["lr"] = 0.0
     with pytest.raises(ValueError, match="every param group has lr=0"):
-        result.apply(optimizer, method="minimum")
+        result.apply(plain, method="minimum")
 
 
 # ---- a real signal anywhere in find, the restore included ---------------------------------
