@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
+import lrfind
 from lrfind import LRFindError, Result
 from lrfind.suggest import METHODS
 
@@ -146,3 +147,32 @@ def test_sweeps_that_disagree_by_more_than_half_a_decade_are_said(centres, warne
         if not warned:
             warnings.simplefilter("error")
         result.warn_if_unsure()
+
+
+def test_a_result_for_another_schedule_moves_every_suggestion_by_its_measured_shift(monkeypatch):
+    from lrfind import train_schedules
+
+    monkeypatch.setattr(train_schedules, "PEAK_SHIFT", {"constant": -0.5})
+    result = make()
+    constant = result.for_schedule("constant")
+    assert (result.schedule, constant.schedule) == ("onecycle", "constant")
+    for name in METHODS:
+        base, moved = result.suggest(name), constant.suggest(name)
+        assert moved.lr == pytest.approx(base.lr * 10**-0.5)
+        assert moved.reason.startswith(base.reason)
+        assert "for constant: x0.32" in moved.reason
+    assert constant.suggestions()["auto"].lr == pytest.approx(constant.suggestion)
+    cosine = result.for_schedule("warmup-cosine")  # no shift measured: as for OneCycle
+    assert cosine.suggestion == result.suggestion
+    assert "as for OneCycle (no shift measured)" in cosine.suggest().reason
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        result.for_schedule("cosine")
+
+
+def test_the_schedule_is_a_sweep_option_kept_in_the_result(tmp_path):
+    result = lrfind.sweep(lambda lr: 2.0 - lr, num_steps=8, end_lr=1.0, progress=False,
+                          schedule="linear")  # fmt: skip
+    assert result.schedule == "linear"
+    assert Result.load(result.save(tmp_path / "r.json")).schedule == "linear"
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        lrfind.sweep(lambda lr: 1.0, num_steps=8, schedule="cosine")

@@ -30,7 +30,7 @@ from typing import Any, TypedDict
 import numpy as np
 import numpy.typing as npt
 
-from lrfind import _validate
+from lrfind import _validate, train_schedules
 from lrfind.schedule import lr_schedule
 
 FloatArray = npt.NDArray[np.float64]
@@ -73,6 +73,13 @@ class SweepOptions(TypedDict, total=False):
     the start back, one sweep."""
     method: str
     """The result's default suggestion method (see :data:`lrfind.suggest.METHODS`)."""
+    schedule: str
+    """The schedule you will train with (:data:`lrfind.train_schedules.SCHEDULES`):
+    ``"onecycle"`` (what a suggestion is calibrated for), ``"warmup-cosine"``,
+    ``"linear"``, ``"constant"`` or ``"wsd"``. Every suggestion is moved by the shift of
+    the best lr that the benchmark measured for that schedule
+    (:data:`lrfind.train_schedules.PEAK_SHIFT`; none where none was measured), and its
+    reason says so; the result records it (``Result.for_schedule`` changes it later)."""
     progress: bool
     """Show a progress bar (rank 0's only under torch.distributed)."""
 
@@ -191,6 +198,7 @@ class SweepConfig:
     check_every: int = 1
     repeats: int | str = "auto"
     method: str = "auto"
+    schedule: str = "onecycle"
     progress: bool = True
 
     @classmethod
@@ -212,11 +220,12 @@ class SweepConfig:
             check_every=_validate.int_at_least("check_every", config.check_every, 1),
             repeats=_validate.repeats(config.repeats),
             method=_validate.one_of("method", config.method, METHODS),
+            schedule=_validate.one_of("schedule", config.schedule, train_schedules.SCHEDULES),
             progress=_validate.boolean("progress", config.progress),
         )
 
-    def schedule(self) -> FloatArray:
-        """The learning rate of every step."""
+    def lrs(self) -> FloatArray:
+        """The learning rate of every step of the sweep."""
         return lr_schedule(self.start_lr, self.end_lr, self.num_steps, self.mode)
 
     def settings(self) -> dict[str, Any]:

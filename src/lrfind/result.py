@@ -11,6 +11,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -230,14 +231,46 @@ class Result(NotebookDisplay):
         if len(self.runs) > 1:
             from lrfind.repeats import combine
 
-            return combine([suggest(x, y, name, smoothing=self.smoothing) for x, y in self.runs])
-        return suggest(self.lrs, self.losses, name, smoothing=self.smoothing)
+            found = combine([suggest(x, y, name, smoothing=self.smoothing) for x, y in self.runs])
+        else:
+            found = suggest(self.lrs, self.losses, name, smoothing=self.smoothing)
+        return self._for_schedule(found)
+
+    @property
+    def schedule(self) -> str:
+        """The schedule the suggestions are for (``"onecycle"`` unless set; see
+        :meth:`for_schedule`)."""
+        return str(self.settings.get("schedule", "onecycle"))
+
+    def for_schedule(self, schedule: str) -> Result:
+        """This result with its suggestions for training under ``schedule`` (one of
+        :data:`lrfind.train_schedules.SCHEDULES`): moved by the shift of the best lr
+        measured for it (:data:`lrfind.train_schedules.PEAK_SHIFT`), said in each reason.
+
+        >>> import numpy as np
+        >>> curve = Result(np.logspace(-5, 0, 50), np.linspace(2, 1, 50), "completed", {})
+        >>> curve.for_schedule("constant").schedule, curve.schedule
+        ('constant', 'onecycle')
+        """
+        from lrfind import train_schedules
+
+        _validate.one_of("schedule", schedule, train_schedules.SCHEDULES)
+        return dataclasses.replace(self, settings={**self.settings, "schedule": schedule})
+
+    def _for_schedule(self, found: Suggestion) -> Suggestion:
+        if found.lr is None or self.schedule == "onecycle":
+            return found
+        from lrfind import train_schedules
+
+        lr, words = train_schedules.peak_for(found.lr, self.schedule)
+        return dataclasses.replace(found, lr=lr, reason=f"{found.reason}; {words}")
 
     def suggestions(self) -> dict[str, Suggestion]:
         """Every method's suggestion, by name."""
         if len(self.runs) > 1:
             return {name: self.suggest(name) for name in METHODS}
-        return suggest_all(self.lrs, self.losses, smoothing=self.smoothing)
+        found = suggest_all(self.lrs, self.losses, smoothing=self.smoothing)
+        return {name: self._for_schedule(s) for name, s in found.items()}
 
     @property
     def suggestion(self) -> float | None:

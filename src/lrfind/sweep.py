@@ -186,7 +186,7 @@ def run_sweep(
     planned = 1 if isinstance(config.repeats, str) else config.repeats
     if planned > 1 and reset is None:
         raise ValueError("repeats > 1 needs reset, to restore the starting state between sweeps")
-    lrs = config.schedule()
+    lrs = config.lrs()
     runs: list[_Curve] = []
     settings = config.settings() | dict(extra_settings or {})
     with progress_bar(
