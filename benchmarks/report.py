@@ -20,6 +20,7 @@ ORDER = (
     "quality_tier3",
     "quality_tier3_linear",
     "real_grids",
+    "sweep_range",
     "instability",
     "instability_tier2",
     "schedules",
