@@ -162,9 +162,9 @@ def test_a_result_for_another_schedule_moves_every_suggestion_by_its_measured_sh
         assert moved.reason.startswith(base.reason)
         assert "for constant: x0.32" in moved.reason
     assert constant.suggestions()["auto"].lr == pytest.approx(constant.suggestion)
-    cosine = result.for_schedule("warmup-cosine")  # no shift measured: as for OneCycle
+    cosine = result.for_schedule("warmup-cosine")  # no correction: as for OneCycle
     assert cosine.suggestion == result.suggestion
-    assert "as for OneCycle (no shift measured)" in cosine.suggest().reason
+    assert "OneCycle's peak as is (no correction helped" in cosine.suggest().reason
     with pytest.raises(ValueError, match="schedule must be one of"):
         result.for_schedule("cosine")
 
