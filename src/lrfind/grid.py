@@ -230,10 +230,10 @@ class GridResult(NotebookDisplay):
             marks: other learning rates to mark with a vertical line, by label
                 (``{"lrfind auto": 3e-3}``).
         """
-        from lrfind.plot import _import_pyplot
+        from lrfind._pyplot import import_pyplot
 
         if ax is None:
-            _, ax = _import_pyplot().subplots(figsize=(8, 5), layout="constrained")
+            _, ax = import_pyplot().subplots(figsize=(8, 5), layout="constrained")
         finite = np.isfinite(self.losses)
         kind = "validation loss" if self.validation else "training loss"
         ax.plot(self.lrs[finite], self.losses[finite], "o-", color="#1f77b4", label=kind)
