@@ -315,8 +315,7 @@ def branch_of(found: Any) -> str:
     """Which branch of ``auto`` (:class:`lrfind.suggest.Placement`) decided a pick.
 
     ``found`` is a :class:`~lrfind.suggest.Suggestion`, which says so itself (``branch``,
-    since #29), or the reason text of a pick
-    cached before that keeps only its reason text, which is mapped by its wording
+    since #29), or the reason text of a pick cached before that, mapped by its wording
     (reasons written before #30, "blew up" and "no blow-up", too).
 
     >>> from lrfind.suggest import Suggestion
