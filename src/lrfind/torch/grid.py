@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from lrfind import _lr, _validate, train_schedules
-from lrfind.grid import (
+from lrfind._grid import (
     CHECK_FACTOR,
     DEFAULT_EVAL_BATCHES,
     GridResult,
