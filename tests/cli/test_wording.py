@@ -92,7 +92,7 @@ def test_help_and_docs_give_the_same_timings() -> None:
 
 
 def test_threads_help_says_when_it_matters_and_the_docs_say_the_same() -> None:
-    from lrfind.cli._common import THREADS_HELP
+    from lrfind.cli._options import THREADS_HELP
 
     when = THREADS_HELP.split(". ", 1)[1]
     assert when.startswith("It matters on the CPU with a small model")
