@@ -888,10 +888,10 @@ class TwoOptimizers(Regressor):
 def test_two_optimizers_are_refused_before_the_throwaway_trainer_is_built(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import lrfind.integrations.lightning as integration
+    import lrfind.integrations.lightning._fit as integration
 
     built: list[Any] = []
-    monkeypatch.setattr(integration, "_throwaway_trainer", lambda *a: built.append(a))
+    monkeypatch.setattr(integration, "throwaway_trainer", lambda *a: built.append(a))
     trainer = make_trainer(tmp_path, [], logger=False)
     with pytest.raises(
         LRFindError, match="sweeps one optimizer, and configure_optimizers returns 2"
