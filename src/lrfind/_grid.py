@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,23 +27,12 @@ import numpy as np
 import numpy.typing as npt
 
 from lrfind import _files, _validate, train_schedules
-from lrfind._json import parse_floats, positive_lrs
+from lrfind._json import check_header, parse_floats, positive_lrs
 from lrfind.display import NotebookDisplay
-from lrfind.errors import LRFindWarning
 from lrfind.result import writes_files
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-
-__all__ = [
-    "CHECK_FACTOR",
-    "MODES",
-    "SCHEDULES",
-    "GridResult",
-    "log_grid",
-    "regret",
-    "walk_step",
-]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -291,23 +279,8 @@ class GridResult(NotebookDisplay):
     def from_dict(cls, data: Any) -> GridResult:
         """Rebuild from :meth:`to_dict`'s output; a ``ValueError`` naming the bad field if
         it is not one."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a grid result must be a JSON object, got {type(data).__name__}")
-        if data.get("format") != FORMAT:
-            raise ValueError(f"not an lrfind grid result: format is {data.get('format')!r:.80}")
-        version = data.get("version", FORMAT_VERSION)
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise ValueError(f"version must be a positive integer, got {version!r:.80}")
-        if version > FORMAT_VERSION:
-            warnings.warn(
-                f"grid result written by a newer lrfind (format version {version}); "
-                f"reading the fields this version knows",
-                LRFindWarning,
-                stacklevel=2,
-            )
-        missing = [key for key in ("lrs", "losses", "steps") if key not in data]
-        if missing:
-            raise ValueError(f"an lrfind grid result needs {', '.join(missing)}")
+        required = ("lrs", "losses", "steps")
+        check_header(data, "grid result", FORMAT, FORMAT_VERSION, required, FORMAT_VERSION)
         initial = parse_floats("initial_loss", [data.get("initial_loss")])[0]
         return cls(
             lrs=np.array(parse_floats("lrs", data["lrs"]), dtype=np.float64),

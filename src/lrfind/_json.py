@@ -9,12 +9,54 @@ the checks its numbers pass on the way in (shared by :mod:`lrfind.result` and
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+
+
+def check_header(
+    data: Any,
+    kind: str,
+    format_name: str,
+    version_now: int,
+    required: tuple[str, ...],
+    default_version: int | None = None,
+) -> None:
+    """Refuse what is not a saved ``kind`` ("result", "grid result") of ``format_name``,
+    of a positive version (``default_version`` when it has none), with the ``required``
+    fields; warn (:class:`~lrfind.errors.LRFindWarning`, at from_dict's caller) about a
+    version newer than ``version_now``.
+
+    >>> check_header({"format": "x", "version": 1, "lrs": []}, "result", "x", 1, ("lrs",))
+    >>> check_header({"format": "x", "version": 1}, "result", "x", 1, ("lrs",))
+    Traceback (most recent call last):
+    ...
+    ValueError: an lrfind result needs lrs
+    """
+    from lrfind.errors import LRFindWarning
+
+    if not isinstance(data, dict):
+        raise ValueError(f"an lrfind {kind} must be a JSON object, got {type(data).__name__}")
+    if data.get("format") != format_name:
+        raise ValueError(f"not an lrfind {kind}: format is {data.get('format')!r:.80}")
+    version = data.get("version", default_version)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"version must be a positive integer, got {version!r:.80}")
+    if version > version_now:
+        warnings.warn(
+            f"{kind} written by a newer lrfind (format version {version}); "
+            f"reading the fields this version knows",
+            LRFindWarning,
+            stacklevel=3,
+        )
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise ValueError(f"an lrfind {kind} needs {', '.join(missing)}")
+
 
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 """How JSON (which has no NaN or infinity) spells the non-finite floats in a saved result."""

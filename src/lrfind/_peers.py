@@ -1,12 +1,5 @@
-"""The peers' suggestion methods, under their usual names, on the EMA-smoothed loss.
-
-- ``steepest``: the steepest descent of the EMA-smoothed loss (fastai ``steep``,
-  torch-lr-finder and Lightning's suggestion).
-- ``valley``: halfway along the longest descending stretch of the smoothed loss
-  (fastai's default ``valley``).
-- ``minimum``: the lr at the lowest smoothed loss, divided by 10 (fastai ``minimum``).
-- ``slide``: fastai's interval rule, sliding left from the end until the slope
-  settles.
+"""The peers' suggestion methods, under their usual names, on the EMA-smoothed loss
+(:mod:`lrfind.suggest` says what each one does and whose it is).
 
 Each takes a :class:`~lrfind._curve.Curve` and returns a
 :class:`~lrfind._curve.Suggestion` with the curve's confidence; :func:`lrfind.suggest.suggest`

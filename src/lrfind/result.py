@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from lrfind import _files, _peak, _validate
 from lrfind._json import (
+    check_header,
     float_array,
     json_floats,
     json_settings,
@@ -292,23 +293,7 @@ class Result(NotebookDisplay):
     @classmethod
     def from_dict(cls, data: Any) -> Result:
         """Rebuild a result from :meth:`to_dict`'s output; ``ValueError`` if it is not one."""
-        if not isinstance(data, dict):
-            raise ValueError(f"an lrfind result must be a JSON object, got {type(data).__name__}")
-        if data.get("format") != FORMAT:
-            raise ValueError(f"not an lrfind result: format is {data.get('format')!r}")
-        version = data.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise ValueError(f"version must be a positive integer, got {version!r}")
-        if version > FORMAT_VERSION:
-            warnings.warn(
-                f"result written by a newer lrfind (format version {version}); "
-                f"reading the fields this version knows",
-                LRFindWarning,
-                stacklevel=2,
-            )
-        missing = [key for key in ("lrs", "losses", "stop_reason") if key not in data]
-        if missing:
-            raise ValueError(f"an lrfind result needs {', '.join(missing)}")
+        check_header(data, "result", FORMAT, FORMAT_VERSION, ("lrs", "losses", "stop_reason"))
         runs = data.get("runs", [])
         if not isinstance(runs, list) or not all(
             isinstance(run, list) and len(run) == 2 for run in runs

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from lrfind.cli._errors import UsageError, one_line
@@ -55,25 +55,26 @@ def positive_int(text: str) -> int:
     return value
 
 
-def finite_float(text: str) -> float:
+def _number(text: str, good: Callable[[float], bool], expected: str, a_number: str) -> float:
+    """``text`` as a float that is ``good``; else an argparse error saying what was
+    ``expected`` (``a_number`` when ``text`` is no number at all)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {a_number}, got {text!r}") from None
+    if not good(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def finite_float(text: str) -> float:
+    """A finite number."""
+    return _number(text, math.isfinite, "a finite number", "a number")
 
 
 def factor_float(text: str) -> float:
     """A number, or ``inf`` (``--diverge-factor inf`` records the whole range); not NaN."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or inf, got {text!r}") from None
-    if math.isnan(value):
-        raise argparse.ArgumentTypeError(f"expected a number or inf, got {text!r}")
-    return value
+    return _number(text, lambda value: not math.isnan(value), "a number or inf", "a number or inf")
 
 
 def parse_lrs(items: Sequence[str]) -> list[float]:
