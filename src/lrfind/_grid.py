@@ -319,11 +319,7 @@ class GridResult(NotebookDisplay):
             ValueError: when the file is not valid JSON or not an lrfind grid result; the
                 message names the file and the field.
         """
-        data = _files.read_json(path)
-        try:
-            return cls.from_dict(data)
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+        return _files.load_saved(path, cls.from_dict)
 
 
 CHECK_FACTOR = 10.0 ** (1 / 3)

@@ -8,13 +8,8 @@ grid :func:`log_grid`, the score :func:`regret`, :func:`check`'s walk
 :func:`grid_search`, :func:`train_at` and :func:`check`), which import torch when one is
 first looked up here. ``import lrfind.grid`` imports no framework.
 
->>> import numpy as np
->>> grid = GridResult(lrs=np.array([1e-3, 1e-2, 1e-1]), losses=np.array([0.9, 0.4, np.nan]),
-...                   steps=100, initial_loss=2.3)
->>> grid.best
-(0.01, 0.4)
->>> grid.total_steps
-300
+>>> log_grid(1e-3, 1e-1, 1).tolist(), regret(0.5, 0.25, 2.25)
+([0.001, 0.01, 0.1], 0.125)
 """
 
 from __future__ import annotations

@@ -348,8 +348,4 @@ class Result(NotebookDisplay):
             ValueError: when the file is not valid JSON or not an lrfind result; the
                 message names the file and the problem.
         """
-        data = _files.read_json(path)
-        try:
-            return cls.from_dict(data)
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+        return _files.load_saved(path, cls.from_dict)
