@@ -119,6 +119,21 @@ class Case:
     def __init__(self, name: str, tmp_path: Path) -> None:
         self.name, self.tmp_path = name, tmp_path
         self.module: Any = module(name)
+        self.before: Any = None
+        """Called with the target before the sweep, when set."""
+
+    def swept(self, target: Any, sweep: Any) -> tuple[Result, Any]:
+        if self.before is not None:
+            self.before(target)
+        return sweep(), target
+
+    def torch_model(self, target: Any) -> Any:
+        """The torch module a PyTorch-based adapter sweeps."""
+        return target.model if self.name == "transformers" else target
+
+    def body(self, target: Any) -> Any:
+        """A part of :meth:`torch_model` to freeze (a backbone, as under PEFT)."""
+        return target.model.transformer.h if self.name == "transformers" else target.net[0]
 
     def find(self, loss: str = "scalar", **options: Any) -> tuple[Result, Any]:
         return getattr(self, f"_{self.name}")(loss, options)
@@ -140,7 +155,9 @@ class Case:
             def __init__(self) -> None:
                 super().__init__()
                 self.save_hyperparameters({"lr": 1e-2})
-                self.net = torch.nn.Linear(4, 1)
+                self.net = torch.nn.Sequential(
+                    torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)
+                )
 
             def training_step(self, batch: Any, batch_idx: int) -> Any:
                 x, y = batch
@@ -166,7 +183,9 @@ class Case:
             default_root_dir=self.tmp_path,
         )
         target = Regressor()
-        return self.module.find(trainer, target, data, **{**SWEEP, **options}), target
+        return self.swept(
+            target, lambda: self.module.find(trainer, target, data, **{**SWEEP, **options})
+        )
 
     def _transformers(self, loss: str, options: dict[str, Any]) -> tuple[Result, Any]:
         import torch
@@ -192,7 +211,7 @@ class Case:
         )
         rows = [{"input_ids": row, "labels": row} for row in ids]
         target = Shaped(model=GPT2LMHeadModel(config), args=args, train_dataset=rows)
-        return self.module.find(target, **{**SWEEP, **options}), target
+        return self.swept(target, lambda: self.module.find(target, **{**SWEEP, **options}))
 
     def _keras(self, loss: str, options: dict[str, Any]) -> tuple[Result, Any]:
         import keras
@@ -313,3 +332,50 @@ def test_the_example_trains_with_the_suggestion_of_the_curve_it_saved(
     assert lr == pytest.approx(again.lr, rel=1e-6)  # float32 in Keras and optax
     assert f"={again.lr:.3g}" in capsys.readouterr().out
     assert (tmp_path / f"{name}_lr_find.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("restore_grads", [True, False])
+@pytest.mark.parametrize("name", ["lightning", "transformers"])
+def test_restore_grads_is_passed_on(name: str, restore_grads: bool, tmp_path: Path) -> None:
+    """The PyTorch-based adapters hand ``restore_grads`` to :func:`lrfind.find`: the
+    gradients the model held come back as they were, or are dropped (``None``)."""
+    import torch
+
+    case = Case(name, tmp_path)
+    held: list[torch.Tensor] = []
+
+    def backward(target: Any) -> None:
+        model = case.torch_model(target)
+        sum((p.double() ** 2).sum() for p in model.parameters()).backward()
+        held.extend(p.grad.clone() for p in model.parameters())
+
+    case.before = backward
+    _, target = case.find(apply=False, restore_grads=restore_grads)
+    after = [p.grad for p in case.torch_model(target).parameters()]
+    assert len(held) == len(after) > 0
+    if restore_grads:
+        assert all(g is not None and torch.equal(g, b) for g, b in zip(after, held, strict=True))
+    else:
+        assert after == [None] * len(after)
+
+
+@pytest.mark.filterwarnings("ignore::lrfind.errors.LRFindWarning")
+@pytest.mark.parametrize("name", ["lightning", "transformers"])
+def test_skip_frozen_is_passed_on(name: str, tmp_path: Path, snapshots_taken: list[Any]) -> None:
+    """``skip_frozen=True`` reaches the snapshot: the frozen body is checked, not copied,
+    and every weight comes back."""
+    import torch
+
+    case = Case(name, tmp_path)
+    weights: dict[str, torch.Tensor] = {}
+
+    def freeze(target: Any) -> None:
+        case.body(target).requires_grad_(False)
+        weights.update({k: v.clone() for k, v in case.torch_model(target).state_dict().items()})
+
+    case.before = freeze
+    _, target = case.find(apply=False, skip_frozen=True)
+    frozen = [id(f.param) for f in snapshots_taken[0]._frozen]
+    assert frozen == [id(p) for p in case.body(target).parameters()]
+    for key, value in case.torch_model(target).state_dict().items():
+        assert torch.equal(value, weights[key]), key

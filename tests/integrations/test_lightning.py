@@ -307,37 +307,6 @@ def test_missing_lightning_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> N
         importlib.import_module("lrfind.integrations.lightning")
 
 
-@pytest.mark.parametrize("restore_grads", [True, False])
-def test_restore_grads_is_passed_on(tmp_path: Path, restore_grads: bool) -> None:
-    module = Regressor(lr=1e-2)
-    x, y = next(iter(loader()))
-    torch.nn.functional.mse_loss(module.net(x), y).backward()
-    grads = [p.grad.clone() for p in module.parameters() if p.grad is not None]
-    assert grads
-    trainer = make_trainer(tmp_path, [], logger=False)
-    find(trainer, module, loader(), apply=False, num_steps=10, start_lr=1e-5,
-         progress=False, restore_grads=restore_grads)  # fmt: skip
-    after = [p.grad for p in module.parameters()]
-    if restore_grads:
-        assert all(g is not None and torch.equal(g, b) for g, b in zip(after, grads, strict=True))
-    else:
-        assert after == [None] * len(after)
-
-
-@pytest.mark.filterwarnings("ignore::lrfind.errors.LRFindWarning")
-def test_skip_frozen_is_passed_on(tmp_path: Path, snapshots_taken: list[Any]) -> None:
-    module = Regressor(lr=1e-2)
-    first = next(module.net.children())
-    first.requires_grad_(False)
-    weights = {k: v.clone() for k, v in module.state_dict().items()}
-    trainer = make_trainer(tmp_path, [], logger=False)
-    find(trainer, module, loader(), apply=False, num_steps=10, start_lr=1e-5,
-         progress=False, skip_frozen=True)  # fmt: skip
-    assert [f.param for f in snapshots_taken[0]._frozen] == list(first.parameters())
-    for key, value in module.state_dict().items():
-        assert torch.equal(value, weights[key]), key
-
-
 class TrainerReader(Regressor):
     """A training_step that needs the Trainer, as Lightning's own finder test's does."""
 

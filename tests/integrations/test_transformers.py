@@ -186,38 +186,6 @@ def test_missing_transformers_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
         importlib.import_module("lrfind.integrations.transformers")
 
 
-@pytest.mark.parametrize("restore_grads", [True, False])
-def test_restore_grads_is_passed_on(tmp_path: Path, restore_grads: bool) -> None:
-    model = gpt2()
-    rows = token_rows(8)
-    batch = {key: torch.stack([row[key] for row in rows]) for key in rows[0]}
-    model(**batch).loss.backward()
-    grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
-    assert len(grads) == len(list(model.parameters()))
-    trainer = Trainer(model=model, args=arguments(tmp_path), train_dataset=token_rows())
-    find(trainer, start_lr=1e-5, end_lr=1e-3, num_steps=6, progress=False,
-         restore_grads=restore_grads)  # fmt: skip
-    after = [p.grad for p in model.parameters()]
-    if restore_grads:
-        assert all(g is not None and torch.equal(g, b) for g, b in zip(after, grads, strict=True))
-    else:
-        assert after == [None] * len(after)
-
-
-@pytest.mark.filterwarnings("ignore::lrfind.errors.LRFindWarning")
-def test_skip_frozen_is_passed_on(tmp_path: Path, snapshots_taken: list[Any]) -> None:
-    model = gpt2()
-    model.transformer.h.requires_grad_(False)  # a frozen body, as under PEFT
-    weights = {k: v.clone() for k, v in model.state_dict().items()}
-    trainer = Trainer(model=model, args=arguments(tmp_path), train_dataset=token_rows())
-    find(trainer, start_lr=1e-5, end_lr=1e-3, num_steps=6, progress=False, skip_frozen=True)
-    frozen = [f.name for f in snapshots_taken[0]._frozen]
-    assert len(frozen) == len(list(model.transformer.h.parameters())) > 0
-    assert all(name.startswith("transformer.h.") for name in frozen)
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, weights[key]), key
-
-
 def eval_loss(model: Any, loader: Any, batches: int | None = None) -> float:
     """The naive reference: the mean of the model's own loss over the loader's batches."""
     model.eval()
