@@ -311,10 +311,16 @@ def searched(task: suite.Task, seed: int, k: int, memo: Memo) -> Pick:
 SEARCHES = tuple(f"random search k={k}" for k in notuning.SEARCH_KS)
 
 
-def branch_of(reason: str) -> str:
-    """Which branch of ``auto`` (:class:`lrfind.suggest.Placement`) gave this reason.
+def branch_of(found: Any) -> str:
+    """Which branch of ``auto`` (:class:`lrfind.suggest.Placement`) decided a pick.
 
-    Reasons written before #30 ("blew up", "no blow-up") still map to their branch.
+    ``found`` is a :class:`~lrfind.suggest.Suggestion`, which says so itself (``branch``,
+    since #29), or the reason text of a pick cached before that, mapped by its wording
+    (reasons written before #30, "blew up" and "no blow-up", too).
+
+    >>> from lrfind.suggest import Suggestion
+    >>> branch_of(Suggestion(1e-3, 4, "auto", "reworded", 0.8, "formula"))
+    'formula'
 
     >>> branch_of("0.6 decades below where the loss started to rise steeply")
     'blow-up backoff'
@@ -323,6 +329,9 @@ def branch_of(reason: str) -> str:
     >>> branch_of("no steep rise in the sweep: 0.4 decades below where the loss levelled off")
     'no blow-up'
     """
+    if not isinstance(found, str):
+        return found.branch if found.branch is not None else "other: " + found.reason[:40]
+    reason = found
     prefixes = (
         ("placed by the descent", "formula"),
         ("no steep rise in the sweep", "no blow-up"),

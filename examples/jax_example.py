@@ -60,6 +60,7 @@ def main(out: Path) -> float:
                   end_lr=10.0, num_steps=80, progress=False)  # fmt: skip
     print(result.summary())
     result.plot().figure.savefig(out / "jax_lr_find.png")
+    result.save(out / "jax_lr_find.json")
 
     opt_state = apply(result, opt_state)
     lr = float(learning_rate_of(opt_state))

@@ -49,6 +49,7 @@ def main(out: Path) -> float:
     lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     print(f"fitting with learning_rate={lr:.3g} ({keras.backend.backend()} backend)")
     result.plot().figure.savefig(out / "keras_lr_find.png")
+    result.save(out / "keras_lr_find.json")
     history = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
     print(f"accuracy after 1 epoch: {history.history['accuracy'][-1]:.3f}")
     return lr

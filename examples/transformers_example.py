@@ -53,6 +53,7 @@ def main(out: Path) -> float:
     print(result.summary())
     print(f"training with learning_rate={trainer.args.learning_rate:.3g}")
     result.plot().figure.savefig(out / "transformers_lr_find.png")
+    result.save(out / "transformers_lr_find.json")
     metrics = trainer.train().metrics
     print(f"train loss after {args.max_steps} steps: {metrics['train_loss']:.3f}")
     return float(trainer.args.learning_rate)

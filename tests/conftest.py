@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 import pytest
 
@@ -27,3 +28,19 @@ def snapshots_taken(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
     monkeypatch.setattr(Snapshot, "take", spy)
     return taken
+
+
+@pytest.fixture
+def three_lr_grid() -> Any:
+    """A grid search of three learning rates: 1e-2 best (0.4), 1e-1 diverged, from 2.4."""
+    import numpy as np
+
+    from lrfind.grid import GridResult
+
+    return GridResult(
+        lrs=np.array([1e-3, 1e-2, 1e-1]),
+        losses=np.array([0.9, 0.4, np.nan]),
+        steps=10,
+        initial_loss=2.4,
+        seconds=np.array([0.1, 0.2, 0.1]),
+    )

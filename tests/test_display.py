@@ -145,14 +145,8 @@ def test_no_suggestion_and_repeats_are_said() -> None:
     assert "interval over 2 runs: 0.001 .. 0.00316" in page.paragraphs
 
 
-def test_a_grid_shows_its_plot_and_table() -> None:
-    grid = GridResult(
-        lrs=np.array([1e-3, 1e-2, 1e-1]),
-        losses=np.array([0.9, 0.4, np.nan]),
-        steps=10,
-        initial_loss=2.4,
-        seconds=np.array([0.1, 0.2, 0.1]),
-    )
+def test_a_grid_shows_its_plot_and_table(three_lr_grid: GridResult) -> None:
+    grid = three_lr_grid
     data = _format(grid)
     assert set(data) == {"text/plain", "text/html", "image/png"}
     assert _png_size(data["image/png"]) == (800, 500)  # type: ignore[arg-type]

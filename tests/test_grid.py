@@ -29,14 +29,8 @@ def test_log_grid_and_regret_by_hand() -> None:
         log_grid(1e-1, 1e-3)
 
 
-def test_grid_result_table_json_and_plot(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    grid = GridResult(
-        lrs=np.array([1e-3, 1e-2, 1e-1]),
-        losses=np.array([0.9, 0.4, np.nan]),
-        steps=10,
-        initial_loss=2.4,
-        seconds=np.array([0.1, 0.2, 0.1]),
-    )
+def test_grid_result_table_json_and_plot(tmp_path: Path, three_lr_grid: GridResult) -> None:
+    grid = three_lr_grid
     assert grid.best == (0.01, 0.4)
     assert not grid.best_at_edge
     table = grid.table().splitlines()

@@ -40,3 +40,22 @@ def test_integrations_are_reachable_from_lrfind_without_their_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["lrfind.integrations lrfind.integrations", "[]"]
+
+
+FRAMEWORKS = ("torch", "lightning", "transformers", "accelerate", "peft", "keras", "jax", "optax",
+              "tensorflow", "matplotlib")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "modules",
+    [
+        "lrfind",
+        "lrfind.integrations",
+        "lrfind.grid, lrfind.suggest, lrfind.result, lrfind.plot, lrfind.options, lrfind.setup",
+    ],
+)
+def test_importing_lrfind_and_its_front_modules_loads_no_framework(modules: str) -> None:
+    """As jaxtyping checks its own: ``import`` costs no framework (each loads on first use)."""
+    code = f"import sys, {modules}\nprint(sorted(m for m in {FRAMEWORKS!r} if m in sys.modules))\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

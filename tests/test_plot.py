@@ -133,3 +133,38 @@ def test_png_y_range_on_the_fast_curve_by_hand():
     np.testing.assert_allclose(ax.get_ylim(), (low - margin, high + margin), rtol=1e-6)
     assert result_y_range(result, [result.suggest()]) == pytest.approx(ax.get_ylim())
     plt.close("all")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_drawn_lag_free_curve_is_the_one_auto_places_its_pick_on(monkeypatch, seed):
+    """The PNG and the terminal plot draw :func:`lrfind.plot.lag_free`: it is, array for
+    array, the smoothing ``auto``'s placement read (caught on its way out), and the
+    confidence is scored on it too."""
+    import lrfind._auto
+    from lrfind._curve import confidence
+    from lrfind.plot import lag_free
+    from lrfind.smoothing import lag_free_smooth
+
+    rng = np.random.default_rng(seed)
+    lrs = np.logspace(-6, 1, 120)
+    x = np.log10(lrs)
+    losses = 2.0 - np.tanh(x + 3.0) + np.where(x > -1.0, 3.0 * (x + 1.0) ** 2, 0.0)
+    losses = losses + rng.normal(0.0, 0.05, lrs.size)
+    losses[[7, 50]] = np.nan  # points the plot leaves NaN, auto leaves out
+    seen: list[np.ndarray] = []
+
+    def spy(*args, **kwargs):
+        smooth = lag_free_smooth(*args, **kwargs)
+        seen.append(smooth)
+        return smooth
+
+    monkeypatch.setattr(lrfind._auto, "lag_free_smooth", spy)
+    result = Result(lrs, losses, "completed", {})
+    found = result.suggest("auto")
+    assert len(seen) == 1
+    drawn = lag_free(result)
+    assert drawn is not None
+    kept = np.isfinite(losses)
+    np.testing.assert_array_equal(drawn[kept], seen[0])
+    assert np.isnan(drawn[~kept]).all()
+    assert found.confidence == confidence(losses[kept], drawn[kept])

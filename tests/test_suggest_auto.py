@@ -8,9 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from lrfind._auto import auto_points
 from lrfind.result import LOW_CONFIDENCE, Result
-from lrfind.smoothing import centred_smooth
-from lrfind.suggest import AUTO, _auto_points, place_auto, suggest
+from lrfind.smoothing import lag_free_smooth, noise_level
+from lrfind.suggest import AUTO, place_auto, suggest
 
 LRS = np.logspace(-7, 1, 201)  # 25 points per decade
 X = np.log10(LRS)
@@ -33,10 +34,10 @@ def log_lr(losses: np.ndarray, lrs: np.ndarray = LRS) -> float:
 
 
 def points(losses: np.ndarray) -> tuple[float, float, float, float | None, float]:
-    smooth = centred_smooth(X, losses, max(AUTO.smooth_decades, 1.5 * STEP))
-    noise = float(1.4826 * np.median(np.abs(losses - smooth)))
+    smooth = lag_free_smooth(X, losses, AUTO.smooth_decades)
+    noise = noise_level(losses, smooth)
     start = float(np.median(smooth[: max(1, int(AUTO.start_span * len(smooth)))]))
-    found = _auto_points(X, smooth, start, noise)
+    found = auto_points(X, smooth, start, noise)
     assert found is not None
     return found
 
@@ -197,7 +198,7 @@ def test_flat_then_blow_up_gets_a_low_confidence_fallback() -> None:
     losses = losses + rng.normal(0.0, 0.01, X.size)
     found = suggest(LRS, losses, "auto", auto_params=replace(AUTO, harm_widen=0.0))
     assert found.lr is not None
-    smooth = centred_smooth(X, losses, max(AUTO.smooth_decades, 1.5 * STEP))
+    smooth = lag_free_smooth(X, losses, AUTO.smooth_decades)
     x_rose = float(X[np.flatnonzero(smooth >= 1.0 + 0.5)[0]])  # half the start above it
     assert math.log10(found.lr) == pytest.approx(x_rose - AUTO.fallback_decades, abs=STEP)
     assert found.confidence <= AUTO.fallback_confidence < LOW_CONFIDENCE
@@ -250,7 +251,7 @@ def test_sharp_blow_up_stays_near_the_fallback() -> None:
     # within a fifth of a decade of the fallback's, half a decade below the blow-up
     losses = np.where(X > -2.0, 1.0 + 50.0 * (X + 2.0) ** 2, 1.0)
     losses = losses + np.random.default_rng(5).normal(0.0, 0.01, X.size)
-    smooth = centred_smooth(X, losses, max(AUTO.smooth_decades, 1.5 * STEP))
+    smooth = lag_free_smooth(X, losses, AUTO.smooth_decades)
     x_rose = float(X[np.flatnonzero(smooth >= 1.5)[0]])
     found = suggest(LRS, losses, "auto")
     assert found.lr is not None
@@ -335,3 +336,22 @@ def test_autos_reasons_do_not_contradict_a_sweep_that_completed() -> None:
     for placed in placements:
         assert "steeply" in placed.reason
         assert not any(word in placed.reason for word in STOP_RULE_WORDS), placed.reason
+
+
+def test_the_suggestion_names_the_branch_that_decided() -> None:
+    curves = {
+        "formula": valley(X, 2.0, 1.0, -3.0, -2.0),
+        "blow-up backoff": valley(X, 2.0, 1.8, -3.0, -2.0),
+        "harm onset": fine_tuning(X, onset=-3.0, blowup=-1.0, noise=0.02, seed=0),
+        "flat": np.full_like(X, 1.0),
+        "never decreased": 1.0 + 0.1 * (X - X[0]),
+    }
+    for branch, losses in curves.items():
+        assert place_auto(X, losses).branch == branch
+        assert suggest(LRS, losses, "auto").branch == branch
+    for method in ("steepest", "valley", "minimum", "slide"):
+        assert suggest(LRS, curves["formula"], method).branch is None
+    assert suggest(LRS[:3], curves["formula"][:3], "auto").branch is None  # too few points
+    runs = [(LRS, curves["formula"]), (LRS, curves["formula"] + 1e-3 * X)]
+    combined = Result(LRS, curves["formula"], "completed", {}, runs=runs).suggest("auto")
+    assert combined.branch == "formula"

@@ -18,8 +18,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def _naming(error: OSError, target: Path) -> OSError:
@@ -73,3 +76,12 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError) as error:  # JSONDecodeError, too many digits, depth
         raise ValueError(f"{path}: not valid JSON ({error})") from None
+
+
+def load_saved(path: str | os.PathLike[str], from_dict: Callable[[Any], T]) -> T:
+    """``from_dict`` of the JSON in ``path``; its ``ValueError`` starts with the path."""
+    data = read_json(path)
+    try:
+        return from_dict(data)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None

@@ -19,18 +19,24 @@ def positive_float(name: str, value: object) -> float:
     return number
 
 
-def finite_float(name: str, value: object) -> float:
-    """Return ``value`` as a finite float, or raise ``ValueError`` naming ``name``."""
+def _float(name: str, value: object, must: str) -> float:
+    """``value`` as a float (inf and NaN included), or a ``ValueError`` naming ``name``;
+    an integer too large for a float is refused as not what ``name`` ``must`` be."""
     if isinstance(value, bool):
         raise ValueError(f"{name} must be a number, got {value!r}")
     try:
-        number = float(value)  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number, got {value!r:.80}") from None
     except OverflowError:  # an int too large for a float
         raise ValueError(
-            f"{name} must be finite, got an integer of {_digits(value)} digits"
+            f"{name} must be {must}, got an integer of {_digits(value)} digits"
         ) from None
+
+
+def finite_float(name: str, value: object) -> float:
+    """Return ``value`` as a finite float, or raise ``ValueError`` naming ``name``."""
+    number = _float(name, value, "finite")
     if not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return number
@@ -124,16 +130,7 @@ def diverge_factor(value: object) -> float:
     >>> diverge_factor(float("inf"))
     inf
     """
-    if isinstance(value, bool):
-        raise ValueError(f"diverge_factor must be a number, got {value!r}")
-    try:
-        factor = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"diverge_factor must be a number, got {value!r:.80}") from None
-    except OverflowError:  # an int too large for a float
-        raise ValueError(
-            f"diverge_factor must be > 1 (or inf), got an integer of {_digits(value)} digits"
-        ) from None
+    factor = _float("diverge_factor", value, "> 1 (or inf)")
     if not factor > 1.0:  # NaN too
         raise ValueError(f"diverge_factor must be > 1 (or inf), got {value!r}")
     return factor

@@ -30,7 +30,7 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from lrfind.grid import GridResult
+    from lrfind._grid import GridResult
     from lrfind.result import Result
 
 PNG = "image/png"
@@ -143,7 +143,7 @@ def result_html(result: Result, png: bytes | None) -> str:
 def grid_html(grid: GridResult, png: bytes | None) -> str:
     """A grid search as HTML: the title, the plot, the final loss and regret of each lr
     (the best in bold and starred), the cost, and a warning when the best is at an edge."""
-    from lrfind.grid import regret
+    from lrfind._grid import regret
 
     kind = "validation loss" if grid.validation else "training loss"
     parts = [

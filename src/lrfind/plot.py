@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from lrfind.suggest import METHODS, Suggestion, _prepare
+from lrfind._curve import Refused, prepare
+from lrfind._pyplot import import_pyplot
+from lrfind.suggest import METHODS, Suggestion
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,14 +38,6 @@ _COLORS = {
     "minimum": "#ff7f0e",
     "slide": "#8c564b",
 }
-
-
-def _import_pyplot() -> Any:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as error:  # pragma: no cover - matplotlib is a dependency
-        raise ImportError("plotting needs matplotlib: pip install matplotlib") from error
-    return plt
 
 
 HEADROOM = 0.5
@@ -66,8 +60,9 @@ def lag_free(result: Result) -> FloatArray | None:
     >>> int(np.nanargmin(curve)), len(curve)
     (20, 41)
     """
-    curve = _prepare(result.lrs, result.losses, result.smoothing)
-    if isinstance(curve, str):
+    try:
+        curve = prepare(result.lrs, result.losses, result.smoothing)
+    except Refused:
         return None
     out = np.full(len(result.lrs), np.nan)
     out[curve.index] = curve.centred
@@ -201,7 +196,7 @@ def plot_result(
     if method is not None and method != "all" and method not in METHODS:
         raise ValueError(f"method must be 'all' or one of {', '.join(METHODS)}; got {method!r}")
     if ax is None:
-        _, ax = _import_pyplot().subplots(figsize=(8, 5), layout="constrained")
+        _, ax = import_pyplot().subplots(figsize=(8, 5), layout="constrained")
     lrs, raw, smooth = result.lrs, result.losses, result.smoothed
     label = "validation loss" if result.settings.get("validation") else "loss"
     if show_raw and len(lrs):

@@ -37,7 +37,9 @@ def combine(found: Sequence[Suggestion]) -> Suggestion:
     usable = [s for s in found if s.lr is not None]
     if not usable:
         reasons = sorted({s.reason for s in found})
-        return Suggestion(None, None, method, "; ".join(reasons) or "no runs")
+        branches = {s.branch for s in found}
+        branch = branches.pop() if len(branches) == 1 else None
+        return Suggestion(None, None, method, "; ".join(reasons) or "no runs", branch=branch)
     logs = np.log10([s.lr for s in usable if s.lr is not None])
     centre = float(np.median(logs))
     nearest = usable[int(np.argmin(np.abs(logs - centre)))]
@@ -46,4 +48,4 @@ def combine(found: Sequence[Suggestion]) -> Suggestion:
     reason = (
         f"median of {len(usable)}/{len(found)} runs (spread {spread:.2f} decades); {nearest.reason}"
     )
-    return Suggestion(10.0**centre, nearest.index, method, reason, confidence)
+    return Suggestion(10.0**centre, nearest.index, method, reason, confidence, nearest.branch)

@@ -25,6 +25,15 @@ import numpy as np
 import numpy.typing as npt
 
 from lrfind import _files, _peak, _validate
+from lrfind._json import (
+    check_header,
+    float_array,
+    json_floats,
+    json_settings,
+    parse_floats,
+    parse_settings,
+    positive_lrs,
+)
 from lrfind.display import NotebookDisplay
 from lrfind.errors import LRFindError, LRFindWarning
 from lrfind.repeats import AGREEMENT_DECADES
@@ -42,102 +51,6 @@ FORMAT_VERSION = 1
 DEFAULT_METHOD = "auto"
 LOW_CONFIDENCE = 0.3
 """Below this confidence, :meth:`Result.warn_if_unsure` warns."""
-
-
-NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-"""How JSON (which has no NaN or infinity) spells the non-finite floats in a saved result."""
-
-
-def _float_array(name: str, values: Any) -> FloatArray:
-    try:
-        array = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{name} must be a list of numbers, got {values!r:.80}") from None
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
-    return array
-
-
-def _positive_lrs(name: str, lrs: FloatArray) -> None:
-    """Learning rates live on a log axis: each must be finite and > 0."""
-    with np.errstate(invalid="ignore"):
-        bad = np.flatnonzero(~(np.isfinite(lrs) & (lrs > 0)))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"{name} must be finite and > 0, got {name}[{i}] = {float(lrs[i])!r}")
-
-
-def _json_floats(array: FloatArray) -> list[float | str]:
-    """The values as JSON numbers; NaN and infinities as the strings of :data:`NON_FINITE`."""
-    values: list[float] = array.tolist()
-    if bool(np.isfinite(array).all()):
-        return list(values)
-    return [
-        v
-        if math.isfinite(v)
-        else ("NaN" if math.isnan(v) else "Infinity" if v > 0 else "-Infinity")
-        for v in values
-    ]
-
-
-def _json_settings(value: Any) -> Any:
-    """``value`` with every non-finite float (``diverge_factor=inf``, say), in dicts and
-    lists too, written as its :data:`NON_FINITE` string, as the curve's are.
-
-    >>> _json_settings({"diverge_factor": math.inf, "amp": None, "groups": [1.0, math.nan]})
-    {'diverge_factor': 'Infinity', 'amp': None, 'groups': [1.0, 'NaN']}
-    """
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
-    if isinstance(value, dict):
-        return {key: _json_settings(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_settings(item) for item in value]
-    return value
-
-
-MAX_SETTINGS_DEPTH = 32
-"""How deep a saved result's settings may nest (lrfind's own nest two levels)."""
-
-
-def _parse_settings(value: Any, depth: int = 0) -> Any:
-    """The inverse of :func:`_json_settings`: :data:`NON_FINITE` strings back to floats.
-    ``ValueError`` when the settings nest deeper than :data:`MAX_SETTINGS_DEPTH`.
-
-    >>> _parse_settings({"diverge_factor": "Infinity", "mode": "exp"})
-    {'diverge_factor': inf, 'mode': 'exp'}
-    """
-    if isinstance(value, str) and value in NON_FINITE:
-        return NON_FINITE[value]
-    if isinstance(value, dict | list) and depth >= MAX_SETTINGS_DEPTH:
-        raise ValueError(f"settings are nested more than {MAX_SETTINGS_DEPTH} levels deep")
-    if isinstance(value, dict):
-        return {key: _parse_settings(item, depth + 1) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_parse_settings(item, depth + 1) for item in value]
-    return value
-
-
-def _parse_floats(name: str, values: Any) -> list[float]:
-    """A JSON list of numbers (``null`` and :data:`NON_FINITE` strings allowed) as floats."""
-    if not isinstance(values, list):
-        raise ValueError(f"{name} must be a list of numbers, got {type(values).__name__}")
-    out: list[float] = []
-    for i, value in enumerate(values):
-        if value is None:
-            out.append(math.nan)
-        elif isinstance(value, str) and value in NON_FINITE:
-            out.append(NON_FINITE[value])
-        elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(
-                f"{name}[{i}] must be a number, got {type(value).__name__} {value!r:.40}"
-            )
-        else:
-            try:
-                out.append(float(value))
-            except OverflowError:
-                raise ValueError(f"{name}[{i}] is too large for a float") from None
-    return out
 
 
 def writes_files() -> bool:
@@ -177,14 +90,14 @@ class Result(NotebookDisplay):
     runs: list[tuple[FloatArray, FloatArray]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.lrs = _float_array("lrs", self.lrs)
-        self.losses = _float_array("losses", self.losses)
+        self.lrs = float_array("lrs", self.lrs)
+        self.losses = float_array("losses", self.losses)
         if self.lrs.shape != self.losses.shape:
             raise ValueError(
                 f"lrs and losses must have the same length, got {self.lrs.size} and "
                 f"{self.losses.size}"
             )
-        _positive_lrs("lrs", self.lrs)
+        positive_lrs("lrs", self.lrs)
         _validate.one_of("stop_reason", self.stop_reason, STOP_REASONS)
         if not isinstance(self.settings, dict):
             raise ValueError(f"settings must be a dict, got {self.settings!r:.80}")
@@ -194,8 +107,8 @@ class Result(NotebookDisplay):
             _validate.one_of("settings['method']", self.settings["method"], METHODS)
         runs = []
         for k, (lrs, losses) in enumerate(self.runs):
-            run = (_float_array(f"runs[{k}] lrs", lrs), _float_array(f"runs[{k}] losses", losses))
-            _positive_lrs(f"runs[{k}] lrs", run[0])
+            run = (float_array(f"runs[{k}] lrs", lrs), float_array(f"runs[{k}] losses", losses))
+            positive_lrs(f"runs[{k}] lrs", run[0])
             if run[0].shape != run[1].shape:
                 raise ValueError(
                     f"runs[{k}]: lrs and losses must have the same length, got "
@@ -422,33 +335,17 @@ class Result(NotebookDisplay):
         return {
             "format": FORMAT,
             "version": FORMAT_VERSION,
-            "lrs": _json_floats(self.lrs),
-            "losses": _json_floats(self.losses),
+            "lrs": json_floats(self.lrs),
+            "losses": json_floats(self.losses),
             "stop_reason": self.stop_reason,
-            "settings": _json_settings(dict(self.settings)),
-            "runs": [[_json_floats(lrs), _json_floats(losses)] for lrs, losses in self.runs],
+            "settings": json_settings(dict(self.settings)),
+            "runs": [[json_floats(lrs), json_floats(losses)] for lrs, losses in self.runs],
         }
 
     @classmethod
     def from_dict(cls, data: Any) -> Result:
         """Rebuild a result from :meth:`to_dict`'s output; ``ValueError`` if it is not one."""
-        if not isinstance(data, dict):
-            raise ValueError(f"an lrfind result must be a JSON object, got {type(data).__name__}")
-        if data.get("format") != FORMAT:
-            raise ValueError(f"not an lrfind result: format is {data.get('format')!r}")
-        version = data.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise ValueError(f"version must be a positive integer, got {version!r}")
-        if version > FORMAT_VERSION:
-            warnings.warn(
-                f"result written by a newer lrfind (format version {version}); "
-                f"reading the fields this version knows",
-                LRFindWarning,
-                stacklevel=2,
-            )
-        missing = [key for key in ("lrs", "losses", "stop_reason") if key not in data]
-        if missing:
-            raise ValueError(f"an lrfind result needs {', '.join(missing)}")
+        check_header(data, "result", FORMAT, FORMAT_VERSION, ("lrs", "losses", "stop_reason"))
         runs = data.get("runs", [])
         if not isinstance(runs, list) or not all(
             isinstance(run, list) and len(run) == 2 for run in runs
@@ -458,14 +355,14 @@ class Result(NotebookDisplay):
         if not isinstance(stop_reason, str):
             raise ValueError(f"stop_reason must be a string, got {stop_reason!r:.80}")
         return cls(
-            lrs=np.array(_parse_floats("lrs", data["lrs"])),
-            losses=np.array(_parse_floats("losses", data["losses"])),
+            lrs=np.array(parse_floats("lrs", data["lrs"])),
+            losses=np.array(parse_floats("losses", data["losses"])),
             stop_reason=stop_reason,
-            settings=_parse_settings(data.get("settings", {})),
+            settings=parse_settings(data.get("settings", {})),
             runs=[
                 (
-                    np.array(_parse_floats(f"runs[{k}] lrs", lrs)),
-                    np.array(_parse_floats(f"runs[{k}] losses", losses)),
+                    np.array(parse_floats(f"runs[{k}] lrs", lrs)),
+                    np.array(parse_floats(f"runs[{k}] losses", losses)),
                 )
                 for k, (lrs, losses) in enumerate(runs)
             ],
@@ -503,8 +400,4 @@ class Result(NotebookDisplay):
             ValueError: when the file is not valid JSON or not an lrfind result; the
                 message names the file and the problem.
         """
-        data = _files.read_json(path)
-        try:
-            return cls.from_dict(data)
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+        return _files.load_saved(path, cls.from_dict)

@@ -1,8 +1,10 @@
 """Smoothers for loss curves: the causal debiased EMA and a centred, lag-free smoother.
 
 The EMA is what the sweep watches online (and what peers plot); the centred smoother
-is what :mod:`lrfind.suggest`'s ``auto`` method uses after the sweep, since it does
-not shift the curve to the right.
+(:func:`lag_free_smooth`) is the one curve read after the sweep, since it does not shift
+the curve to the right: :mod:`lrfind.suggest`'s ``auto`` places its pick on it, the
+confidence scores it against :func:`noise_level`, and the PNG and the terminal plot
+draw it.
 
 >>> ema([1.0, 2.0, 3.0], 0.5).round(4).tolist()
 [1.0, 1.6667, 2.4286]
@@ -106,3 +108,31 @@ def centred_smooth(
 ) -> FloatArray:
     """The smoother behind ``auto``: a running median (spikes) then a Gaussian (noise)."""
     return gaussian_smooth(x, rolling_median(y, median_window), sigma)
+
+
+LAG_FREE_DECADES = 0.2
+"""Width (in decades of lr) of :func:`lag_free_smooth`'s Gaussian: the curve ``auto``
+places its pick on, the confidence is scored on and both plots draw."""
+
+
+def lag_free_smooth(x: FloatArray, y: FloatArray, decades: float = LAG_FREE_DECADES) -> FloatArray:
+    """The lag-free curve of losses ``y`` at increasing log10 lrs ``x``.
+
+    :func:`centred_smooth` ``decades`` wide, or 1.5 points wide on a coarser sweep.
+
+    >>> x = np.linspace(-4.0, 0.0, 41)
+    >>> int(np.argmin(lag_free_smooth(x, (x + 2.0) ** 2)))
+    20
+    """
+    step = float(np.median(np.diff(x))) if len(x) > 1 else 0.0
+    return centred_smooth(x, y, max(decades, 1.5 * step))
+
+
+def noise_level(y: FloatArray, smooth: FloatArray) -> float:
+    """Robust noise of ``y`` around ``smooth``: 1.4826 x the median absolute residual
+    (the standard deviation, for Gaussian noise).
+
+    >>> noise_level(np.array([1.0, 3.0, 1.0, 3.0]), np.full(4, 2.0))
+    1.4826
+    """
+    return float(1.4826 * np.median(np.abs(np.asarray(y) - np.asarray(smooth))))

@@ -8,7 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from lrfind.cli.terminal import (
+from lrfind.cli.terminal import render_grid, render_result
+from lrfind.cli.textplot import (
     EMA,
     MARKER,
     POINT,
@@ -19,8 +20,6 @@ from lrfind.cli.terminal import (
     Series,
     nice_ticks,
     render,
-    render_grid,
-    render_result,
 )
 from lrfind.grid import GridResult
 from lrfind.plot import lag_free, result_y_range, value_at

@@ -92,7 +92,7 @@ def test_help_and_docs_give_the_same_timings() -> None:
 
 
 def test_threads_help_says_when_it_matters_and_the_docs_say_the_same() -> None:
-    from lrfind.cli._common import THREADS_HELP
+    from lrfind.cli._options import THREADS_HELP
 
     when = THREADS_HELP.split(". ", 1)[1]
     assert when.startswith("It matters on the CPU with a small model")
@@ -106,7 +106,7 @@ def test_the_docs_describe_the_rule_the_terminal_draws() -> None:
     """``┊`` runs the full height of the plot (where the curve is not), as the docs say."""
     import numpy as np
 
-    from lrfind.cli.terminal import RULE, Mark, Series, render
+    from lrfind.cli.textplot import RULE, Mark, Series, render
 
     x = np.linspace(-4.0, 0.0, 41)
     lines = render([Series(x, (x + 2.0) ** 2)], [Mark(1e-3, "m")], width=60, height=10).splitlines()

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import lrfind
 from lrfind.cli import demo, grid, plot, run
-from lrfind.cli._common import (
+from lrfind.cli._errors import (
     EXIT_CLOSED_PIPE,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -31,14 +31,12 @@ from lrfind.cli._common import (
     EXIT_TERMINATED,
     EXIT_USAGE,
     GuardedStdout,
-    Parser,
     UsageError,
-    formatter,
     interrupt_exit,
     one_line,
-    parse_lrs,
     sigterm_as_interrupt,
 )
+from lrfind.cli._options import Parser, formatter, parse_lrs
 from lrfind.cli.report import suggestions_table
 from lrfind.setup import SetupError
 

@@ -9,19 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import lrfind
-from lrfind.cli._common import (
+from lrfind.cli._errors import EXIT_OK, UsageError
+from lrfind.cli._options import (
     DEFAULT_GRID,
-    EXIT_OK,
-    UsageError,
     add_output_options,
     add_sweep_options,
-    charset,
     formatter,
-    out_dir,
     parse_lrs,
     positive_int,
-    report_files,
     sweep_options,
+)
+from lrfind.cli._output import (
+    charset,
+    out_dir,
+    report_files,
     terminal_width,
     use_color,
     write_grid,

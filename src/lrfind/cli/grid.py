@@ -6,29 +6,23 @@ import argparse
 import os
 from typing import Any
 
-from lrfind.cli._common import (
+from lrfind.cli._errors import EXIT_OK, guarded
+from lrfind.cli._options import (
     DEFAULT_GRID,
-    EXIT_OK,
     SETUP_HELP,
     add_memory_options,
     add_output_options,
     add_training_options,
-    charset,
     finite_float,
     formatter,
-    guarded,
     load_setup,
     memory_options,
-    out_dir,
     parse_lrs,
     positive_int,
-    report_files,
-    terminal_width,
     training_options,
-    use_color,
     with_torch_threads,
-    write_grid,
 )
+from lrfind.cli._output import charset, out_dir, report_files, terminal_width, use_color, write_grid
 from lrfind.train_schedules import DEFAULT_WARMUP, SCHEDULES, WSD_DECAY, validated
 
 DESCRIPTION = f"""\

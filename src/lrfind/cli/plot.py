@@ -8,19 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import lrfind
-from lrfind.cli._common import (
-    EMA_HELP,
-    EXIT_OK,
-    UsageError,
-    charset,
-    figure,
-    formatter,
-    one_line,
-    report_files,
-    save_png,
-    terminal_width,
-    use_color,
-)
+from lrfind.cli._errors import EXIT_OK, UsageError, one_line
+from lrfind.cli._options import EMA_HELP, formatter
+from lrfind.cli._output import charset, figure, report_files, save_png, terminal_width, use_color
 from lrfind.cli.report import suggestions_table
 from lrfind.suggest import METHODS
 

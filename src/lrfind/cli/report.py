@@ -8,7 +8,7 @@ import math
 import textwrap
 from typing import TYPE_CHECKING
 
-from lrfind.cli._common import charset, terminal_width, use_color
+from lrfind.cli._output import charset, terminal_width, use_color
 
 if TYPE_CHECKING:
     from lrfind.grid import GridResult

@@ -9,27 +9,22 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from lrfind.cli._common import (
-    EXIT_OK,
+from lrfind.cli._errors import EXIT_OK, UsageError, guarded
+from lrfind.cli._options import (
     SETUP_HELP,
-    UsageError,
     add_memory_options,
     add_output_options,
     add_sweep_options,
     add_training_options,
     formatter,
-    guarded,
     load_setup,
     memory_options,
-    out_dir,
     positive_int,
-    report_files,
     sweep_options,
     training_options,
     with_torch_threads,
-    write_grid,
-    write_result,
 )
+from lrfind.cli._output import out_dir, report_files, write_grid, write_result
 from lrfind.cli.report import SUGGESTIONS_TITLE, report_result
 from lrfind.errors import LRFindWarning
 

@@ -192,7 +192,7 @@ def find(
         The :class:`~lrfind.result.Result`; ``settings`` also records the Trainer's
         batch size, accumulation, precision and the schedule ``train()`` will run
         (:func:`schedule_settings`). Unless ``schedule`` is given, the suggestion is for
-        the Trainer's ``lr_scheduler_type`` (:data:`TRAINER_SCHEDULES`; ``cosine`` is
+        the Trainer's ``lr_scheduler_type`` (``TRAINER_SCHEDULES``; ``cosine`` is
         ``"warmup-cosine"``), moved by that schedule's measured shift where there is one.
 
     Raises:

@@ -121,7 +121,7 @@ def find(
     backbone) stays at 0; the result records the reference group's lr. Afterwards,
     whether ``find`` returns or raises (KeyboardInterrupt included), the model's
     parameters, gradients and buffers, the optimizer's state, param groups and
-    attributes (and those of every optimizer it wraps: see :mod:`lrfind.torch.held`),
+    attributes (and those of every optimizer it wraps: see ``lrfind.torch.held``),
     ``scheduler``, ``grad_scaler``, the train/eval mode of every module, the torch /
     numpy / Python RNG states and the ``torch.Generator`` a DataLoader of ``data`` or
     ``val_data`` (or its sampler) was given are exactly what they were (the gradients

@@ -48,8 +48,7 @@ import numpy as np
 import torch
 
 from lrfind import _lr, _validate, train_schedules
-from lrfind._signals import Guard
-from lrfind.grid import (
+from lrfind._grid import (
     CHECK_FACTOR,
     DEFAULT_EVAL_BATCHES,
     GridResult,
@@ -57,6 +56,7 @@ from lrfind.grid import (
     merged,
     walk_step,
 )
+from lrfind._signals import Guard
 from lrfind.options import SNAPSHOT_KEYS, TRAIN_KEYS, GridOptions, check_known, split
 from lrfind.setup import Setup
 from lrfind.torch import distributed

@@ -1,69 +1,24 @@
-"""What every ``lrfind`` command shares: exit codes, errors, options, files, the terminal.
-
-Exit codes: 0 success; 2 bad usage or input (one line on stderr, no traceback), an
-output file or stdout that cannot be written included; 1 a failure in the user's code
-(its traceback on stderr); 130 when interrupted (SIGINT, Ctrl-C), 143 when terminated
-(SIGTERM), each after the restore and with what was measured saved; 141 when stdout was
-closed early (``lrfind ... | head``), quietly, the files written all the same.
-"""
+"""The command line's options: argparse types, the option groups every command shares,
+the options they give the library, and the set-up file named on the command line."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import errno
 import math
-import os
-import shutil
-import signal
 import sys
-import traceback
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import lrfind
-from lrfind.errors import LRFindError
+from lrfind.cli._errors import UsageError, one_line
 from lrfind.options import SNAPSHOT_KEYS, SNAPSHOT_PLACES, SWEEP_KEYS, TRAIN_KEYS
-from lrfind.setup import DEFAULT_FACTORY, SetupError
+from lrfind.setup import DEFAULT_FACTORY
 from lrfind.suggest import METHODS
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-
-    from lrfind.grid import GridResult
-    from lrfind.result import Result
     from lrfind.setup import Setup
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE  # 141: what a shell reports for `yes | head -1`
-EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
-PNG_NAME, JSON_NAME = "lr_find.png", "lr_find.json"
-GRID_PNG_NAME, GRID_JSON_NAME = "grid.png", "grid.json"
 DEFAULT_GRID = "1e-5:10:3"
-MAX_WIDTH = 100
 EMA_HELP = "terminal plot: also draw the EMA the peers' methods use (it lags on fast curves)"
-
-# lrfind's ValueErrors name the Python argument; the command line shows the option.
-_OPTION_NAMES = {
-    "start_lr": "--start-lr",
-    "end_lr": "--end-lr",
-    "num_steps": "--num-steps",
-    "mode": "--mode",
-    "smoothing": "--smoothing",
-    "diverge_factor": "--diverge-factor",
-    "accumulation_steps": "--accumulation-steps",
-    "grad_clip": "--grad-clip",
-    "repeats": "--repeats",
-    "val_batches": "--val-batches",
-    "steps": "--steps",
-    "eval_batches": "--eval-batches",
-    "per_decade": "--lrs (per decade)",
-    "lrs": "--lrs",
-}
-
-_PACKAGE_DIR = Path(lrfind.__file__).resolve().parent
 
 SETUP_HELP = f"""\
 SETUP is a Python file with a factory function, '{DEFAULT_FACTORY}()' unless you name
@@ -79,10 +34,6 @@ Python, NumPy and torch are seeded (--seed) before the factory is called.
 """
 
 
-class UsageError(Exception):
-    """Bad usage or input: ``main`` prints the message on one line and returns 2."""
-
-
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and ``main`` decides the exit code)."""
 
@@ -92,143 +43,6 @@ class Parser(argparse.ArgumentParser):
 
 def formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32, width=88)
-
-
-# ---- errors -------------------------------------------------------------------------------
-
-
-def one_line(error: BaseException, options: bool = True) -> str:
-    """The error's message on one line, with a Python argument named as its option
-    (unless ``options`` is False: a field of a file, say, is no option)."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    for name, option in _OPTION_NAMES.items() if options else ():
-        if text.startswith(f"{name} "):
-            return option + text[len(name) :]
-    return text
-
-
-def raised_by_lrfind(error: BaseException) -> bool:
-    """True when the innermost frame of ``error`` is lrfind's own code (a check at the door)."""
-    tb = error.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    try:
-        Path(tb.tb_frame.f_code.co_filename).resolve().relative_to(_PACKAGE_DIR)
-    except ValueError:
-        return False
-    return True
-
-
-def _user_failure(error: BaseException) -> int:
-    traceback.print_exception(error)
-    where = "in lrfind (please report it)" if raised_by_lrfind(error) else "in your code"
-    print(f"lrfind: error {where}: {one_line(error)}", file=sys.stderr)
-    return EXIT_FAILURE
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is, as SIGINT raises ``KeyboardInterrupt``: the
-    sweep stops, the model is restored, the curve so far is saved, and ``main`` exits 143."""
-
-    signum = signal.SIGTERM
-
-
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """For the length of a command, SIGTERM raises :class:`Terminated` (a
-    ``KeyboardInterrupt``), so it ends a command the way Ctrl-C does. Only the main
-    thread can set a handler: elsewhere this does nothing."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def interrupt_exit(error: BaseException) -> tuple[int, str]:
-    """The exit code and the last line for an interrupt: 130 for SIGINT, 143 for SIGTERM
-    (any exception that says so with a ``signum``)."""
-    signum = getattr(error, "signum", signal.SIGINT)
-    if signum == signal.SIGTERM:
-        return EXIT_TERMINATED, "lrfind: terminated (SIGTERM)"
-    return EXIT_INTERRUPTED, "lrfind: interrupted"
-
-
-class GuardedStdout:
-    """``sys.stdout`` for the length of a command: a write that fails (a pipe closed by
-    ``head``, a full disk) is remembered instead of raised, and what follows is dropped,
-    so the command finishes its work and writes its files. :meth:`exit_code` says how
-    the command ends then."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.error: OSError | None = None
-
-    def _failed(self, error: OSError) -> None:
-        self.error = error
-        with contextlib.suppress(OSError, ValueError, AttributeError):  # no real file
-            devnull = os.open(os.devnull, os.O_WRONLY)  # the interpreter's last flush:
-            os.dup2(devnull, self.stream.fileno())  # into the void, not a second error
-            os.close(devnull)
-
-    def write(self, text: str) -> int:
-        if self.error is None:
-            try:
-                return self.stream.write(text)
-            except OSError as error:
-                self._failed(error)
-        return len(text)
-
-    def flush(self) -> None:
-        if self.error is None:
-            try:
-                self.stream.flush()
-            except OSError as error:
-                self._failed(error)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.stream, name)
-
-    def exit_code(self, code: int) -> int:
-        """``code``, unless the command succeeded but its output could not be written:
-        141 (quietly) for a closed pipe, else 2 with one line."""
-        self.flush()
-        if self.error is None or code != EXIT_OK:
-            return code
-        if self.error.errno == errno.EPIPE:
-            return EXIT_CLOSED_PIPE  # not lrfind's failure: the reader stopped reading
-        reason = self.error.strerror or str(self.error)
-        print(f"lrfind: error: cannot write to stdout: {reason}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-def guarded(action: Callable[[], int]) -> int:
-    """Run a command; sort its errors into usage errors (2) and failures of user code (1)."""
-    try:
-        return action()
-    except (UsageError, SetupError):
-        raise
-    except (ValueError, LRFindError) as error:
-        if raised_by_lrfind(error):
-            raise UsageError(one_line(error)) from None
-        return _user_failure(error)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except Exception as error:
-        return _user_failure(error)
-
-
-# ---- argument types and option groups ------------------------------------------------------
 
 
 def positive_int(text: str) -> int:
@@ -248,25 +62,26 @@ def repeats_count(text: str) -> int | str:
     return positive_int(text)
 
 
-def finite_float(text: str) -> float:
+def _number(text: str, good: Callable[[float], bool], expected: str, a_number: str) -> float:
+    """``text`` as a float that is ``good``; else an argparse error saying what was
+    ``expected`` (``a_number`` when ``text`` is no number at all)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {a_number}, got {text!r}") from None
+    if not good(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def finite_float(text: str) -> float:
+    """A finite number."""
+    return _number(text, math.isfinite, "a finite number", "a number")
 
 
 def factor_float(text: str) -> float:
     """A number, or ``inf`` (``--diverge-factor inf`` records the whole range); not NaN."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or inf, got {text!r}") from None
-    if math.isnan(value):
-        raise argparse.ArgumentTypeError(f"expected a number or inf, got {text!r}")
-    return value
+    return _number(text, lambda value: not math.isnan(value), "a number or inf", "a number or inf")
 
 
 def parse_lrs(items: Sequence[str]) -> list[float]:
@@ -482,54 +297,6 @@ def with_torch_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-# ---- files and the terminal ------------------------------------------------------------------
-
-
-def out_dir(value: str) -> Path:
-    path = Path(value)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--out must be a folder, but {path} is a file")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create --out folder {path}: {error.strerror}") from None
-    return path
-
-
-def terminal_width() -> int:
-    columns = shutil.get_terminal_size((80, 24)).columns
-    return max(40, min(columns, MAX_WIDTH))
-
-
-def use_color() -> bool:
-    return (
-        sys.stdout.isatty()
-        and "NO_COLOR" not in os.environ
-        and os.environ.get("TERM", "") not in ("", "dumb")
-    )
-
-
-def charset(args: argparse.Namespace) -> str:
-    """Braille, unless ``--ascii`` or stdout cannot encode it (a non-UTF-8 console)."""
-    if getattr(args, "ascii", False):
-        return "ascii"
-    try:
-        "⠤▼┊└·●".encode(getattr(sys.stdout, "encoding", None) or "ascii")
-    except (UnicodeEncodeError, LookupError):
-        return "ascii"
-    return "braille"
-
-
-def figure() -> tuple[Any, Axes]:
-    """A figure on the Agg canvas (no display, no pyplot state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 5), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
-
-
 def load_setup(spec: str, seed: int) -> Setup:
     """:func:`lrfind.setup.load_setup` run as the set-up file's own program: ``sys.argv``
     is ``[the file]`` (it sees none of lrfind's arguments), and a ``sys.exit()`` while
@@ -554,49 +321,3 @@ def load_setup(spec: str, seed: int) -> Setup:
         ) from None
     finally:
         sys.argv = saved
-
-
-def save_json(result: Result | GridResult, path: Path) -> None:
-    """``result.save(path)``; a file that cannot be written is a usage error naming it."""
-    try:
-        result.save(path)
-    except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
-
-
-def save_png(fig: Any, path: Path) -> None:
-    """Write ``fig`` (rank 0 alone under torch.distributed, as ``Result.save``)."""
-    from lrfind.result import writes_files
-
-    if not writes_files():
-        return
-    try:
-        fig.savefig(path, dpi=120)
-    except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
-
-
-def write_result(result: Result, out: Path, method: str | None = None) -> tuple[Path, Path]:
-    png, data = out / PNG_NAME, out / JSON_NAME
-    save_json(result, data)  # the measurements first, then the picture of them
-    fig, ax = figure()
-    result.plot(ax=ax, method=method)
-    save_png(fig, png)
-    return png, data
-
-
-def write_grid(
-    grid: GridResult, out: Path, marks: dict[str, float] | None, name: str | None = None
-) -> tuple[Path, Path]:
-    png, data = out / GRID_PNG_NAME, out / GRID_JSON_NAME
-    if name is not None:
-        png, data = out / f"{name}.png", out / f"{name}.json"
-    save_json(grid, data)
-    fig, ax = figure()
-    grid.plot(ax=ax, marks=marks)
-    save_png(fig, png)
-    return png, data
-
-
-def report_files(*paths: Path) -> None:
-    print("wrote " + ", ".join(str(p) for p in paths))
