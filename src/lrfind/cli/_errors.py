@@ -42,6 +42,7 @@ _OPTION_NAMES = {
     "accumulation_steps": "--accumulation-steps",
     "grad_clip": "--grad-clip",
     "repeats": "--repeats",
+    "schedule": "--schedule",
     "val_batches": "--val-batches",
     "steps": "--steps",
     "eval_batches": "--eval-batches",

@@ -13,6 +13,7 @@ from lrfind.cli._errors import UsageError, one_line
 from lrfind.options import SNAPSHOT_KEYS, SNAPSHOT_PLACES, SWEEP_KEYS, TRAIN_KEYS
 from lrfind.setup import DEFAULT_FACTORY
 from lrfind.suggest import METHODS
+from lrfind.train_schedules import SCHEDULES
 
 if TYPE_CHECKING:
     from lrfind.setup import Setup
@@ -160,6 +161,13 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
         choices=(*METHODS, "all"),
         default="auto",
         help="suggestion to mark in the plots (default auto; all marks every one)",
+    )
+    group.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="onecycle",
+        help="the schedule you will train with: the suggestion is its peak lr, and --check "
+        "trains under it (default onecycle)",
     )
 
 

@@ -178,7 +178,15 @@ def _check(
         return
     walk = f" (+ up to {args.walk} past an edge)" if args.walk else ""
     print(f"\nchecking {lr:.3g} and its neighbours: 3 trainings of {args.check} steps{walk}")
-    checked = check(setup, lr, args.check, walk=args.walk, progress=not args.no_progress, **options)
+    checked = check(
+        setup,
+        lr,
+        args.check,
+        walk=args.walk,
+        schedule=args.schedule,  # the neighbours train under the schedule the pick is for
+        progress=not args.no_progress,
+        **options,
+    )
     files = write_grid(checked, out, {"suggestion": lr}, CHECK_NAME)
     print(checked.table())
     report_files(*files)
