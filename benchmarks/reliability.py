@@ -7,7 +7,15 @@ The suites are ordinary pytest files:
 - ``tests/test_result_load.py``: corrupt, truncated and hand-edited result files;
   atomic saves that fail midway;
 - ``tests/torch/test_faults.py``: exceptions and odd setups around ``lrfind.find``,
-  each followed by an exact check of the restored state and of the temporary folder.
+  each followed by an exact check of the restored state and of the temporary folder;
+- ``tests/torch/test_harness.py``: the parts of a real training harness: DataLoader
+  worker processes (persistent or not) under ``find``, the check and the grid search,
+  optimizer wrappers and subclasses with state in attributes, a real SIGINT / SIGTERM
+  sent at a scan of moments across ``find`` (its restore included; cpu and disk
+  snapshots), a first param group frozen at ``lr=0``, and what lrfind must refuse
+  before the sweep. Each scenario is restored exactly (the training after it equals
+  the training without it) or refused up front with an error naming what cannot be
+  restored.
 
 Each test appends one JSON line per input or fault it tried to the file named by
 ``LRFIND_RELIABILITY_LOG`` (``suite``, ``category``, ``lost_state``). This script
@@ -41,6 +49,7 @@ SUITES = {
     "tests/test_properties.py": "curve side (hypothesis)",
     "tests/test_result_load.py": "result files",
     "tests/torch/test_faults.py": "torch faults",
+    "tests/torch/test_harness.py": "torch harness",
 }
 
 
@@ -148,7 +157,48 @@ def tables(rows: list[dict[str, object]]) -> list[str]:
     ]
     for category, (tried, lost) in sorted(_counts(rows, "torch faults").items()):
         lines.append(f"| {category} | {tried} | {lost} |")
+    lines += [
+        "",
+        "### The training harness: workers, optimizer wrappers, real signals, frozen groups",
+        "",
+        "*Restored exactly*: the state is what it was, tensor for tensor, and the training "
+        "after the call equals the training without it (batches, worker processes, "
+        "weights). *Refused up front*: an `LRFindError` naming what cannot be restored, "
+        "before anything was trained. A real signal is sent by a timer thread with "
+        "`os.kill` at a scan of moments across `find`, most of them around its restore, "
+        "and twice in a row; and from inside each stage of the restore (the tensors, the "
+        "optimizer, its attributes, the RNG states), after a sweep that ended normally and "
+        "after a first Ctrl-C. Each trial is one row.",
+        "",
+        "| scenario | tried | restored exactly | refused up front | state lost | files left |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for category, counts in sorted(_outcomes(rows, "torch harness").items()):
+        cells = " | ".join(str(counts[o]) for o in OUTCOMES)
+        lines.append(f"| {category} | {sum(counts.values())} | {cells} |")
+    landed = collections.defaultdict(collections.Counter)
+    for row in rows:
+        if row["suite"] == "torch harness" and row.get("how"):
+            landed[str(row["category"])][str(row["how"])] += 1
+    if landed:
+        lines += ["", "Where the signals landed (as the exception out of `find` tells):", ""]
+        for category, hows in sorted(landed.items()):
+            told = ", ".join(f"{n} {how}" for how, n in sorted(hows.items()))
+            lines.append(f"- {category}: {told}.")
     return lines
+
+
+OUTCOMES = ("restored", "refused", "lost", "files left")
+"""How a harness scenario ended (``outcome`` in the log), in the table's column order."""
+
+
+def _outcomes(rows: list[dict[str, object]], suite: str) -> dict[str, collections.Counter[str]]:
+    """``{category: Counter(outcome)}`` for one suite."""
+    found: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for row in rows:
+        if row["suite"] == suite:
+            found[str(row["category"])][str(row.get("outcome"))] += 1
+    return found
 
 
 def main() -> int:
@@ -171,20 +221,22 @@ def main() -> int:
     load_after = os.getloadavg()
     failed = sum(o.failed for o in outcomes.values()) + (done.returncode not in (0, 1))
     lost = sum(bool(row.get("lost_state")) for row in rows)
-    torch_faults = sum(row["suite"] == "torch faults" for row in rows)
+    torch_faults = sum(row["suite"] in ("torch faults", "torch harness") for row in rows)
+    left = sum(row.get("outcome") == "files left" for row in rows)
     bad_inputs = sum(row["suite"] == "result files" or row["category"] == ALL for row in rows)
 
     lines = [
         "## Reliability: bad inputs and faults",
         "",
-        "Command: `python benchmarks/reliability.py` (runs the three suites below under "
+        "Command: `python benchmarks/reliability.py` (runs the four suites below under "
         "pytest and counts what each test tried).",
-        f"Run: {started}; {wall:.0f} s wall for all three suites on "
+        f"Run: {started}; {wall:.0f} s wall for all four suites on "
         f"{platform.machine()}, {os.cpu_count()} CPUs shared with other jobs (load average "
         f"{load_before[0]:.1f} -> {load_after[0]:.1f}); {versions()}.",
         "",
         f"**{bad_inputs} bad inputs and {torch_faults} faults tried; "
         f"{'no state lost' if lost == 0 else f'STATE LOST in {lost}'}; "
+        f"{'no file left' if left == 0 else f'FILES LEFT in {left}'}; "
         f"{'every test passed' if failed == 0 else f'{failed} TESTS FAILED'}.** "
         "A generated curve counts once under each category that describes it (a curve "
         "can be both 'NaN / inf' and 'spikes'); '(all inputs)' counts each once. "

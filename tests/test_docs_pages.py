@@ -50,7 +50,7 @@ def test_the_home_pages_benchmark_figures_are_the_benchmarks_pages() -> None:
     assert "on 66 held-out tasks" in HOME
     assert "| method | held out (66 tasks) |" in table
     quoted = {
-        "lrfind `auto` (default)": "median normalized\nregret of {}",
+        "lrfind `auto`, one sweep (`repeats=1`)": "median normalized\nregret of {}",
         "torch-lr-finder": "torch-lr-finder {}",
         "fastai `valley` (its default)": "`valley` {}",
         "Karpathy's constant 3e-4": "constant 3e-4 {}",

@@ -28,7 +28,25 @@ class Optimizer:
 
 def test_ratios_to_the_first_group() -> None:
     assert _lr.ratios(Optimizer(0.1, 0.01, 0.2)) == pytest.approx([1.0, 0.1, 2.0])
-    assert _lr.ratios(Optimizer(0.0, 0.01)) == [1.0, 1.0]  # no ratio to a zero lr
+
+
+def test_a_group_frozen_at_zero_is_not_the_reference_and_stays_at_zero() -> None:
+    """A frozen backbone (first group at lr=0): the first non-zero group is the reference."""
+    assert _lr.reference([0.0, 1e-3, 1e-2]) == 1
+    assert _lr.ratios(Optimizer(0.0, 0.01, 0.1)) == pytest.approx([0.0, 1.0, 10.0])
+    assert _lr.ratios(Optimizer(0.01, 0.0)) == pytest.approx([1.0, 0.0])
+    optimizer = Optimizer(0.0, 0.01, 0.1)
+    _lr.set_lr(optimizer, 2.0, _lr.ratios(optimizer))
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.0, 2.0, 20.0])
+
+
+def test_every_group_at_zero() -> None:
+    """No ratio to keep: the sweep sets every group alike; applying one lr is refused."""
+    assert _lr.ratios(Optimizer(0.0, 0.0)) == [1.0, 1.0]
+    with pytest.raises(ValueError, match="every param group has lr=0"):
+        _lr.reference([0.0, 0.0])
+    with pytest.raises(ValueError, match="every param group has lr=0"):
+        _lr.ratios(Optimizer(0.0, 0.0), strict=True)
 
 
 def test_set_lr_keeps_the_ratios_and_fills_tensor_lrs_in_place() -> None:

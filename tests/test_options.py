@@ -29,7 +29,7 @@ def test_the_sweep_options_are_the_config_fields_with_its_defaults() -> None:
         "exp",
     )
     assert (config.smoothing, config.diverge_factor, config.check_every) == (0.98, 4.0, 1)
-    assert (config.repeats, config.method, config.progress) == (1, "auto", True)
+    assert (config.repeats, config.method, config.progress) == ("auto", "auto", True)
     assert "progress" not in config.settings()  # how it was shown is not a setting
 
 

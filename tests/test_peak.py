@@ -199,14 +199,25 @@ def test_what_cannot_be_set_is_refused_and_changes_nothing() -> None:
     with pytest.raises(ValueError, match="scheduler: this LambdaLR belongs to another optimizer"):
         CURVE.apply(opt, "minimum", scheduler=scheduler)
     frozen = optimizer(OLD)
+    for group in frozen.param_groups:
+        group["lr"] = 0.0
+    cosine = sched.CosineAnnealingLR(frozen, T_max=5)
+    with pytest.raises(ValueError, match=r"every param group has lr=0"):
+        check_peak(frozen, cosine)
+    with pytest.raises(ValueError, match=r"every param group has lr=0"):
+        apply_suggestion(CURVE, frozen, [cosine], method="minimum")
+    assert cosine.base_lrs == [0.0, 0.0]
+    assert [g["lr"] for g in opt.param_groups] == [OLD, OLD / 10]
+
+
+def test_a_first_group_frozen_at_zero_stays_at_zero_and_the_next_takes_the_peak() -> None:
+    frozen = optimizer(OLD)
     frozen.param_groups[0]["lr"] = 0.0
     cosine = sched.CosineAnnealingLR(frozen, T_max=5)
-    with pytest.raises(ValueError, match=r"peak lr=0\.0"):
-        check_peak(frozen, cosine)
-    with pytest.raises(ValueError, match=r"peak lr=0\.0"):
-        apply_suggestion(CURVE, frozen, [cosine], method="minimum")
-    assert cosine.base_lrs == [0.0, OLD / 10]
-    assert [g["lr"] for g in opt.param_groups] == [OLD, OLD / 10]
+    assert check_peak(frozen, cosine) == 1
+    apply_suggestion(CURVE, frozen, [cosine], method="minimum")
+    assert cosine.base_lrs == [0.0, pytest.approx(SUGGESTION)]
+    assert [g["lr"] for g in frozen.param_groups] == [0.0, pytest.approx(SUGGESTION)]
 
 
 def test_a_scheduler_not_given_is_warned_about() -> None:

@@ -1,9 +1,11 @@
 import json
 import types
+import warnings
 
 import numpy as np
 import pytest
 
+import lrfind
 from lrfind import LRFindError, Result
 from lrfind.suggest import METHODS
 
@@ -122,3 +124,55 @@ def test_bad_construction():
         Result([1.0], [1.0], "exploded")
     with pytest.raises(ValueError, match="one-dimensional"):
         Result([[1.0]], [[1.0]])
+
+
+def _runs_with_minima_at(*centres):
+    """One run per centre: a parabola in log lr whose minimum sits at 10**centre."""
+    return [(LRS, (np.log10(LRS) - c) ** 2 + 1.0) for c in centres]
+
+
+@pytest.mark.parametrize(
+    ("centres", "warned"),
+    [((-4.0, -3.0, -2.0), True), ((-3.1, -3.0, -2.8), False)],
+)
+def test_sweeps_that_disagree_by_more_than_half_a_decade_are_said(centres, warned):
+    from lrfind import LRFindWarning
+
+    runs = _runs_with_minima_at(*centres)
+    settings = dict(SETTINGS, method="minimum")
+    result = Result(runs[0][0], runs[0][1], "completed", settings, runs=runs)
+    lo, hi = result.interval()
+    np.testing.assert_allclose(np.log10([lo, hi]), [min(centres) - 1, max(centres) - 1], atol=0.06)
+    with pytest.warns(LRFindWarning) if warned else warnings.catch_warnings():
+        if not warned:
+            warnings.simplefilter("error")
+        result.warn_if_unsure()
+
+
+def test_a_result_for_another_schedule_moves_every_suggestion_by_its_measured_shift(monkeypatch):
+    from lrfind import train_schedules
+
+    monkeypatch.setattr(train_schedules, "PEAK_SHIFT", {"constant": -0.5})
+    result = make()
+    constant = result.for_schedule("constant")
+    assert (result.schedule, constant.schedule) == ("onecycle", "constant")
+    for name in METHODS:
+        base, moved = result.suggest(name), constant.suggest(name)
+        assert moved.lr == pytest.approx(base.lr * 10**-0.5)
+        assert moved.reason.startswith(base.reason)
+        assert "for constant: x0.32" in moved.reason
+    assert constant.suggestions()["auto"].lr == pytest.approx(constant.suggestion)
+    cosine = result.for_schedule("warmup-cosine")  # no correction: as for OneCycle
+    assert cosine.suggestion == result.suggestion
+    assert "OneCycle's peak as is (no correction helped" in cosine.suggest().reason
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        result.for_schedule("cosine")
+
+
+def test_the_schedule_is_a_sweep_option_kept_in_the_result(tmp_path):
+    result = lrfind.sweep(lambda lr: 2.0 - lr, num_steps=8, end_lr=1.0, progress=False,
+                          schedule="linear")  # fmt: skip
+    assert result.schedule == "linear"
+    assert Result.load(result.save(tmp_path / "r.json")).schedule == "linear"
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        lrfind.sweep(lambda lr: 1.0, num_steps=8, schedule="cosine")

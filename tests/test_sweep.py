@@ -310,3 +310,49 @@ def test_a_shown_bar_without_ipywidgets_is_the_plain_one_with_no_warning():
     modules, warned = _in_a_fake_notebook(progress=True)
     assert modules == "['tqdm.auto', 'tqdm.autonotebook']"  # it looked, and fell back
     assert warned == "[]"
+
+
+def _confident(lr):
+    """A clean descent, then a blow-up: a curve auto trusts."""
+    x = np.log10(lr)
+    return float(2.0 - np.tanh(2 * (x + 4.0)) + np.exp(3 * (x + 1.0)))
+
+
+def test_a_sure_first_sweep_is_the_only_one():
+    resets = []
+    result = quiet_sweep(_confident, num_steps=60, reset=lambda: resets.append(1))
+    assert result.suggest().confidence >= 0.3
+    assert result.runs == []
+    assert "second_look" not in result.settings
+    assert resets == [1]  # only the final one: the state as it began
+
+
+def test_an_unsure_first_sweep_gets_a_second_look_of_two_more():
+    rng = np.random.default_rng(0)
+    calls, resets = [], []
+
+    def noisy(lr):  # no descent to speak of: the first sweep is unsure
+        calls.append(lr)
+        return float(1.0 + 0.05 * rng.standard_normal())
+
+    result = quiet_sweep(noisy, num_steps=30, diverge_factor=1e9, reset=lambda: resets.append(1))
+    first = lrfind.suggest(result.runs[0][0], result.runs[0][1], "auto", smoothing=0.98)
+    assert first.lr is None or first.confidence < 0.3
+    assert len(result.runs) == 3
+    assert len(calls) == 90
+    assert resets == [1, 1, 1]  # before the second and third sweep, and at the end
+    assert "a second look: the first sweep's auto suggestion had" in result.summary()
+    one = quiet_sweep(noisy, num_steps=30, diverge_factor=1e9, reset=lambda: None, repeats=1)
+    assert one.runs == []
+
+
+def test_without_reset_the_second_look_is_one_sweep():
+    rng = np.random.default_rng(1)
+    calls = []
+    result = quiet_sweep(
+        lambda lr: calls.append(lr) or float(1.0 + 0.05 * rng.standard_normal()),
+        num_steps=20,
+        diverge_factor=1e9,
+    )
+    assert len(calls) == 20
+    assert result.runs == []

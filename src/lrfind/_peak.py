@@ -103,13 +103,16 @@ def peaks(optimizer: Any, schedulers: Sequence[Any] = ()) -> list[float]:
 
 
 def _reference(peaks: Sequence[float]) -> int:
-    """The param group whose peak becomes the suggestion (the others keep their ratio)."""
-    if not peaks[0] > 0.0:
+    """The param group whose peak becomes the suggestion (the others keep their ratio):
+    the first whose peak is not 0 (:func:`lrfind._lr.reference`; a group frozen at 0
+    stays at 0)."""
+    index = _lr.reference(peaks)
+    if not peaks[index] > 0.0:
         raise ValueError(
-            f"the optimizer's first param group has a peak lr={peaks[0]}: the group "
+            f"the optimizer's param group {index} has a peak lr={peaks[index]}: the group "
             f"ratios are undefined, so the suggestion cannot be set"
         )
-    return 0
+    return index
 
 
 def check_peak(optimizer: Any, schedulers: Any = None) -> int:

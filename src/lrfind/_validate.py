@@ -69,6 +69,29 @@ def int_at_least(name: str, value: object, minimum: int) -> int:
     return number
 
 
+SECOND_LOOK = "auto"
+"""``repeats="auto"``: one sweep, then two more only when the first is unsure."""
+SECOND_LOOK_RUNS = 3
+"""The sweeps a second look makes in all (the first and two more)."""
+
+
+def repeats(value: object) -> int | str:
+    """``repeats``: an integer >= 1, or ``"auto"`` (a second look when unsure).
+
+    >>> repeats("auto"), repeats(3)
+    ('auto', 3)
+    >>> repeats("twice")
+    Traceback (most recent call last):
+    ...
+    ValueError: repeats must be an integer >= 1 or 'auto', got 'twice'
+    """
+    if isinstance(value, str):
+        if value != SECOND_LOOK:
+            raise ValueError(f"repeats must be an integer >= 1 or 'auto', got {value!r:.80}")
+        return value
+    return int_at_least("repeats", value, 1)
+
+
 def boolean(name: str, value: object) -> bool:
     """``value`` if it is ``True`` or ``False``, else a ``ValueError`` naming ``name``."""
     if not isinstance(value, bool):

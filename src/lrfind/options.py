@@ -30,7 +30,7 @@ from typing import Any, TypedDict
 import numpy as np
 import numpy.typing as npt
 
-from lrfind import _validate
+from lrfind import _validate, train_schedules
 from lrfind.schedule import lr_schedule
 
 FloatArray = npt.NDArray[np.float64]
@@ -64,12 +64,22 @@ class SweepOptions(TypedDict, total=False):
     """Read the losses (one host sync) every this many steps; the stop rule then lags by up
     to ``check_every - 1`` steps. :func:`lrfind.find`'s default is 1 on the CPU and 10 on
     an accelerator."""
-    repeats: int
+    repeats: int | str
     """Sweeps from the same starting state (the data order differs); the suggestion is
     their median and :meth:`Result.interval <lrfind.result.Result.interval>` their
-    spread."""
+    spread. ``"auto"`` (the default): one sweep, and a second look (two more sweeps, the
+    median of three) only when the first one's suggestion is missing or has low
+    confidence (below :data:`~lrfind.result.LOW_CONFIDENCE`); without a ``reset`` to put
+    the start back, one sweep."""
     method: str
     """The result's default suggestion method (see :data:`lrfind.suggest.METHODS`)."""
+    schedule: str
+    """The schedule you will train with (:data:`lrfind.train_schedules.SCHEDULES`):
+    ``"onecycle"`` (what a suggestion is calibrated for), ``"warmup-cosine"``,
+    ``"linear"``, ``"constant"`` or ``"wsd"``. Every suggestion is moved by the shift of
+    the best lr that the benchmark measured for that schedule
+    (:data:`lrfind.train_schedules.PEAK_SHIFT`; none where none was measured), and its
+    reason says so; the result records it (``Result.for_schedule`` changes it later)."""
     progress: bool
     """Show a progress bar (rank 0's only under torch.distributed)."""
 
@@ -186,8 +196,9 @@ class SweepConfig:
     smoothing: float = 0.98
     diverge_factor: float = 4.0
     check_every: int = 1
-    repeats: int = 1
+    repeats: int | str = "auto"
     method: str = "auto"
+    schedule: str = "onecycle"
     progress: bool = True
 
     @classmethod
@@ -207,13 +218,14 @@ class SweepConfig:
             smoothing=_validate.smoothing(config.smoothing),
             diverge_factor=_validate.diverge_factor(config.diverge_factor),
             check_every=_validate.int_at_least("check_every", config.check_every, 1),
-            repeats=_validate.int_at_least("repeats", config.repeats, 1),
+            repeats=_validate.repeats(config.repeats),
             method=_validate.one_of("method", config.method, METHODS),
+            schedule=_validate.one_of("schedule", config.schedule, train_schedules.SCHEDULES),
             progress=_validate.boolean("progress", config.progress),
         )
 
-    def schedule(self) -> FloatArray:
-        """The learning rate of every step."""
+    def lrs(self) -> FloatArray:
+        """The learning rate of every step of the sweep."""
         return lr_schedule(self.start_lr, self.end_lr, self.num_steps, self.mode)
 
     def settings(self) -> dict[str, Any]:

@@ -11,7 +11,9 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import sys
 import warnings
@@ -34,6 +36,7 @@ from lrfind._json import (
 )
 from lrfind.display import NotebookDisplay
 from lrfind.errors import LRFindError, LRFindWarning
+from lrfind.repeats import AGREEMENT_DECADES
 from lrfind.smoothing import ema
 from lrfind.stopping import STOP_REASONS
 from lrfind.suggest import METHODS, Suggestion, suggest, suggest_all
@@ -68,7 +71,8 @@ class Result(NotebookDisplay):
     """A range test's curve and everything needed to re-plot and re-suggest it.
 
     Attributes:
-        lrs: the learning rate of each recorded step (of the first param group).
+        lrs: the learning rate of each recorded step (of the reference param group:
+            the first whose lr is not 0).
         losses: the raw loss recorded at each step (float64), never smoothed.
         stop_reason: ``"completed"``, ``"diverged"``, ``"non-finite loss"``,
             ``"interrupted"`` or ``"too many skipped steps"``.
@@ -140,14 +144,46 @@ class Result(NotebookDisplay):
         if len(self.runs) > 1:
             from lrfind.repeats import combine
 
-            return combine([suggest(x, y, name, smoothing=self.smoothing) for x, y in self.runs])
-        return suggest(self.lrs, self.losses, name, smoothing=self.smoothing)
+            found = combine([suggest(x, y, name, smoothing=self.smoothing) for x, y in self.runs])
+        else:
+            found = suggest(self.lrs, self.losses, name, smoothing=self.smoothing)
+        return self._for_schedule(found)
+
+    @property
+    def schedule(self) -> str:
+        """The schedule the suggestions are for (``"onecycle"`` unless set; see
+        :meth:`for_schedule`)."""
+        return str(self.settings.get("schedule", "onecycle"))
+
+    def for_schedule(self, schedule: str) -> Result:
+        """This result with its suggestions for training under ``schedule`` (one of
+        :data:`lrfind.train_schedules.SCHEDULES`): moved by the shift of the best lr
+        measured for it (:data:`lrfind.train_schedules.PEAK_SHIFT`), said in each reason.
+
+        >>> import numpy as np
+        >>> curve = Result(np.logspace(-5, 0, 50), np.linspace(2, 1, 50), "completed", {})
+        >>> curve.for_schedule("constant").schedule, curve.schedule
+        ('constant', 'onecycle')
+        """
+        from lrfind import train_schedules
+
+        _validate.one_of("schedule", schedule, train_schedules.SCHEDULES)
+        return dataclasses.replace(self, settings={**self.settings, "schedule": schedule})
+
+    def _for_schedule(self, found: Suggestion) -> Suggestion:
+        if found.lr is None or self.schedule == "onecycle":
+            return found
+        from lrfind import train_schedules
+
+        lr, words = train_schedules.peak_for(found.lr, self.schedule)
+        return dataclasses.replace(found, lr=lr, reason=f"{found.reason}; {words}")
 
     def suggestions(self) -> dict[str, Suggestion]:
         """Every method's suggestion, by name."""
         if len(self.runs) > 1:
             return {name: self.suggest(name) for name in METHODS}
-        return suggest_all(self.lrs, self.losses, smoothing=self.smoothing)
+        found = suggest_all(self.lrs, self.losses, smoothing=self.smoothing)
+        return {name: self._for_schedule(s) for name, s in found.items()}
 
     @property
     def suggestion(self) -> float | None:
@@ -169,26 +205,27 @@ class Result(NotebookDisplay):
         """Set the suggestion as the peak lr of ``optimizer``, keeping its param groups'
         ratios, and of its LR ``scheduler`` when it has one.
 
-        Without a scheduler the first group's ``lr`` becomes the suggestion and every
-        other group ``g`` gets ``suggestion * g["lr"] / groups[0]["lr"]``. A scheduler
-        made before or after this call both work: pass one that is already attached as
-        ``scheduler`` (one, or a list of them), and the suggestion becomes its peak
-        (``OneCycleLR``'s ``max_lr``, ``CyclicLR``'s ``max_lrs``, any other's base lr:
-        what a warmup climbs to, where a decay starts), with every scheduler it holds
-        (``SequentialLR``, ``ChainedScheduler``); the current lr moves with it, so the
-        schedule goes on from its current step as one created with the suggestion
-        would (``lrfind._peak.set_peak``). A scheduler cannot be found from
-        its optimizer: when the groups show one was made (``initial_lr``) and none is
-        given, an :class:`~lrfind.errors.LRFindWarning` says so.
+        The reference group, the first whose lr is not 0, gets the suggestion; every
+        other group ``g`` gets ``suggestion * g["lr"] / reference["lr"]``, so a group
+        frozen at lr=0 stays at 0. A scheduler made before or after this call both work:
+        pass one that is already attached as ``scheduler`` (one, or a list of them), and
+        the suggestion becomes its peak (``OneCycleLR``'s ``max_lr``, ``CyclicLR``'s
+        ``max_lrs``, any other's base lr: what a warmup climbs to, where a decay starts),
+        with every scheduler it holds (``SequentialLR``, ``ChainedScheduler``); the
+        current lr moves with it, so the schedule goes on from its current step as one
+        created with the suggestion would (``lrfind._peak.set_peak``). A scheduler
+        cannot be found from its optimizer: when the groups show one was made
+        (``initial_lr``) and none is given, an :class:`~lrfind.errors.LRFindWarning`
+        says so.
 
         Returns:
-            The suggestion set.
+            The suggestion set (on the reference group).
 
         Raises:
             LRFindError: when there is no suggestion (its reason is in the message).
             ValueError: when ``optimizer`` has no ``param_groups``, ``scheduler``
-                belongs to another optimizer, or the first group's lr (or peak) is 0
-                (the ratios are undefined). Nothing is changed then.
+                belongs to another optimizer, or every group's lr (or peak) is 0 (the
+                ratios are undefined). Nothing is changed then.
         """
         found = self.suggest(method)
         if found.lr is None:
@@ -205,11 +242,24 @@ class Result(NotebookDisplay):
         return plot_result(self, ax=ax, method=method, show_raw=show_raw)
 
     def warn_if_unsure(self, stacklevel: int = 2) -> None:
-        """Warn (:class:`~lrfind.errors.LRFindWarning`) when the default suggestion is weak."""
+        """Warn (:class:`~lrfind.errors.LRFindWarning`) when the default suggestion is weak:
+        none, low confidence, or (``repeats > 1``) the sweeps' suggestions more than
+        :data:`~lrfind.repeats.AGREEMENT_DECADES` apart."""
         found = self.suggest()
+        interval = self.interval()
+        spread = None if interval is None else math.log10(interval[1] / interval[0])
         if found.lr is None:
             warnings.warn(
                 f"lrfind found no learning rate to suggest: {found.reason}",
+                LRFindWarning,
+                stacklevel=stacklevel + 1,
+            )
+        elif interval is not None and spread is not None and spread > AGREEMENT_DECADES:
+            warnings.warn(
+                f"the {len(self.runs)} sweeps' suggestions spread over {spread:.2f} decades "
+                f"({interval[0]:.3g} .. {interval[1]:.3g}): one sweep is not stable on this "
+                f"set-up; their median {found.lr:.3g} (confidence {found.confidence:.2f}) is "
+                "worth checking by training (lrfind.grid.check)",
                 LRFindWarning,
                 stacklevel=stacklevel + 1,
             )
@@ -232,6 +282,8 @@ class Result(NotebookDisplay):
                 f"  lr {self.lrs[0]:.3g} .. {self.lrs[-1]:.3g}; "
                 f"loss {self.losses[0]:.4g} -> min {np.min(self.losses):.4g}"
             )
+        if "second_look" in self.settings:
+            lines.append(f"  a second look: {self.settings['second_look']}")
         for name, found in self.suggestions().items():
             marker = "*" if name == self.method else " "
             lines.append(f" {marker} {found}")

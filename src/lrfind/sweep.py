@@ -23,10 +23,11 @@ from typing import Any, Unpack
 import numpy as np
 import numpy.typing as npt
 
-from lrfind import stopping
+from lrfind import _validate, stopping
 from lrfind._progress import progress_bar
+from lrfind.errors import INTERRUPTS
 from lrfind.options import SweepConfig, SweepOptions
-from lrfind.result import Result
+from lrfind.result import LOW_CONFIDENCE, Result
 from lrfind.smoothing import EmaState, ema_update
 
 FloatArray = npt.NDArray[np.float64]
@@ -129,7 +130,7 @@ def _one_sweep(
             value = step(lr)
         except BaseException as error:
             error.add_note(f"lrfind: raised by step(lr={lr:.3g}) at step {i} of {count}")
-            if isinstance(error, KeyboardInterrupt) and pending:
+            if isinstance(error, INTERRUPTS) and pending:
                 with contextlib.suppress(Exception):  # the points trained before Ctrl-C
                     read_pending()
             raise
@@ -171,36 +172,51 @@ def run_sweep(
         config: the validated settings (``config.progress``: show a tqdm bar).
         materialize: turns ``check_every`` returned losses into floats at once (the
             PyTorch adapter reads device tensors here, one host sync per call).
-        reset: called between repeats to put the trained state back.
+        reset: called between repeats to put the trained state back (without it,
+            ``repeats="auto"`` makes one sweep).
         extra_settings: what the adapter adds to :attr:`Result.settings`.
         max_skips: skipped steps in a row before the sweep stops.
 
-    A ``KeyboardInterrupt`` (Ctrl-C) propagates with the points trained so far as its
+    A ``KeyboardInterrupt`` (Ctrl-C), or :class:`~lrfind.errors.Terminated` (SIGTERM
+    under :func:`lrfind.find`), propagates with the points trained so far as its
     ``.result`` (``stop_reason="interrupted"``), when there are any: the losses still
     waiting for their ``check_every`` read are read first.
     """
-    if config.repeats > 1 and reset is None:
+    second_look = config.repeats == _validate.SECOND_LOOK
+    planned = 1 if isinstance(config.repeats, str) else config.repeats
+    if planned > 1 and reset is None:
         raise ValueError("repeats > 1 needs reset, to restore the starting state between sweeps")
-    lrs = config.schedule()
+    lrs = config.lrs()
     runs: list[_Curve] = []
     settings = config.settings() | dict(extra_settings or {})
     with progress_bar(
-        total=config.num_steps * config.repeats,
+        total=config.num_steps * planned,
         disable=not config.progress,
         desc="lrfind",
         unit="step",
         dynamic_ncols=True,
     ) as bar:
         try:
-            for repeat in range(config.repeats):
+            repeat = 0
+            while repeat < planned:
                 if repeat > 0 and reset is not None:
                     reset()
                 runs.append(_Curve([], []))
                 _one_sweep(step, config, lrs, materialize, bar, max_skips, runs[-1])
-                bar.total = bar.n + (config.repeats - repeat - 1) * config.num_steps
-        except KeyboardInterrupt as error:
+                repeat += 1
+                if second_look and repeat == 1 and reset is not None:
+                    first = _result(runs, settings, runs[0].reason).suggest(config.method)
+                    if first.lr is None or first.confidence < LOW_CONFIDENCE:
+                        planned = _validate.SECOND_LOOK_RUNS  # unsure: look twice more
+                        settings["second_look"] = (
+                            f"the first sweep's {config.method} suggestion had "
+                            + ("none" if first.lr is None else f"confidence {first.confidence:.2f}")
+                            + f": {planned} sweeps, their median"
+                        )
+                bar.total = bar.n + (planned - repeat) * config.num_steps
+        except INTERRUPTS as error:
             if runs and runs[0].lrs:
-                error.result = _result(runs, settings, stopping.INTERRUPTED)  # type: ignore[attr-defined]
+                error.result = _result(runs, settings, stopping.INTERRUPTED)  # type: ignore[union-attr]
                 error.add_note(
                     f"lrfind: the {len(runs[0].lrs)} points read before the interrupt are "
                     "this exception's `.result`"
@@ -265,9 +281,11 @@ def sweep(
             - ``check_every`` (1): read the losses every this many steps (the stop
               rule lags by up to ``check_every - 1`` steps); for steps that return
               device tensors;
-            - ``repeats`` (1): run the sweep this many times (``reset`` restores the
-              start between them); the suggestion is the median of the runs, and
-              :meth:`Result.interval` their spread;
+            - ``repeats`` (``"auto"``): run the sweep this many times (``reset``
+              restores the start between them); the suggestion is the median of the
+              runs, and :meth:`Result.interval` their spread. ``"auto"``: one sweep, and
+              two more (the median of three) only when the first one's suggestion is
+              missing or has low confidence; one sweep when no ``reset`` is given;
             - ``method`` (``"auto"``): the default suggestion method of the result;
             - ``progress`` (True): show a tqdm progress bar.
 

@@ -41,6 +41,7 @@ from lrfind import _validate
 __all__ = [
     "CUSTOM",
     "DEFAULT_WARMUP",
+    "PEAK_SHIFT",
     "SCHEDULES",
     "WSD_DECAY",
     "constant",
@@ -49,6 +50,7 @@ __all__ = [
     "lr_at",
     "lrs",
     "one_cycle",
+    "peak_for",
     "validated",
     "warmup_cosine",
     "warmup_steps",
@@ -72,6 +74,35 @@ WSD_DECAY = 0.2
 ONE_CYCLE_PCT_START = 0.3
 ONE_CYCLE_DIV_FACTOR = 25.0
 ONE_CYCLE_FINAL_DIV_FACTOR = 1e4
+
+
+PEAK_SHIFT: dict[str, float] = {}
+"""How far (in decades) to move a OneCycle-calibrated suggestion for a schedule: the
+median shift of the grid's best lr that ``benchmarks/schedule_shift.py`` measured on the
+first tier's FIT tasks, for the schedules where moving ``auto``'s pick by it lowered the
+held-out tasks' regret. None does so far: under warmup + cosine the best lr does not move
+(median shift 0.00 decades), and under a constant lr it sits a third of a decade lower,
+but moving the pick by that made the held-out mean regret worse (0.054 -> 0.067), so a
+suggestion is the peak of every schedule as it is (BENCHMARKS.md, "The schedule you
+train with")."""
+
+
+def peak_for(lr: float, schedule: str) -> tuple[float, str]:
+    """A suggestion calibrated for OneCycle, moved to ``schedule``'s peak: the lr and a
+    few words for the reason (empty for OneCycle).
+
+    >>> peak_for(1e-3, "onecycle")
+    (0.001, '')
+    """
+    _validate.one_of("schedule", schedule, SCHEDULES)
+    if schedule == "onecycle":
+        return lr, ""
+    shift = PEAK_SHIFT.get(schedule)
+    if shift is None or shift == 0.0:
+        return lr, f"for {schedule}: OneCycle's peak as is (no correction helped on the benchmark)"
+    factor = 10.0**shift
+    words = f"for {schedule}: x{factor:.2g} (the best lr's measured shift, {shift:+.2f} decades)"
+    return lr * factor, words
 
 
 def warmup_steps(total: int, warmup: float) -> int:

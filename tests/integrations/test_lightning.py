@@ -118,7 +118,7 @@ def test_mid_training_sweep_runs_its_course_restores_and_keeps_the_suggestion(
     pl.seed_everything(0, verbose=False)
     before, after = Capture(epoch=1), Capture(epoch=1)
     finder = LRFinder(epochs=(1,), start_lr=1e-5, end_lr=100.0, num_steps=60, progress=False,
-                      apply=True)  # fmt: skip
+                      apply=True, repeats=1)  # fmt: skip
     trainer = make_trainer(tmp_path, [before, finder, after], max_epochs=2, log_every_n_steps=1)
     module = Regressor(lr=1e-2)
     trainer.fit(module, loader())
@@ -353,7 +353,7 @@ def test_find_runs_training_step_attached_to_a_trainer(tmp_path: Path) -> None:
     data = NamedData()
 
     result = find(trainer, module, datamodule=data, apply=True, num_steps=10, end_lr=0.1,
-                  progress=False)  # fmt: skip
+                  progress=False, repeats=1)  # fmt: skip
 
     # Every step of the sweep saw a Trainer attached: fit's step 0 of epoch 0, the
     # datamodule, and the stepping budget of the user's Trainer (8 batches x 3 epochs).
@@ -500,7 +500,7 @@ def test_a_training_step_returning_none_skips_its_batch(tmp_path: Path, where: s
     module = SkipsOdd()
     weights = copy.deepcopy(module.state_dict())
     options: dict[str, Any] = {"num_steps": 10, "start_lr": 1e-5, "end_lr": 1e-2,
-                               "progress": False}  # fmt: skip
+                               "progress": False, "repeats": 1}  # fmt: skip
     if where == "find":
         trainer = make_trainer(tmp_path, [], logger=False)
         result = find(trainer, module, loader(), **options)
@@ -536,7 +536,7 @@ def test_too_many_skipped_steps_stop_the_sweep(tmp_path: Path) -> None:
     module = SkipsAfterThree()
     trainer = make_trainer(tmp_path, [], logger=False)
     with pytest.warns(LRFindWarning, match="no learning rate"):
-        result = find(trainer, module, loader(), num_steps=10, progress=False)
+        result = find(trainer, module, loader(), num_steps=10, progress=False, repeats=1)
     assert result.stop_reason == "too many skipped steps"
     assert len(result.lrs) == 3
     assert len(module.calls) == 3 + DEFAULT_MAX_SKIPS + 1

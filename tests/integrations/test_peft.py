@@ -122,7 +122,7 @@ def test_lora_plus_groups_keep_their_ratio_in_the_sweep_and_in_apply() -> None:
         lambda opt, *_: ratios.append(opt.param_groups[1]["lr"] / opt.param_groups[0]["lr"])
     )
     result = lrfind.find(
-        model, optimizer, batches(), num_steps=20, progress=False, skip_frozen=True
+        model, optimizer, batches(), num_steps=20, progress=False, skip_frozen=True, repeats=1
     )
     np.testing.assert_allclose(ratios, 16.0, rtol=1e-12)
     assert len(ratios) == len(result.lrs)

@@ -226,7 +226,7 @@ def test_val_data_true_records_the_eval_loss_through_the_trainers_eval_loader(
 
     # lrs too small to move the weights measurably: every point is that eval loss
     result = find(trainer, val_data=True, val_batches=val_batches, start_lr=1e-12,
-                  end_lr=1e-11, num_steps=5, progress=False)  # fmt: skip
+                  end_lr=1e-11, num_steps=5, progress=False, repeats=1)  # fmt: skip
 
     assert result.settings["validation"] is True
     np.testing.assert_allclose(result.losses, expected, rtol=1e-5)
@@ -384,3 +384,18 @@ def test_the_trainers_schedule_is_recorded(tmp_path: Path) -> None:
     assert result.settings["trainer_lr_scheduler_type"] == "cosine"
     assert result.settings["trainer_warmup_steps"] == 0.1
     assert Result.from_dict(result.to_dict()).settings == result.settings
+
+
+@pytest.mark.parametrize(
+    ("kind", "schedule"),
+    [("cosine", "warmup-cosine"), ("linear", "linear"), ("constant_with_warmup", "constant"),
+     ("polynomial", "onecycle")],
+)  # fmt: skip
+def test_the_suggestion_is_for_the_trainers_own_schedule(tmp_path: Path, kind, schedule) -> None:
+    args = arguments(tmp_path, lr_scheduler_type=kind, max_steps=2)
+    trainer = Trainer(model=gpt2(), args=args, train_dataset=token_rows())
+    result = find(trainer, num_steps=8, progress=False, repeats=1)
+    assert result.schedule == schedule
+    assert result.settings["trainer_lr_scheduler_type"] == kind
+    mine = find(trainer, num_steps=8, progress=False, repeats=1, schedule="wsd")
+    assert mine.schedule == "wsd"  # what you say wins

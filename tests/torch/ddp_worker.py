@@ -34,7 +34,7 @@ import lrfind
 WORLD = 2
 BATCH = 8
 SAMPLES = 512  # 256 per rank: 32 batches of 8, more than a sweep uses (no restart)
-SWEEP = {"start_lr": 1e-3, "end_lr": 20.0, "num_steps": 30, "progress": False}
+SWEEP = {"start_lr": 1e-3, "end_lr": 20.0, "num_steps": 30, "progress": False, "repeats": 1}
 TIMEOUT_S = 20  # the process group's own timeout: a hang becomes an error, not a stall
 
 

@@ -37,6 +37,7 @@ from lrfind import LRFindError
 NUM_STEPS = 8
 QUIET: dict[str, Any] = {
     "progress": False,
+    "repeats": 1,
     "start_lr": 1e-6,
     "end_lr": 1e-4,  # small: the sweep reaches its last step
     "num_steps": NUM_STEPS,
@@ -376,8 +377,10 @@ def test_an_exception_anywhere_restores_everything(source, position, error_type,
     notes = getattr(info.value, "__notes__", [])
     assert any(note.startswith(WHERE[source]) for note in notes), notes
     read = [note for note in notes if "points read before the interrupt" in note]
-    step_notes = notes[: len(notes) - len(read)]
+    restored = [note for note in notes if "were restored before this was raised" in note]
+    step_notes = [note for note in notes if note not in read and note not in restored]
     assert f"at step {at} of {NUM_STEPS}" in step_notes[-1]
+    assert len(restored) == (error_type is KeyboardInterrupt)  # a Ctrl-C says it was undone
     if error_type is KeyboardInterrupt and at > 0:  # a Ctrl-C brings the points read so far
         assert len(info.value.result.lrs) == at
         assert read == [f"lrfind: the {at} points read before the interrupt are this "

@@ -9,7 +9,7 @@ from torch import nn
 import lrfind
 from lrfind.schedule import lr_schedule
 
-QUIET = {"progress": False}
+QUIET = {"progress": False, "repeats": 1}  # one sweep; the second look has its own tests
 
 
 def data(n=256, features=8, classes=3, batch=32, seed=0):
@@ -578,3 +578,39 @@ def test_a_loss_of_shape_one_gives_the_same_curve_as_a_scalar():
                                  start_lr=1e-4, end_lr=1.0))  # fmt: skip
     assert curves[1].losses.tolist() == curves[0].losses.tolist()
     assert len(curves[1].losses) == 12
+
+
+def test_the_default_second_look_restores_exactly_and_trains_as_without_it(state_of, same):
+    """``repeats="auto"``: an unsure first sweep (random labels: nothing to learn) gets two
+    more from the same start; everything comes back, and the training after it is the
+    training without it."""
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    batches = [(x[k : k + 16], y[k : k + 16]) for k in range(0, 64, 16)]
+
+    def job():
+        torch.manual_seed(1)
+        model = mlp()
+        return model, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    model, opt = job()
+    before = state_of(model, opt, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrfind.LRFindWarning)
+        result = lrfind.find(model, opt, batches, loss_fn=nn.CrossEntropyLoss(),
+                             num_steps=20, progress=False)  # fmt: skip
+    assert len(result.runs) == 3
+    assert "second_look" in result.settings
+    same(before, state_of(model, opt, None))
+
+    def train(m, o):  # right after its start: dropout draws from the RNG
+        for xb, yb in batches:
+            o.zero_grad()
+            nn.functional.cross_entropy(m(xb), yb).backward()
+            o.step()
+        return [p.detach().clone() for p in m.parameters()]
+
+    after_find = train(model, opt)
+    without = train(*job())
+    for a, b in zip(after_find, without, strict=True):
+        assert torch.equal(a, b)

@@ -55,6 +55,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def repeats_count(text: str) -> int | str:
+    """``--repeats``: a whole number >= 1, or ``auto``."""
+    if text == "auto":
+        return text
+    return positive_int(text)
+
+
 def _number(text: str, good: Callable[[float], bool], expected: str, a_number: str) -> float:
     """``text`` as a float that is ``good``; else an argparse error saying what was
     ``expected`` (``a_number`` when ``text`` is no number at all)."""
@@ -143,9 +150,10 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--repeats",
-        type=int,
-        default=1,
-        help="sweeps from the same start; the median is suggested (default 1)",
+        type=repeats_count,
+        default="auto",
+        help="sweeps from the same start; the median is suggested (default auto: one, and "
+        "two more only when the first is unsure)",
     )
     group.add_argument(
         "--method",

@@ -136,8 +136,8 @@ def apply_suggestion(
 
     Raises:
         LRFindError: when the result has no suggestion (with its reason).
-        ValueError: when the first param group's peak is not > 0, or a scheduler
-            belongs to another optimizer; nothing is changed then.
+        ValueError: when every param group's lr (or peak) is 0, or a scheduler belongs
+            to another optimizer; nothing is changed then.
 
     >>> import numpy as np, torch
     >>> from lrfind.result import Result

@@ -108,6 +108,26 @@ def schedule_settings(trainer: transformers.Trainer, given: bool) -> dict[str, A
     return settings
 
 
+TRAINER_SCHEDULES = {
+    "linear": "linear",
+    "cosine": "warmup-cosine",
+    "constant": "constant",
+    "constant_with_warmup": "constant",
+    "warmup_stable_decay": "wsd",
+}
+"""The Trainer's ``lr_scheduler_type`` -> the training schedule (:mod:`lrfind.train_schedules`)
+the suggestion is for; another type (or a scheduler you gave the Trainer) keeps OneCycle's."""
+
+
+def trainer_schedule(trainer: transformers.Trainer, given: bool) -> str:
+    """The schedule of :data:`lrfind.train_schedules.SCHEDULES` that ``train()`` will run,
+    as far as the Trainer's arguments say (``"onecycle"`` when they do not)."""
+    if given:
+        return "onecycle"
+    kind = getattr(trainer.args, "lr_scheduler_type", None)
+    return TRAINER_SCHEDULES.get(str(getattr(kind, "value", kind)), "onecycle")
+
+
 def _number(value: Any) -> int | float:
     number = float(value or 0)
     return int(number) if number.is_integer() else number
@@ -171,7 +191,9 @@ def find(
     Returns:
         The :class:`~lrfind.result.Result`; ``settings`` also records the Trainer's
         batch size, accumulation, precision and the schedule ``train()`` will run
-        (:func:`schedule_settings`: recorded, the suggestion is not corrected for it).
+        (:func:`schedule_settings`). Unless ``schedule`` is given, the suggestion is for
+        the Trainer's ``lr_scheduler_type`` (``TRAINER_SCHEDULES``; ``cosine`` is
+        ``"warmup-cosine"``), moved by that schedule's measured shift where there is one.
 
     Raises:
         ValueError: a bad argument, or ``apply=True`` and your optimizer or scheduler
@@ -239,7 +261,7 @@ def find(
             grad_clip=float(max_grad_norm) if max_grad_norm else None,
             scheduler=scheduler,
             device=args.device,
-            **options,
+            **({"schedule": trainer_schedule(trainer, scheduler is not None)} | options),
         )
     finally:
         if not own_optimizer:

@@ -189,12 +189,90 @@ class LoaderGenerators:
             state.dataloader_references = references
 
 
+def _own_workers(data: object) -> bool:
+    """Whether ``iter(data)`` would hand out the DataLoader's own persistent iterator.
+
+    A ``DataLoader(..., persistent_workers=True)`` keeps one iterator and its worker
+    processes for its whole life: ``iter(loader)`` resets that one, which the user's
+    next epoch resumes. lrfind must not use it (it would stop it, or leave it mid-epoch
+    with its workers' RNGs advanced), so it starts iterators of its own for such a
+    loader, as ``DataLoader.__iter__`` would without persistence. A subclass with its
+    own ``__iter__`` is iterated through it.
+    """
+    loader = torch.utils.data.DataLoader
+    return (
+        isinstance(data, loader)
+        and bool(data.persistent_workers)
+        and data.num_workers > 0
+        and type(data).__iter__ is loader.__iter__
+    )
+
+
+def start_pass(data: Iterable[Any], previous: Iterator[Any] | None = None) -> Iterator[Any]:
+    """A new pass over ``data`` that belongs to lrfind, ``previous`` (lrfind's last pass
+    over it, if any) reused or stopped.
+
+    For a DataLoader with persistent workers, lrfind's own iterator (started once, then
+    reset, as the loader resets its own), never the loader's: the loader's iterator and
+    workers are left exactly as they were. For anything else, ``iter(data)``.
+    """
+    if _own_workers(data):
+        if previous is not None and not getattr(previous, "_shutdown", True):
+            previous._reset(data)  # type: ignore[attr-defined]  # the workers go on
+            return previous
+        if previous is not None:
+            stop_pass(previous, data)
+        return data._get_iterator()  # type: ignore[attr-defined, no-any-return]
+    if previous is not None:
+        stop_pass(previous, data)  # a pass left mid-way: its workers stop now, not at gc
+    return iter(data)
+
+
+def stop_pass(iterator: Iterator[Any], data: object) -> None:
+    """Stop a pass :func:`start_pass` started (a DataLoader iterator's worker processes);
+    an iterator that is the user's (``data`` itself, or a loader's own persistent one)
+    is left alone."""
+    if iterator is data or iterator is getattr(data, "_iterator", None):
+        return
+    stop = getattr(iterator, "_shutdown_workers", None) or getattr(iterator, "close", None)
+    if callable(stop):
+        stop()
+
+
+class Passes:
+    """Fresh passes over re-iterable data (validation, evaluation), each lrfind's own.
+
+    >>> passes = Passes([1, 2, 3])
+    >>> list(passes.start()), list(passes.start())
+    ([1, 2, 3], [1, 2, 3])
+    >>> passes.close()
+    """
+
+    __slots__ = ("_iterator", "data")
+
+    def __init__(self, data: Iterable[Any]) -> None:
+        self.data = data
+        self._iterator: Iterator[Any] | None = None
+
+    def start(self) -> Iterator[Any]:
+        """A new pass; the last one is reset (persistent workers) or stopped."""
+        self._iterator = start_pass(self.data, self._iterator)
+        return self._iterator
+
+    def close(self) -> None:
+        """Stop the last pass (its worker processes)."""
+        iterator, self._iterator = self._iterator, None
+        if iterator is not None:
+            stop_pass(iterator, self.data)
+
+
 class Batches:
     """An endless stream of batches from ``data``, restarted whenever it runs out.
 
     Raises ``LRFindError`` when ``data`` yields nothing, or runs out and cannot be
     restarted (a one-shot iterator). A ``DistributedSampler`` gets ``set_epoch``
-    with a new epoch at each restart (put back by :meth:`close`).
+    with a new epoch at each restart (put back by :meth:`close`). A DataLoader with
+    persistent workers is iterated with lrfind's own workers (:func:`start_pass`).
     """
 
     def __init__(self, data: Iterable[Any], name: str = "data") -> None:
@@ -206,7 +284,7 @@ class Batches:
         self.seen = 0
         self._sampler: Any = getattr(data, "sampler", None)
         self._epoch = getattr(self._sampler, "epoch", None)
-        self._iterator: Iterator[Any] = iter(data)
+        self._iterator: Iterator[Any] = start_pass(data)
         self._one_shot = self._iterator is data
 
     def __iter__(self) -> Iterator[Any]:
@@ -231,7 +309,7 @@ class Batches:
         self.restarts += 1
         if self._epoch is not None and hasattr(self._sampler, "set_epoch"):
             self._sampler.set_epoch(self._epoch + self.restarts)
-        self._iterator = iter(self.data)
+        self._iterator = start_pass(self.data, self._iterator)
         try:
             return next(self._iterator)
         except StopIteration:
@@ -241,13 +319,11 @@ class Batches:
         """Stop the iterator lrfind started (DataLoader workers); put a sampler's epoch back.
 
         Done explicitly: after an error, the traceback keeps the iterator (and its
-        worker processes) alive for as long as the user keeps the error.
+        worker processes) alive for as long as the user keeps the error. The user's
+        own iterators (a one-shot iterator, a DataLoader's persistent one) are left be.
         """
         iterator, self._iterator = self._iterator, iter(())
-        if not self._one_shot:  # a one-shot iterator is the user's own: leave it be
-            stop = getattr(iterator, "_shutdown_workers", None) or getattr(iterator, "close", None)
-            if callable(stop):
-                stop()
+        stop_pass(iterator, self.data)
         if self._epoch is not None and hasattr(self._sampler, "set_epoch"):
             self._sampler.set_epoch(self._epoch)
 

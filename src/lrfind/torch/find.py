@@ -22,6 +22,8 @@ from typing import Any, Unpack
 import torch
 
 from lrfind import _validate
+from lrfind._signals import Guard
+from lrfind.errors import LRFindError
 from lrfind.options import (
     SNAPSHOT_KEYS,
     SNAPSHOT_PLACES,
@@ -114,15 +116,25 @@ def find(
 
     Every optimizer step uses the next learning rate of the sweep (see
     :func:`lrfind.sweep` for the schedule and the stop rule). Each param group follows
-    the sweep at its own ratio to the first group, so discriminative learning rates
-    survive; the result records the first group's lr. Afterwards, whether ``find``
-    returns or raises (KeyboardInterrupt included), the model's parameters, gradients
-    and buffers, the optimizer state and param groups, ``scheduler``, ``grad_scaler``,
-    the train/eval mode of every module, the torch / numpy / Python RNG states and the
-    ``torch.Generator`` a DataLoader of ``data`` or ``val_data`` (or its sampler) was
-    given are exactly what they were (the gradients only with ``restore_grads=True``).
+    the sweep at its own ratio to the first group whose lr is not 0 (the reference),
+    so discriminative learning rates survive and a group frozen at ``lr=0`` (a frozen
+    backbone) stays at 0; the result records the reference group's lr. Afterwards,
+    whether ``find`` returns or raises (KeyboardInterrupt included), the model's
+    parameters, gradients and buffers, the optimizer's state, param groups and
+    attributes (and those of every optimizer it wraps: see ``lrfind.torch.held``),
+    ``scheduler``, ``grad_scaler``, the train/eval mode of every module, the torch /
+    numpy / Python RNG states and the ``torch.Generator`` a DataLoader of ``data`` or
+    ``val_data`` (or its sampler) was given are exactly what they were (the gradients
+    only with ``restore_grads=True``). A DataLoader with persistent workers is iterated
+    with lrfind's own workers: the loader's own iterator and workers are left as they
+    were, and no worker lrfind started is left running.
+
     A Ctrl-C stops the sweep, restores, and re-raises the ``KeyboardInterrupt`` with the
-    curve read so far as its ``.result`` (``stop_reason="interrupted"``).
+    curve read so far as its ``.result`` (``stop_reason="interrupted"``) and a note that
+    everything was restored. On the main thread, SIGINT and SIGTERM are held while the
+    state is put back and delivered once it is whole (see :mod:`lrfind._signals`); a
+    SIGTERM that nothing else handles stops the sweep like a Ctrl-C and comes out as
+    :class:`~lrfind.errors.Terminated` (``SystemExit(143)``, with ``.result``).
 
     Args:
         model: the model to train (also DistributedDataParallel or ``torch.compile``d).
@@ -144,9 +156,11 @@ def find(
             - ``start_lr`` (1e-7), ``end_lr`` (10), ``num_steps`` (100, at least 5),
               ``mode`` (``"exp"``), ``smoothing`` (0.98), ``diverge_factor`` (4; ``inf``
               records the whole range): the schedule and the stop rule;
-            - ``repeats`` (1): sweeps from the same starting state (the data order
-              differs); the suggestion is their median and :meth:`Result.interval`
-              their range;
+            - ``repeats`` (``"auto"``): sweeps from the same starting state (the data
+              order differs); the suggestion is their median and
+              :meth:`Result.interval` their range. ``"auto"``: one sweep, and two more
+              only when the first one's suggestion is missing or unsure (confidence
+              below 0.3; the result's summary says so);
             - ``method`` (``"auto"``): the result's default suggestion method;
             - ``check_every``: read the losses (one host sync) every this many steps;
               default 1 on the CPU and 10 on an accelerator, where the stop rule then
@@ -204,7 +218,10 @@ def find(
         TypeError: an option ``find`` does not take.
         LRFindError: when the data yields nothing or cannot be restarted, (under
             torch.distributed) when another rank raised: that rank re-raises its own
-            error, or (``skip_frozen=True``) when the sweep changed a frozen parameter.
+            error, (``skip_frozen=True``) when the sweep changed a frozen parameter, or,
+            before anything is trained, when something the optimizer holds or the
+            scheduler's state cannot be copied (named in the message).
+        Terminated: on SIGTERM with no handler of its own, after the restore.
     """
     check_known(options, SWEEP_KEYS | TRAIN_KEYS | SNAPSHOT_KEYS, "find()")
     sweep_options, train_options, memory = split(options, SWEEP_KEYS, TRAIN_KEYS, SNAPSHOT_KEYS)
@@ -218,19 +235,24 @@ def find(
         cpu = training.device.type == "cpu"
         sweep_options["check_every"] = 1 if cpu else ACCELERATOR_CHECK_EVERY
     config = SweepConfig.validated(**sweep_options)
-    snap = Snapshot.take(
-        model,
-        optimizer,
-        scheduler,
-        training.scaler,
-        where,
-        grads=grads,
-        skip_frozen=skip_frozen,
-    )
-    batches: Batches | None = None
-    lockstep: distributed.LockStep | None = None
     loaders = LoaderGenerators.take(data, val_data)  # before a DataLoader draws its order
+    guard = Guard()  # SIGINT / SIGTERM wait while the state is restored
+    snap: Snapshot | None = None
+    batches: Batches | None = None
+    trainer: Trainer | None = None
+    lockstep: distributed.LockStep | None = None
+    failure: BaseException | None = None
     try:
+        guard.install()
+        snap = Snapshot.take(
+            model,
+            optimizer,
+            scheduler,
+            training.scaler,
+            where,
+            grads=grads,
+            skip_frozen=skip_frozen,
+        )
         lockstep = distributed.LockStep.start(model, training.device)  # None in one process
         batches = Batches(data)  # after the snapshot: starting a DataLoader draws from the RNG
         trainer = Trainer(
@@ -260,6 +282,7 @@ def find(
         }
 
         def reset() -> None:  # between repeats
+            assert snap is not None
             snap.restore()
             trainer.train_mode()
 
@@ -278,19 +301,47 @@ def find(
         if lockstep:
             lockstep.finish()  # every rank learns of a failure after the last all-reduce
     except BaseException as error:
+        failure = error
         if lockstep:
             lockstep.fail(error)  # the other ranks stop too, instead of waiting for this one
         raise
     finally:
+        guard.hold()  # a signal from here on waits until everything is back
         try:
-            snap.restore()
+            if snap is not None:
+                _restore(snap, failure)
+            elif failure is not None and not isinstance(failure, Exception):
+                failure.add_note("lrfind: this came before the sweep started: nothing was changed")
         finally:
-            snap.close()
-            if batches is not None:
+            if snap is not None:
+                snap.close()
+            if trainer is not None:
+                trainer.close()
+            elif batches is not None:
                 batches.close()
             loaders.restore()
             if lockstep:
                 lockstep.close()
+            guard.release(failure)  # the held signals go to their handlers now
     if distributed.is_main():
         result.warn_if_unsure(stacklevel=2)
     return result
+
+
+def _restore(snap: Snapshot, failure: BaseException | None) -> None:
+    """Put everything back; say on the exception whether that happened."""
+    try:
+        snap.restore()
+    except LRFindError:
+        raise  # says itself what was restored
+    except BaseException as error:
+        error.add_note(
+            "lrfind: the restore did not finish: the model and optimizer may be only "
+            "partly restored"
+        )
+        raise
+    if failure is not None and not isinstance(failure, Exception):  # Ctrl-C, SIGTERM, exit
+        failure.add_note(
+            "lrfind: the model, optimizer, scheduler and RNG states were restored "
+            "before this was raised"
+        )

@@ -40,7 +40,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Unpack
 
@@ -56,10 +56,11 @@ from lrfind._grid import (
     merged,
     walk_step,
 )
+from lrfind._signals import Guard
 from lrfind.options import SNAPSHOT_KEYS, TRAIN_KEYS, GridOptions, check_known, split
 from lrfind.setup import Setup
 from lrfind.torch import distributed
-from lrfind.torch.batches import Batches, LoaderGenerators
+from lrfind.torch.batches import Batches, LoaderGenerators, Passes
 from lrfind.torch.find import resolve_skip_frozen, snapshot_options
 from lrfind.torch.spread import Plan, checksum
 from lrfind.torch.state import Snapshot
@@ -166,12 +167,15 @@ class _Job:
         """Mean loss over the evaluation batches, in eval mode, without gradients."""
         setup = self.setup
         if setup.val_data is not None:
-            data: Iterable[Any] = itertools.islice(iter(setup.val_data), self.eval_batches)
-            where = "by val_data (the validation loader)"
+            passes = Passes(setup.val_data)
+            count, where = self.eval_batches, "by val_data (the validation loader)"
         else:
-            data = itertools.islice(iter(setup.data), self.eval_batches or DEFAULT_EVAL_BATCHES)
-            where = "by data (the data loader)"
-        values = trainer.losses(data, where)
+            passes = Passes(setup.data)
+            count, where = self.eval_batches or DEFAULT_EVAL_BATCHES, "by data (the data loader)"
+        try:  # lrfind's own pass: a loader's persistent workers are left as they were
+            values = trainer.losses(itertools.islice(passes.start(), count), where)
+        finally:
+            passes.close()
         if not values:
             raise ValueError("the evaluation data yielded no batches")
         total = sum(float(value) for value in values)  # in float64, batch by batch
@@ -184,7 +188,7 @@ class _Job:
             trainer.train_mode()
             return self.evaluate(trainer)
         finally:
-            trainer.batches.close()
+            trainer.close()
 
     def fingerprint(self, initial: float) -> list[float]:
         """What this rank starts from: checksums of the parameters and the first training
@@ -217,7 +221,7 @@ class _Job:
                 if scheduler is not None:
                     scheduler.step()
         finally:
-            trainer.batches.close()
+            trainer.close()
         final = self.evaluate(trainer)
         return final if math.isfinite(final) else math.nan
 
@@ -292,18 +296,22 @@ def train_at(
     training = Training.of(setup.model, setup.optimizer, **train_options)
     plan = Plan.of(setup.model, training.device)
     job = _Job(setup, eval_batches, training, plan)
-    snap = Snapshot.take(
-        setup.model,
-        setup.optimizer,
-        scaler=training.scaler,
-        where=where,
-        grads=grads,
-        skip_frozen=skip_frozen,
-    )
     loaders = LoaderGenerators.take(setup.data, setup.val_data)
+    guard = Guard()  # SIGINT / SIGTERM wait while the state is restored (see lrfind._signals)
+    snap: Snapshot | None = None
+    failure: BaseException | None = None
     done: dict[int, tuple[float, float]] = {}
     failed: tuple[float, BaseException] | None = None
     try:
+        guard.install()
+        snap = Snapshot.take(
+            setup.model,
+            setup.optimizer,
+            scaler=training.scaler,
+            where=where,
+            grads=grads,
+            skip_frozen=skip_frozen,
+        )
         with torch.inference_mode(False), torch.enable_grad():
             initial = job.initial()
             if plan.mode == "spread":
@@ -333,12 +341,19 @@ def train_at(
                         loaders.restore()
                     done[index] = (loss, time.perf_counter() - start)
             losses, seconds = plan.collect(len(values), done, failed)
+    except BaseException as error:
+        failure = error
+        raise
     finally:
+        guard.hold()  # a signal from here on waits until everything is back
         try:
-            snap.restore()
+            if snap is not None:
+                snap.restore()
         finally:
-            snap.close()
+            if snap is not None:
+                snap.close()
             loaders.restore()
+            guard.release(failure)
     return GridResult(
         lrs=np.array(values),
         losses=np.array(losses),

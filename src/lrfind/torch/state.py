@@ -47,6 +47,7 @@ import torch
 
 from lrfind import _room
 from lrfind.errors import LRFindError
+from lrfind.torch.held import Attributes, reachable
 
 SNAPSHOT_PLACES = ("cpu", "disk")
 
@@ -264,6 +265,83 @@ _PARAMS = object()
 """Stands for a param group's ``"params"`` list in its skeleton (kept by reference)."""
 
 
+def _fill(original: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """``value`` written into ``original`` (its local shard), or a copy where it lives."""
+    local = _local(original)
+    if _alike(local, value):
+        with torch.no_grad():
+            local.copy_(value)
+        return original
+    return _like(original, value)
+
+
+@dataclass
+class _OptimizerRecord:
+    """One optimizer's param groups, state and attributes, as skeletons whose tensors
+    are references into the snapshot's optimizer tensor list."""
+
+    optimizer: Any
+    group_list: list[dict[str, Any]]
+    groups: list[tuple[dict[str, Any], Any, list[Any], dict[Any, Any]]]
+    state: Any
+    entries: list[tuple[Any, dict[Any, Any], dict[Any, Any]]]
+    attributes: Attributes | None = None
+
+    @classmethod
+    def take(cls, optimizer: Any, tensors: list[torch.Tensor]) -> _OptimizerRecord:
+        groups = []
+        group_list = getattr(optimizer, "param_groups", [])
+        for group in group_list:
+            skeleton = {
+                key: _PARAMS if key == "params" else _pull_tensors(value, tensors)
+                for key, value in group.items()
+            }
+            params = group.get("params")
+            groups.append((group, params, list(params or ()), skeleton))
+        state = getattr(optimizer, "state", {})
+        entries = [
+            (key, entry, _pull_tensors(dict(entry), tensors)) for key, entry in state.items()
+        ]
+        return cls(optimizer, group_list, groups, state, entries)
+
+    def known(self) -> list[Any]:
+        """The objects this record restores (kept by reference in attributes)."""
+        return [
+            self.optimizer,
+            self.group_list,
+            self.state,
+            *(group for group, _, _, _ in self.groups),
+            *(params for _, params, _, _ in self.groups if params is not None),
+            *(entry for _, entry, _ in self.entries),
+        ]
+
+    def restore(self, originals: list[torch.Tensor], saved: list[torch.Tensor]) -> None:
+        """Put the groups, state and attributes back, into the same objects (see
+        :meth:`Snapshot._restore_optimizer`)."""
+        for group, params, members, skeleton in self.groups:
+            if isinstance(params, list):
+                params[:] = members  # the list object the optimizer built, as it was
+            values = {
+                key: params if value is _PARAMS else _put_back(value, originals, saved)
+                for key, value in skeleton.items()
+            }
+            group.clear()
+            group.update(values)
+        self.group_list[:] = [group for group, _, _, _ in self.groups]
+        for _, entry, skeleton in self.entries:
+            values = _put_back(skeleton, originals, saved)
+            entry.clear()
+            entry.update(values)
+        state = self.state
+        state.clear()
+        state.update({key: entry for key, entry, _ in self.entries})
+        if self.attributes is not None:
+            self.attributes.restore(saved, _fill)
+        optimizer = self.optimizer
+        optimizer.state = state
+        optimizer.param_groups = self.group_list
+
+
 def _tensor_slots(model: torch.nn.Module) -> list[tuple[dict[str, Any], str, Any]]:
     """Every (module's ``_parameters`` or ``_buffers`` dict, name, value) of the model."""
     return [
@@ -312,6 +390,18 @@ class RngState:
         np.random.set_state(self.numpy)
         version, words, gauss = self.python
         random.setstate((version, tuple(words), gauss))
+
+
+def _copied(state: Any, what: str, owner: Any) -> Any:
+    """A deep copy of ``owner``'s state dict, or an error naming ``owner`` (before the sweep)."""
+    try:
+        return copy.deepcopy(state)
+    except Exception as error:
+        raise LRFindError(
+            f"{what} ({type(owner).__name__}) has a state_dict() that cannot be copied, so "
+            f"it could not be put back after the sweep: nothing was trained "
+            f"({type(error).__name__}: {error})"
+        ) from error
 
 
 def _nbytes(tensors: Sequence[torch.Tensor]) -> int:
@@ -388,14 +478,8 @@ class Snapshot:
     _scaler_state: Any = None
     _rng: RngState | None = None
     _slots: list[tuple[dict[str, Any], str, Any]] = field(default_factory=list)
-    _group_list: list[dict[str, Any]] = field(default_factory=list)
-    _groups: list[tuple[dict[str, Any], Any, list[Any], dict[Any, Any]]] = field(
-        default_factory=list
-    )
-    _state_dict: Any = None
-    _state_entries: list[tuple[Any, dict[Any, Any], dict[Any, Any]]] = field(default_factory=list)
+    _optimizers: list[_OptimizerRecord] = field(default_factory=list)
     _optimizer_tensors: list[torch.Tensor] = field(default_factory=list)
-    _optimizer_attrs: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def take(
@@ -439,32 +523,33 @@ class Snapshot:
         saved_grads = [p.grad for p in snap._params if grads and p.grad is not None]
         snap._modes = [(module, module.training) for module in model.modules()]
         snap._slots = _tensor_slots(model)
-        # The optimizer's own objects, and a skeleton of their contents in which every
-        # tensor is a reference into ``_optimizer_tensors`` (the objects to write back into).
+        # The optimizers' own objects (the one given and every one it wraps), and a
+        # skeleton of their contents in which every tensor is a reference into
+        # ``_optimizer_tensors`` (the objects to write back into).
         tensors = snap._optimizer_tensors
-        snap._group_list = optimizer.param_groups
-        for group in optimizer.param_groups:
-            skeleton = {
-                key: _PARAMS if key == "params" else _pull_tensors(value, tensors)
-                for key, value in group.items()
-            }
-            params = group.get("params")
-            snap._groups.append((group, params, list(params or ()), skeleton))
-        snap._state_dict = optimizer.state
-        snap._state_entries = [
-            (key, entry, _pull_tensors(dict(entry), tensors))
-            for key, entry in optimizer.state.items()
+        snap._optimizers = [_OptimizerRecord.take(o, tensors) for o in reachable(optimizer)]
+        known = [
+            *model.modules(),
+            *model_params,
+            *model.buffers(),
+            *(obj for record in snap._optimizers for obj in record.known()),
+            *(obj for obj in (scheduler, scaler) if obj is not None),
         ]
-        snap._optimizer_attrs = {
-            key: value
-            for key, value in vars(optimizer).items()
-            if key not in ("state", "param_groups")
-        }
+        by_id = {id(obj): obj for obj in known}
+        for record in snap._optimizers:  # refuses what cannot be copied, before any copy
+            record.attributes = Attributes.take(record.optimizer, by_id, tensors)
+        if scheduler is not None:
+            snap._scheduler_state = _copied(scheduler.state_dict(), "the scheduler", scheduler)
+        if scaler is not None:
+            snap._scaler_state = (
+                _copied(scaler.state_dict(), "the GradScaler", scaler),
+                getattr(scaler, "_scale", None) is None,
+            )
         _check_room(where, snap._targets, saved_grads, tensors, snap._frozen)
-        if where == "disk":
-            fd, snap._path = tempfile.mkstemp(prefix="lrfind-snapshot-", suffix=".pt")
-            os.close(fd)
-            try:
+        try:  # a disk snapshot's file is removed whatever fails (or arrives) from here on
+            if where == "disk":
+                fd, snap._path = tempfile.mkstemp(prefix="lrfind-snapshot-", suffix=".pt")
+                os.close(fd)
                 torch.save(
                     {
                         "tensors": [_local(t).detach() for t in snap._targets],
@@ -473,23 +558,16 @@ class Snapshot:
                     },
                     snap._path,
                 )
-            except BaseException:
-                snap.close()
-                raise
-        else:
-            snap._payload = {
-                "tensors": _HostCopies.of([_local(t) for t in snap._targets]),
-                "grads": _HostCopies.of([_local(g) for g in saved_grads]),
-                "optimizer": _HostCopies.of([_local(t) for t in tensors]),
-            }
-        if scheduler is not None:
-            snap._scheduler_state = copy.deepcopy(scheduler.state_dict())
-        if scaler is not None:
-            snap._scaler_state = (
-                copy.deepcopy(scaler.state_dict()),
-                getattr(scaler, "_scale", None) is None,
-            )
-        snap._rng = RngState.take()
+            else:
+                snap._payload = {
+                    "tensors": _HostCopies.of([_local(t) for t in snap._targets]),
+                    "grads": _HostCopies.of([_local(g) for g in saved_grads]),
+                    "optimizer": _HostCopies.of([_local(t) for t in tensors]),
+                }
+            snap._rng = RngState.take()
+        except BaseException:
+            snap.close()
+            raise
         return snap
 
     def _load(self) -> dict[str, list[torch.Tensor]]:
@@ -562,31 +640,8 @@ class Snapshot:
         State that appeared during the sweep (an optimizer that had never stepped) is
         dropped, as it did not exist before.
         """
-        originals = self._optimizer_tensors
-        for group, params, members, skeleton in self._groups:
-            if isinstance(params, list):
-                params[:] = members  # the list object the optimizer built, as it was
-            values = {
-                key: params if value is _PARAMS else _put_back(value, originals, saved)
-                for key, value in skeleton.items()
-            }
-            group.clear()
-            group.update(values)
-        self._group_list[:] = [group for group, _, _, _ in self._groups]
-        for _, entry, skeleton in self._state_entries:
-            values = _put_back(skeleton, originals, saved)
-            entry.clear()
-            entry.update(values)
-        state = self._state_dict
-        state.clear()
-        state.update({key: entry for key, entry, _ in self._state_entries})
-        optimizer = self.optimizer
-        for key in [k for k in vars(optimizer) if k not in self._optimizer_attrs]:
-            if key not in ("state", "param_groups"):
-                delattr(optimizer, key)  # e.g. the scheduler's ``_opt_called`` flag
-        vars(optimizer).update(self._optimizer_attrs)
-        optimizer.state = state
-        optimizer.param_groups = self._group_list
+        for record in self._optimizers:
+            record.restore(self._optimizer_tensors, saved)
 
     def nbytes(self) -> int:
         """Bytes the copy takes: in host memory (``where="cpu"``) or its file (``"disk"``).

@@ -38,6 +38,7 @@ from lrfind.torch.batches import (
     Batches,
     ForwardFn,
     LossFn,
+    Passes,
     SkipBatch,
     add_blame,
     blame,
@@ -243,6 +244,7 @@ class Trainer:
         self.device, self.dtype, self.scaler = training.device, training.dtype, training.scaler
         self.accumulation_steps, self.grad_clip = training.accumulation_steps, training.grad_clip
         self.val_data, self.val_batches = val_data, val_batches
+        self.val_passes = Passes(val_data) if val_data is not None else None
         self.ratios = _lr.ratios(optimizer)
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.checked = False
@@ -375,6 +377,14 @@ class Trainer:
             return agreed
         return total / self.accumulation_steps if self.accumulation_steps > 1 else total
 
+    def close(self) -> None:
+        """Stop the passes over the data this trainer started (DataLoader workers)."""
+        try:
+            self.batches.close()
+        finally:
+            if self.val_passes is not None:
+                self.val_passes.close()
+
     def train_mode(self) -> None:
         """The modes the job trains in (set before it, after validation, after a repeat).
 
@@ -411,8 +421,8 @@ class Trainer:
 
     def validate(self) -> torch.Tensor:
         """Mean loss over the first ``val_batches`` validation batches (a fresh pass each time)."""
-        assert self.val_data is not None
-        batches = itertools.islice(iter(self.val_data), self.val_batches)
+        assert self.val_passes is not None
+        batches = itertools.islice(self.val_passes.start(), self.val_batches)
         values = self.losses(batches, "by val_data (the validation loader)")
         if not values:
             raise ValueError("val_data yielded no batches")
