@@ -252,6 +252,17 @@ def shaped(value: Any, loss: str, reshape: Any = None) -> Any:
     return value
 
 
+@pytest.fixture(autouse=True)
+def _keras_names_reset() -> Any:
+    """Keras names variables by global counters (a second Adam's are ``adam_1/...``):
+    what these tests build is forgotten after each, as the other test files expect."""
+    yield
+    import sys
+
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+
+
 @pytest.fixture(params=ADAPTERS)
 def case(request: pytest.FixtureRequest, tmp_path: Path) -> Case:
     return Case(request.param, tmp_path)
