@@ -80,8 +80,9 @@ PEAK_SHIFT: dict[str, float] = {}
 """How far (in decades) to move a OneCycle-calibrated suggestion for a schedule: the
 median shift of the grid's best lr that ``benchmarks/schedule_shift.py`` measured on the
 first tier's FIT tasks, for the schedules where moving ``auto``'s pick by it lowered the
-held-out tasks' regret. None does so far: under warmup + cosine the best lr does not move
-(median shift 0.00 decades), and under a constant lr it sits a third of a decade lower,
+held-out tasks' regret. None does so far: under warmup + cosine and linear decay the best
+lr does not move (median shift 0.00 decades), and under a constant lr it sits a third of
+a decade lower,
 but moving the pick by that made the held-out mean regret worse (0.054 -> 0.067), so a
 suggestion is the peak of every schedule as it is (BENCHMARKS.md, "The schedule you
 train with")."""
