@@ -231,13 +231,16 @@ def test_run_check_trains_the_suggestion_and_its_neighbours(
     assert f"checked lr: {best:.3g}" in capsys.readouterr().out
 
 
-def test_run_for_a_schedule_records_it_and_checks_under_it(tmp_path: Path) -> None:
+def test_run_for_a_schedule_records_it_and_checks_under_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["--num-steps", "30", "--check", "4", "--threads", "1", "--schedule", "warmup-cosine"]
     code = cli.main(["run", str(EXAMPLE), *args, "--no-progress", "--out", str(tmp_path)])
     assert code == 0
     result = Result.load(tmp_path / "lr_find.json")
     assert result.schedule == "warmup-cosine"
     assert "for warmup-cosine" in result.suggest().reason
+    assert "suggestions: lr = the peak lr of a warmup-cosine run" in capsys.readouterr().out
     checked = json.loads((tmp_path / "check.json").read_text())
     assert (checked["schedule"], checked["warmup"]) == ("warmup-cosine", 0.1)
 

@@ -28,7 +28,7 @@ from lrfind.cli._output import (
     write_grid,
     write_result,
 )
-from lrfind.cli.report import SUGGESTIONS_TITLE, comparison, cost, report_result
+from lrfind.cli.report import comparison, cost, report_result, suggestions_title
 from lrfind.demo import KARPATHY_LR, OPTIMIZERS
 from lrfind.result import Result
 from lrfind.setup import Setup
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", lrfind.LRFindWarning)
         result = find(setup.model, setup.optimizer, setup.data, loss_fn=setup.loss_fn, **options)
     seconds = time.perf_counter() - start
-    report_result(result, args, seconds, SUGGESTIONS_TITLE)
+    report_result(result, args, seconds, suggestions_title(result))
     files = list(write_result(result, out, None if args.method == "all" else args.method))
     if args.grid:
         files.extend(_grid(setup, result, seconds, args, out))

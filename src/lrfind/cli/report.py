@@ -19,6 +19,21 @@ SUGGESTIONS_TITLE = "suggestions: lr = the max lr of a one-cycle run (OneCycleLR
 """The title of the suggestions table that ``demo`` and ``run`` print."""
 
 
+def suggestions_title(result: Result) -> str:
+    """:data:`SUGGESTIONS_TITLE`, or for a result meant for another training schedule
+    (``--schedule``) the peak of that schedule.
+
+    >>> import numpy as np
+    >>> from lrfind.result import Result
+    >>> curve = Result(np.logspace(-5, 0, 51), np.ones(51), "completed", {"schedule": "wsd"})
+    >>> suggestions_title(curve)
+    'suggestions: lr = the peak lr of a wsd run'
+    """
+    if result.schedule == "onecycle":
+        return SUGGESTIONS_TITLE
+    return f"suggestions: lr = the peak lr of a {result.schedule} run"
+
+
 def suggestions_table(result: Result, width: int = 80) -> str:
     """Every method's suggestion in a small table; the result's own method starred.
 

@@ -25,7 +25,7 @@ from lrfind.cli._options import (
     with_torch_threads,
 )
 from lrfind.cli._output import out_dir, report_files, write_grid, write_result
-from lrfind.cli.report import SUGGESTIONS_TITLE, report_result
+from lrfind.cli.report import report_result, suggestions_title
 from lrfind.errors import LRFindWarning
 
 CHECK_NAME = "check"
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             raise
         seconds = time.perf_counter() - start
         files = write_result(result, out, None if args.method == "all" else args.method)
-        report_result(result, args, seconds, SUGGESTIONS_TITLE)  # after the files: see #26
+        report_result(result, args, seconds, suggestions_title(result))  # after the files: see #26
         report_files(*files)
         found = result.suggest(None if args.method == "all" else args.method)
         if found.lr is not None:
