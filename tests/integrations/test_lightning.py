@@ -829,3 +829,25 @@ def test_two_optimizers_are_refused_before_the_throwaway_trainer_is_built(
     ):
         find(trainer, TwoOptimizers(), loader(), progress=False)
     assert built == []
+
+
+class CosineRegressor(Regressor):
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        warmup = torch.optim.lr_scheduler.LinearLR(optimizer, 0.01, total_iters=2)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=8)
+        chain = torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], [2])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": chain, "interval": "step"}}
+
+
+@pytest.mark.parametrize(
+    ("module", "schedule"),
+    [(CosineRegressor(), "warmup-cosine"), (Regressor(), "constant"),
+     (Regressor(scheduler=True), "onecycle")],
+)  # fmt: skip
+def test_the_suggestion_is_for_the_modules_own_schedule(tmp_path: Path, module, schedule) -> None:
+    trainer = make_trainer(tmp_path, [])
+    options = {"num_steps": 8, "progress": False, "repeats": 1, "apply": False}
+    result = find(trainer, module, loader(), **options)
+    assert result.schedule == schedule  # StepLR is not recognized: OneCycle's, as before
+    assert find(trainer, module, loader(), schedule="wsd", **options).schedule == "wsd"

@@ -37,6 +37,32 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return dict(options)
 
 
+def module_schedule(schedulers: Sequence[Any]) -> str | None:
+    """The training schedule (:data:`lrfind.train_schedules.SCHEDULES`) that the module's
+    configured LR schedulers run, where it is recognizable: none (``"constant"``),
+    ``OneCycleLR``, ``CosineAnnealingLR`` (alone or after a warmup in ``SequentialLR``:
+    ``"warmup-cosine"``), ``ConstantLR``; ``None`` for anything else.
+
+    >>> module_schedule([]), module_schedule([object()])
+    ('constant', None)
+    """
+    sched = torch.optim.lr_scheduler
+    if not schedulers:
+        return "constant"
+    if len(schedulers) != 1:
+        return None
+    (scheduler,) = schedulers
+    if isinstance(scheduler, sched.SequentialLR):
+        scheduler = scheduler._schedulers[-1]  # the warmup comes first, the decay last
+    if isinstance(scheduler, sched.OneCycleLR):
+        return "onecycle"
+    if isinstance(scheduler, sched.CosineAnnealingLR):
+        return "warmup-cosine"
+    if isinstance(scheduler, sched.ConstantLR):
+        return "constant"
+    return None
+
+
 def trainer_amp(trainer: pl.Trainer) -> str | None:
     precision = str(trainer.precision)
     if precision.startswith("bf16-mixed"):

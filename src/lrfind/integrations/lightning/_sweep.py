@@ -12,6 +12,7 @@ import torch
 
 from lrfind._peak import check_peak
 from lrfind.integrations.lightning._settings import (
+    module_schedule,
     single_optimizer,
     train_data,
     trainer_amp,
@@ -53,7 +54,7 @@ def _sweep(
                 grad_scaler=scaler,
                 grad_clip=trainer_grad_clip(trainer),
                 device=device,
-                **options,
+                **_with_schedule(schedulers, options),
             )
     finally:
         generators.restore()
@@ -61,6 +62,13 @@ def _sweep(
             scheduler.load_state_dict(state)
     result.settings["framework"] = "lightning"
     return result
+
+
+def _with_schedule(schedulers: Sequence[Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options``, with the schedule the module's schedulers run (when recognizable and
+    not given): the suggestion is for it (:func:`module_schedule`)."""
+    found = module_schedule(schedulers)
+    return ({} if found is None else {"schedule": found}) | dict(options)
 
 
 def sweep_in_fit(
