@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,21 +47,9 @@ SPREAD = 0.5
 
 def runs_of(task: suite.Task, seed: int) -> list[tuple[float | None, float]]:
     """``(auto's lr, confidence)`` of each of :data:`RUNS` sweeps from the same start."""
-    import lrfind
     from lrfind.suggest import suggest
 
-    model, optimizer, loader = suite.fresh(task, seed, 1e-3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = lrfind.find(
-            model,
-            optimizer,
-            loader,
-            loss_fn=task.loss_fn(),
-            repeats=RUNS,
-            progress=False,
-            **dict(task.find_options),  # type: ignore[arg-type]
-        )
+    result = quality.sweep_once(task, seed, RUNS)  # the quality benchmark's own range test
     out = []
     for lrs, losses in result.runs:
         found = suggest(lrs, losses, "auto", smoothing=result.smoothing)

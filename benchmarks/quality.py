@@ -261,7 +261,7 @@ def lrfind_picks(task: suite.Task, seed: int, repeats: int) -> dict[str, Pick]:
     if task.kind == "real" and repeats == 1 and kept.exists():  # the committed sweep
         result = lrfind.Result.load(kept)
     else:
-        result = _sweep(task, seed, repeats)
+        result = sweep_once(task, seed, repeats)
     steps = sum(len(lrs) for lrs, _ in result.runs) if result.runs else len(result.lrs)
     names = ("auto",) if repeats > 1 else tuple(METHODS)
     picks = {}
@@ -272,7 +272,8 @@ def lrfind_picks(task: suite.Task, seed: int, repeats: int) -> dict[str, Pick]:
     return picks
 
 
-def _sweep(task: suite.Task, seed: int, repeats: int) -> Any:
+def sweep_once(task: suite.Task, seed: int, repeats: int) -> Any:
+    """lrfind.find on a fresh model of ``task`` (seeded as its grid), the task's options."""
     import lrfind
 
     model, optimizer, loader = suite.fresh(task, seed, 1e-3)
