@@ -47,6 +47,7 @@ import torch
 
 import tasks as suite
 import tasks_real
+import tasks_work
 
 HERE = Path(__file__).resolve().parent
 LOG = HERE / ".cache" / "real-grid.log"
@@ -100,6 +101,13 @@ STUDIES = {
         tuple((schedule, "seeds") for schedule in SHIFT_SCHEDULES),
         HERE / "cache" / "schedules",
         suite.FIT,
+    ),
+    "schedules2": Study(
+        "schedules2",
+        tuple(replace(task, seeds=(0, 1), other_seeds=None) for task in tasks_work.TASKS),
+        tuple((schedule, "seeds") for schedule in SHIFT_SCHEDULES),
+        HERE / "cache" / "schedules" / "work",
+        tasks_work.FIT,
     ),
 }
 REAL = STUDIES["real"]
