@@ -92,7 +92,7 @@ class _OneMore(SweepConfig):
     """The sweep's table with one more row: all a new option needs here."""
 
     patience: int = option(
-        3, check=lambda name, value: value, help="A new option.", flag="a new option"
+        3, check=lambda name, value: value, help="A new option.", flag_help="a new option"
     )
 
 

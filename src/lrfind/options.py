@@ -39,7 +39,7 @@ import dataclasses
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, TypeVar
+from typing import Any, Self, TypedDict, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -67,8 +67,9 @@ class Spec:
         check: ``check(name, value) -> value``: the value as the sweep keeps it, or a
             ``ValueError`` that names ``name``.
         help: what the option does (reStructuredText; the documentation's tables).
-        flag: the command line's help for ``--name-with-dashes``; ``None``: no flag.
-        flag_default: how the command line's help shows the default (``repr`` unless given).
+        flag_help: the help of its flag, ``--name-with-dashes`` (``--no-name`` for an
+            option on by default), on the command line; ``None``: no flag.
+        flag_default: how the command line's help shows the default (else ``str(default)``).
         choices: the values a text option takes (its check and the flag's choices).
         parse: the flag's text as a value, when the annotation does not say
             (``float``, ``int`` and text are read as such; ``bool``: an on/off flag).
@@ -81,7 +82,7 @@ class Spec:
 
     check: Callable[[str, Any], Any]
     help: str
-    flag: str | None
+    flag_help: str | None
     flag_default: str | None = None
     choices: tuple[str, ...] = ()
     parse: Callable[[str], Any] | None = None
@@ -95,11 +96,19 @@ def option(
     *,
     check: Callable[[str, Any], Any],
     help: str,
-    flag: str | None,
-    **spec: Any,
+    flag_help: str | None,
+    flag_default: str | None = None,
+    choices: tuple[str, ...] = (),
+    parse: Callable[[str], Any] | None = None,
+    metavar: str | None = None,
+    setting: bool = True,
+    adapter_default: bool = False,
 ) -> T:
-    """A row of an options table: a dataclass field with its :class:`Spec`."""
-    row = Spec(check=check, help=help, flag=flag, **spec)
+    """A row of an options table: a dataclass field whose default is ``default``, with its
+    :class:`Spec` (the other arguments) in the field's metadata."""
+    row = Spec(
+        check, help, flag_help, flag_default, choices, parse, metavar, setting, adapter_default
+    )
     return field(default=default, metadata={_ROW: row})
 
 
@@ -216,7 +225,8 @@ def _boolean_or_none(name: str, value: Any) -> bool | None:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """A sweep's validated settings; its fields are the table of :class:`SweepOptions`.
+    """A sweep's validated settings; its fields are the table of :class:`SweepOptions`,
+    one row per option (listed with their meanings on :func:`lrfind.sweep`'s page).
 
     Build one with :meth:`validated`, which checks every option (``SweepConfig(...)``
     itself checks nothing).
@@ -226,7 +236,7 @@ class SweepConfig:
         1e-7,
         check=_positive,
         help="The first learning rate, > 0.",
-        flag="first lr",
+        flag_help="first lr",
         flag_default="1e-7",
         metavar="LR",
     )
@@ -234,7 +244,7 @@ class SweepConfig:
         10.0,
         check=_positive,
         help="The last learning rate, > ``start_lr``.",
-        flag="last lr",
+        flag_help="last lr",
         flag_default="10",
         metavar="LR",
     )
@@ -242,7 +252,7 @@ class SweepConfig:
         100,
         check=_int_at_least(_validate.MIN_STEPS),
         help="Steps in the sweep, at least 5 (the suggestion methods need five points).",
-        flag="steps, >= 5",
+        flag_help="steps, >= 5",
         metavar="N",
     )
     mode: str = option(
@@ -250,13 +260,13 @@ class SweepConfig:
         check=_one_of(_validate.MODES),
         choices=_validate.MODES,
         help='``"exp"`` (evenly spaced in log lr) or ``"linear"``.',
-        flag="lr spacing",
+        flag_help="lr spacing",
     )
     smoothing: float = option(
         DEFAULT_SMOOTHING,
         check=_smoothing,
         help="EMA coefficient in [0, 1) for the stop rule and the peers' methods.",
-        flag="EMA coefficient in [0, 1)",
+        flag_help="EMA coefficient in [0, 1)",
         metavar="BETA",
     )
     diverge_factor: float = option(
@@ -266,7 +276,7 @@ class SweepConfig:
         ':func:`lrfind.sweep`\'s). ``float("inf")`` switches the rule off: the whole range '
         "is recorded, only a non-finite loss stops the sweep early, and a saved result "
         'writes it as ``"Infinity"``.',
-        flag="stop when the smoothed loss rises this much",
+        flag_help="stop when the smoothed loss rises this much",
         flag_default="4; inf: never",
         metavar="X",
     )
@@ -276,7 +286,7 @@ class SweepConfig:
         help="Read the losses (one host sync) every this many steps; the stop rule then "
         "lags by up to ``check_every - 1`` steps. :func:`lrfind.find`'s default is 1 on "
         "the CPU and 10 on an accelerator.",
-        flag="read the losses (one host sync) every K steps; the stop rule lags by up to K-1",
+        flag_help="read the losses (one host sync) every K steps; the stop rule lags by up to K-1",
         flag_default="1 on the CPU, 10 on an accelerator",
         metavar="K",
         adapter_default=True,
@@ -290,7 +300,7 @@ class SweepConfig:
         "the median of three) only when the first one's suggestion is missing or has low "
         "confidence (below :data:`~lrfind.result.LOW_CONFIDENCE`); without a ``reset`` to "
         "put the start back, one sweep.",
-        flag="sweeps from the same start; the median is suggested",
+        flag_help="sweeps from the same start; the median is suggested",
         flag_default="auto: one, and two more only when the first is unsure",
         parse=_repeats_text,
         metavar="N|auto",
@@ -300,7 +310,7 @@ class SweepConfig:
         check=_one_of(METHODS),
         choices=tuple(METHODS),
         help="The result's default suggestion method (see :data:`lrfind.suggest.METHODS`).",
-        flag="suggestion to mark in the plots",
+        flag_help="suggestion to mark in the plots",
         flag_default="auto; all marks every one",
     )
     schedule: str = option(
@@ -313,14 +323,14 @@ class SweepConfig:
         "of the best lr that the benchmark measured for that schedule "
         "(:data:`lrfind.train_schedules.PEAK_SHIFT`; none where none was measured), and its "
         "reason says so; the result records it (``Result.for_schedule`` changes it later).",
-        flag="the schedule you will train with: the suggestion is its peak lr, and --check "
+        flag_help="the schedule you will train with: the suggestion is its peak lr, and --check "
         "trains under it",
     )
     progress: bool = option(
         True,
         check=_boolean,
         help="Show a progress bar (rank 0's only under torch.distributed).",
-        flag="no progress bar",
+        flag_help="no progress bar",
         setting=False,  # how it was shown, not what was measured
     )
     defaulted: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
@@ -328,14 +338,14 @@ class SweepConfig:
     (:meth:`with_defaults`); none for a config built directly."""
 
     @classmethod
-    def validated(cls, **options: Any) -> SweepConfig:
+    def validated(cls, **options: Any) -> Self:
         """Check every option at the door; ``ValueError`` names the bad one,
         ``TypeError`` an unknown keyword."""
         values = _checked(cls, options, "the sweep")
         _validate.lr_range(values["start_lr"], values["end_lr"])
         return cls(**values, defaulted=_left_out(cls, options))
 
-    def with_defaults(self, **defaults: Any) -> SweepConfig:
+    def with_defaults(self, **defaults: Any) -> Self:
         """This config with an adapter's own defaults (checked) for the options the user
         left out; an option the user set keeps its value.
 
@@ -380,7 +390,7 @@ class SnapshotConfig:
         "path). A snapshot that would not fit (host memory, a container's memory limit, or "
         "the temporary folder's free disk; all ranks of a host counted) is refused before "
         "anything is trained, with what to pass instead.",
-        flag="where the copy of the model and optimizer lives during the sweep: host memory "
+        flag_help="where the copy of the model and optimizer lives during the sweep: host memory "
         "or a temporary file, removed afterwards",
     )
     restore_grads: bool = option(
@@ -390,7 +400,7 @@ class SnapshotConfig:
         "copy). ``False``: no copy, and afterwards every ``.grad`` is ``None`` as "
         "``zero_grad()`` leaves them; saves one gradient-sized copy when the next thing you "
         "do is train.",
-        flag="do not copy the gradients: afterwards every .grad is None, as zero_grad() "
+        flag_help="do not copy the gradients: afterwards every .grad is None, as zero_grad() "
         "leaves them (saves one gradient-sized copy)",
     )
     skip_frozen: bool | None = option(
@@ -400,13 +410,13 @@ class SnapshotConfig:
         "base weights) are not copied but checked at the restore (same storage, no in-place "
         "write); :class:`~lrfind.errors.LRFindError` names any that changed. ``None``: "
         "``True`` when they hold at least half of the parameters' bytes (logged).",
-        flag="do not copy parameters with requires_grad=False (a frozen backbone, LoRA's "
+        flag_help="do not copy parameters with requires_grad=False (a frozen backbone, LoRA's "
         "base weights); check them instead",
         flag_default="on when they hold at least half of the parameters' bytes",
     )
 
     @classmethod
-    def validated(cls, **options: Any) -> SnapshotConfig:
+    def validated(cls, **options: Any) -> Self:
         """Check every option at the door (``ValueError`` names the bad one)."""
         return cls(**_checked(cls, options, "the snapshot"))
 

@@ -138,18 +138,18 @@ def add_table_options(group: argparse._ArgumentGroup, table: type[Any]) -> None:
     default. A value is checked with the rest of the config, and an error names the flag."""
     for row in rows(table):
         spec = row.spec
-        if spec.flag is None:
+        if spec.flag_help is None:
             continue
         shown = spec.flag_default or str(row.default)
         if row.type is bool and row.default is True:  # on by default: the flag turns it off
             group.add_argument(
-                "--no-" + row.flag[2:], dest=row.name, action="store_false", help=spec.flag
+                "--no-" + row.flag[2:], dest=row.name, action="store_false", help=spec.flag_help
             )
             continue
         kwargs: dict[str, Any] = {
             "dest": row.name,
             "default": None if spec.adapter_default else row.default,
-            "help": f"{spec.flag} (default {shown})",
+            "help": f"{spec.flag_help} (default {shown})",
         }
         if row.type in (bool, bool | None):
             kwargs["action"] = argparse.BooleanOptionalAction
