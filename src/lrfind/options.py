@@ -476,7 +476,8 @@ class FindOptions(SweepOptions, TrainOptions, SnapshotOptions, total=False):
 
 
 class IntegrationOptions(SweepOptions, SnapshotOptions, total=False):
-    """What the Lightning and Transformers integrations pass on to :func:`lrfind.find`
+    """What the Lightning and Transformers integrations take: the sweep's and the
+    snapshot's options of :func:`lrfind.find`, validated once into a :class:`JobConfig`
     (the training options come from the framework's own trainer)."""
 
 

@@ -266,11 +266,9 @@ def sweep(
             it is called before each repeat after the first and once more when the
             sweep ends, however it ends, so the state comes back as it began (as
             :func:`lrfind.find` leaves the model).
-        **options: the sweep options: ``start_lr``, ``end_lr``, ``num_steps``,
-            ``mode``, ``smoothing``, ``diverge_factor``, ``check_every``, ``repeats``,
-            ``method``, ``schedule``, ``progress``; each with its default, check and
-            meaning in one table (:class:`~lrfind.options.SweepConfig`; the options table
-            of this page). ``check_every > 1`` is for steps that return device tensors;
+        **options: the sweep options, each with its default, check and meaning in one
+            table (the rows of :class:`~lrfind.options.SweepConfig`; the options table of
+            this page). ``check_every > 1`` is for steps that return device tensors;
             ``repeats > 1`` needs ``reset``.
 
     Returns:

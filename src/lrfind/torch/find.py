@@ -132,19 +132,13 @@ def find(
             each time.
         val_batches: how many validation batches (all of ``val_data`` if ``None``).
         scheduler: an LR scheduler attached to ``optimizer``, to restore too.
-        **options: the options of :class:`~lrfind.options.FindOptions`, in three groups,
-            each option with its default, check and meaning in one table (the options
-            table of this page; :mod:`lrfind.options` defines it):
-
-            - the sweep's (:class:`~lrfind.options.SweepConfig`, as for
-              :func:`lrfind.sweep`): ``start_lr``, ``end_lr``, ``num_steps``, ``mode``,
-              ``smoothing``, ``diverge_factor``, ``check_every``, ``repeats``,
-              ``method``, ``schedule``, ``progress``;
-            - the training step's (:class:`~lrfind.options.TrainOptions`, as for the
-              grid search and the check): ``accumulation_steps``, ``amp``,
-              ``grad_scaler``, ``grad_clip``, ``device``;
-            - the snapshot's (:class:`~lrfind.options.SnapshotConfig`): ``snapshot``,
-              ``restore_grads``, ``skip_frozen``.
+        **options: the options of :class:`~lrfind.options.FindOptions`, each with its
+            default, check and meaning in one list (the options table of this page, made
+            from :mod:`lrfind.options`), in three groups: the sweep's (the rows of
+            :class:`~lrfind.options.SweepConfig`, as for :func:`lrfind.sweep`), the
+            training step's (:class:`~lrfind.options.TrainOptions`, as for the grid
+            search and the check) and the snapshot's (the rows of
+            :class:`~lrfind.options.SnapshotConfig`).
 
             ``check_every`` left out (or ``None``) is 1 on the CPU and 10 on an
             accelerator; the lagging steps are trained, then undone by the restore. Under

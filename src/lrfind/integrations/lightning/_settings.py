@@ -17,7 +17,7 @@ log = logging.getLogger("lrfind.integrations.lightning")
 
 
 SWEEP_OPTIONS = SWEEP_KEYS | SNAPSHOT_KEYS
-"""Keywords of :func:`lrfind.find` that :class:`LRFinder` and :func:`find` pass on
+"""Keywords of :func:`lrfind.find` that :class:`LRFinder` and :func:`find` take
 (:class:`~lrfind.options.IntegrationOptions`)."""
 
 
