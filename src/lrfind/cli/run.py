@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import warnings
@@ -133,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         if found.lr is not None:
             print(f"suggested lr: {found.lr:.3g}")
         if args.check is not None:
-            _check(setup, found.lr, args, out, {**training, **vars(job.snapshot)})
+            _check(setup, found.lr, args, out, {**training, **dataclasses.asdict(job.snapshot)})
         return EXIT_OK
 
     return guarded(action)
