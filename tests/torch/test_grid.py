@@ -107,6 +107,8 @@ def test_bad_arguments_are_named() -> None:
         train_at(job, [], 5, progress=False)
     with pytest.raises(ValueError, match="model"):
         train_at(Setup("nope", job.optimizer, job.data), [0.1], 5, progress=False)
+    with pytest.raises(ValueError, match=r"^snapshot must be one of 'cpu', 'disk'; got 'gpu'"):
+        train_at(job, [0.1], 5, snapshot="gpu", progress=False)  # at the door, once (#29)
 
 
 def test_check_trains_the_suggestion_and_its_two_neighbours() -> None:

@@ -65,12 +65,6 @@ def test_fresh_scaler_comes_back_fresh():
     assert scaler.get_scale() == 2.0**16
 
 
-def test_bad_place():
-    model = torch.nn.Linear(2, 1)
-    with pytest.raises(ValueError, match="snapshot"):
-        Snapshot.take(model, torch.optim.SGD(model.parameters(), lr=0.1), where="gpu")
-
-
 def test_restore_twice_gives_the_same_state(state_of, same):
     model = torch.nn.Linear(3, 2)
     frozen = torch.nn.Parameter(torch.ones(2))

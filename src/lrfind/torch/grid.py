@@ -57,11 +57,18 @@ from lrfind._grid import (
     walk_step,
 )
 from lrfind._signals import Guard
-from lrfind.options import SNAPSHOT_KEYS, TRAIN_KEYS, GridOptions, check_known, split
+from lrfind.options import (
+    SNAPSHOT_KEYS,
+    TRAIN_KEYS,
+    GridOptions,
+    SnapshotConfig,
+    check_known,
+    split,
+)
 from lrfind.setup import Setup
 from lrfind.torch import distributed
 from lrfind.torch.batches import Batches, LoaderGenerators, Passes
-from lrfind.torch.find import resolve_skip_frozen, snapshot_options
+from lrfind.torch.find import resolve_skip_frozen
 from lrfind.torch.spread import Plan, checksum
 from lrfind.torch.state import Snapshot
 from lrfind.torch.trainer import Trainer, Training, check_job, check_loss, cycles_momentum
@@ -291,8 +298,8 @@ def train_at(
         raise ValueError("lrs must hold at least one learning rate")
     check_job(setup.model, setup.optimizer)
     check_loss(setup.loss_fn, setup.forward)
-    where, grads, requested = snapshot_options(memory)
-    skip_frozen = resolve_skip_frozen(setup.model, requested)
+    snapshot = SnapshotConfig.validated(**memory)
+    skip_frozen = resolve_skip_frozen(setup.model, snapshot.skip_frozen)
     training = Training.of(setup.model, setup.optimizer, **train_options)
     plan = Plan.of(setup.model, training.device)
     job = _Job(setup, eval_batches, training, plan)
@@ -308,8 +315,8 @@ def train_at(
             setup.model,
             setup.optimizer,
             scaler=training.scaler,
-            where=where,
-            grads=grads,
+            where=snapshot.snapshot,
+            grads=snapshot.restore_grads,
             skip_frozen=skip_frozen,
         )
         with torch.inference_mode(False), torch.enable_grad():

@@ -49,9 +49,6 @@ from lrfind import _room
 from lrfind.errors import LRFindError
 from lrfind.torch.held import Attributes, reachable
 
-SNAPSHOT_PLACES = ("cpu", "disk")
-
-
 _DTENSOR_MODULES = ("torch.distributed.tensor", "torch.distributed._tensor")
 """Where DTensor lives (public since torch 2.4, private before); looked up only if imported."""
 
@@ -493,13 +490,13 @@ class Snapshot:
         grads: bool = True,
         skip_frozen: bool = False,
     ) -> Snapshot:
-        """Copy the state now; ``where`` is ``"cpu"`` (host memory) or ``"disk"``.
+        """Copy the state now; ``where`` is ``"cpu"`` (host memory) or ``"disk"`` (one of
+        :data:`lrfind.options.SNAPSHOT_PLACES`, checked at the door by
+        :class:`~lrfind.options.SnapshotConfig`).
 
         A disk snapshot is written straight from the model's and optimizer's own tensors
         (``torch.save`` streams them one storage at a time): no copy is built in memory.
         """
-        if where not in SNAPSHOT_PLACES:
-            raise ValueError(f"snapshot must be 'cpu' or 'disk', got {where!r}")
         snap = cls(model, optimizer, scheduler, scaler, where, grads, skip_frozen)
         names = {id(p): name for name, p in model.named_parameters()}
         seen: set[int] = set()
