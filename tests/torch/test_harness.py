@@ -535,7 +535,7 @@ def test_a_real_signal_anywhere_in_find_leaves_the_state_whole(
     sweep says that everything was restored."""
     import sys
 
-    from lrfind.torch.state import Snapshot
+    from lrfind.torch.snapshot import Snapshot
 
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     switch = sys.getswitchinterval()
@@ -729,10 +729,10 @@ def test_a_ctrl_c_during_the_sweep_says_the_state_was_restored(scratch: Path) ->
 
 
 _INSIDE = {
-    "before the tensors": ("lrfind.torch.state", "Snapshot", "_restore_tensors"),
-    "before the optimizer": ("lrfind.torch.state", "Snapshot", "_restore_optimizer"),
+    "before the tensors": ("lrfind.torch.snapshot", "Snapshot", "_restore_tensors"),
+    "before the optimizer": ("lrfind.torch.snapshot", "Snapshot", "_restore_optimizer"),
     "before its attributes": ("lrfind.torch.held", "Attributes", "restore"),
-    "before the RNG states": ("lrfind.torch.state", "RngState", "restore"),
+    "before the RNG states": ("lrfind.torch.rng", "RngState", "restore"),
 }
 
 

@@ -20,7 +20,7 @@ import pytest
 import torch
 from torch import nn
 
-from lrfind.torch.state import Snapshot
+from lrfind.torch.snapshot import Snapshot
 
 find_module = importlib.import_module("lrfind.torch.find")  # the module, not find()
 

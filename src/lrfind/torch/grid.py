@@ -62,8 +62,8 @@ from lrfind.setup import Setup
 from lrfind.torch import distributed
 from lrfind.torch.batches import Batches, LoaderGenerators, Passes
 from lrfind.torch.find import resolve_skip_frozen, snapshot_options
+from lrfind.torch.snapshot import Snapshot
 from lrfind.torch.spread import Plan, checksum
-from lrfind.torch.state import Snapshot
 from lrfind.torch.trainer import Trainer, Training, check_job, check_loss, cycles_momentum
 
 __all__ = ["SchedulerFactory", "check", "grid_search", "train_at"]

@@ -30,7 +30,7 @@ from lrfind.options import (
 )
 from lrfind.result import Result
 from lrfind.torch.batches import LoaderGenerators
-from lrfind.torch.state import RngState
+from lrfind.torch.rng import RngState
 
 
 class _SweepThenLeave(pl.Callback):
