@@ -48,6 +48,9 @@ from lrfind.torch.batches import (
 )
 from lrfind.torch.precision import autocast, check_amp, make_scaler, stepping_scaler
 
+_NOTHING = contextlib.nullcontext()
+"""The context of a micro-batch outside torch.distributed (reusable: it holds nothing)."""
+
 
 def model_device(model: torch.nn.Module) -> torch.device:
     """Where the model's first parameter or buffer lives (the CPU for an empty model)."""
@@ -249,11 +252,8 @@ class Trainer:
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.checked = False
         self._modes: list[tuple[torch.nn.Module, bool]] | None = None
-        # One process and one micro-batch per step (the usual case) take a path with no
-        # per-step context managers; anything else the general one.
-        simple = lockstep is None and training.accumulation_steps == 1
-        self.train_step = self._single_train if simple else self._train
-        self.step: StepFn = self._single_step if simple else self._step
+        self.train_step = self._train
+        self.step: StepFn = self._step
 
     def _next_batch(self) -> Any:
         batches = self.batches
@@ -303,33 +303,6 @@ class Trainer:
         scaler.update()
         return not (scaler.is_enabled() and scaler.get_scale() < scale)
 
-    def _single_step(self, lr: float) -> torch.Tensor | None:
-        """:meth:`_step` in one process with one micro-batch: the same, with less Python."""
-        _lr.set_lr(self.optimizer, lr, self.ratios)
-        return self._single_train()
-
-    def _single_train(self) -> torch.Tensor | None:
-        """:meth:`_train` in one process with one micro-batch."""
-        self.optimizer.zero_grad(set_to_none=True)
-        try:
-            loss = self._loss(self._next_batch())
-        except SkipBatch:
-            return None  # the forward skipped this batch: the sweep retries this lr
-        value = loss.detach()
-        if value.dtype != torch.float32:
-            value = value.float()
-        backward = self.scaler.scale(loss) if self.scaler is not None else loss
-        try:
-            backward.backward()
-        except BaseException as error:
-            add_blame(error, "in backward()")
-            raise
-        if not self._optimizer_step():
-            return None  # skipped for overflow: the sweep retries this lr
-        if self.val_data is not None:
-            return self.validate()
-        return value
-
     def _step(self, lr: float) -> torch.Tensor | float | None:
         _lr.set_lr(self.optimizer, lr, self.ratios)
         if self.lockstep:
@@ -337,15 +310,20 @@ class Trainer:
         return self._train()
 
     def _train(self) -> torch.Tensor | float | None:
-        """One optimizer step at the param groups' current lrs; its loss, or ``None``
-        when the GradScaler skipped it for an overflow."""
+        """One optimizer step at the param groups' current lrs; its loss (float32), or
+        ``None`` when it was skipped: a batch the forward skipped, or the GradScaler's
+        overflow (the sweep retries the lr).
+
+        One process and one micro-batch per step (the usual case) enter no context
+        manager: the lock step's are entered only under torch.distributed.
+        """
         self.optimizer.zero_grad(set_to_none=True)
-        lockstep = self.lockstep
+        lockstep, count = self.lockstep, self.accumulation_steps
         total: torch.Tensor | None = None
         agreed: float | None = None  # the loss averaged over ranks (torch.distributed)
-        for micro in range(self.accumulation_steps):
-            last = micro == self.accumulation_steps - 1
-            with lockstep.micro_batch(last) if lockstep else contextlib.nullcontext():
+        for micro in range(count):
+            last = micro == count - 1
+            with lockstep.micro_batch(last) if lockstep else _NOTHING:
                 try:
                     loss = self._loss(self._next_batch())
                 except SkipBatch:
@@ -355,18 +333,14 @@ class Trainer:
                             "torch.distributed: the other ranks would wait for this one"
                         ) from None
                     return None  # the whole optimizer step is skipped; the lr retried
-                # one micro-batch: no division, so no extra op and autograd node per step
-                scaled = loss / self.accumulation_steps if self.accumulation_steps > 1 else loss
-                value = loss.detach().float()
+                value = loss.detach()
+                if value.dtype != torch.float32:
+                    value = value.float()
                 total = value if total is None else total + value
                 if lockstep and last:  # before DDP's all-reduce, so a failure can be heard
-                    agreed = lockstep.exchange(total / self.accumulation_steps)
-                backward = self.scaler.scale(scaled) if self.scaler is not None else scaled
-                with (
-                    lockstep.collectives() if lockstep and last else contextlib.nullcontext(),
-                    blame("in backward()"),
-                ):
-                    backward.backward()
+                    agreed = lockstep.exchange(total / count)
+                # one micro-batch: no division, so no extra op and autograd node per step
+                self._backward(loss / count if count > 1 else loss, lockstep if last else None)
         assert total is not None
         if not self._optimizer_step():
             return None  # skipped for overflow: the sweep retries this lr
@@ -375,7 +349,20 @@ class Trainer:
             return lockstep.exchange(val_loss) if lockstep else val_loss
         if agreed is not None:
             return agreed
-        return total / self.accumulation_steps if self.accumulation_steps > 1 else total
+        return total / count if count > 1 else total
+
+    def _backward(self, loss: torch.Tensor, lockstep: distributed.LockStep | None) -> None:
+        """Backward through the scaler, if any; under ``lockstep``'s collectives, if given."""
+        backward = self.scaler.scale(loss) if self.scaler is not None else loss
+        try:
+            if lockstep is None:
+                backward.backward()
+            else:
+                with lockstep.collectives():
+                    backward.backward()
+        except BaseException as error:
+            add_blame(error, "in backward()")
+            raise
 
     def close(self) -> None:
         """Stop the passes over the data this trainer started (DataLoader workers)."""
