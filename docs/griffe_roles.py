@@ -33,6 +33,7 @@ INTERNAL_MEMBERS = (
     "lrfind.torch.snapshot",
     "lrfind.torch.rng",
     "lrfind.torch.batches",
+    "lrfind.torch.passes",
     "lrfind.torch.precision",
     "lrfind.torch.distributed",
 )

@@ -11,7 +11,7 @@ from torch import nn
 
 import lrfind
 from lrfind.schedule import lr_schedule
-from lrfind.torch.batches import Batches
+from lrfind.torch.passes import Batches
 from lrfind.torch.trainer import Trainer, Training
 
 

@@ -60,8 +60,8 @@ from lrfind._signals import Guard
 from lrfind.options import SNAPSHOT_KEYS, TRAIN_KEYS, GridOptions, check_known, split
 from lrfind.setup import Setup
 from lrfind.torch import distributed
-from lrfind.torch.batches import Batches, LoaderGenerators, Passes
 from lrfind.torch.find import resolve_skip_frozen, snapshot_options
+from lrfind.torch.passes import Batches, LoaderGenerators, Passes
 from lrfind.torch.snapshot import Snapshot
 from lrfind.torch.spread import Plan, checksum
 from lrfind.torch.trainer import Trainer, Training, check_job, check_loss, cycles_momentum

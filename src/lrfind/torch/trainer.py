@@ -34,18 +34,9 @@ from lrfind.errors import LRFindError
 from lrfind.options import TRAIN_KEYS, TrainOptions, check_known
 from lrfind.sweep import StepFn
 from lrfind.torch import distributed
-from lrfind.torch.batches import (
-    Batches,
-    ForwardFn,
-    LossFn,
-    Passes,
-    SkipBatch,
-    add_blame,
-    blame,
-    check_batch,
-    compute_loss,
-    to_device,
-)
+from lrfind.torch._blame import add_blame, blame
+from lrfind.torch.batches import ForwardFn, LossFn, SkipBatch, check_batch, compute_loss, to_device
+from lrfind.torch.passes import Batches, Passes
 from lrfind.torch.precision import autocast, check_amp, make_scaler, stepping_scaler
 
 _NOTHING = contextlib.nullcontext()
@@ -217,7 +208,7 @@ class Trainer:
     Args:
         model: the job's model.
         optimizer: its optimizer.
-        batches: the training batches (:class:`~lrfind.torch.batches.Batches`).
+        batches: the training batches (:class:`~lrfind.torch.passes.Batches`).
         training: how each step trains.
         loss_fn: how an ``(x, y)`` batch becomes a loss (see :mod:`lrfind.torch.batches`).
         forward: how any other batch becomes one.

@@ -29,7 +29,7 @@ from lrfind.options import (
     IntegrationOptions,
 )
 from lrfind.result import Result
-from lrfind.torch.batches import LoaderGenerators
+from lrfind.torch.passes import LoaderGenerators
 from lrfind.torch.rng import RngState
 
 

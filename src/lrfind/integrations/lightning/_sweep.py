@@ -21,8 +21,8 @@ from lrfind.integrations.lightning._settings import (
 )
 from lrfind.integrations.lightning._step import TrainingStep, Transferred, muted_logging
 from lrfind.result import Result
-from lrfind.torch.batches import LoaderGenerators
 from lrfind.torch.find import find as _torch_find
+from lrfind.torch.passes import LoaderGenerators
 
 
 def _sweep(
