@@ -29,6 +29,7 @@ log = logging.getLogger("mkdocs.plugins.griffe_roles")
 
 INTERNAL_MEMBERS = (
     "lrfind.torch.trainer",
+    "lrfind.torch.training",
     "lrfind.torch.state",
     "lrfind.torch.snapshot",
     "lrfind.torch.rng",
@@ -43,6 +44,7 @@ their members stays plain code; :data:`INTERNAL_MODULES` likewise for the module
 
 INTERNAL_MODULES = (
     "lrfind.torch.trainer",
+    "lrfind.torch.training",
     "lrfind.torch.state",
     "lrfind.torch.snapshot",
     "lrfind.torch.rng",

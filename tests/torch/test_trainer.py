@@ -12,7 +12,8 @@ from torch import nn
 import lrfind
 from lrfind.schedule import lr_schedule
 from lrfind.torch.passes import Batches
-from lrfind.torch.trainer import Trainer, Training
+from lrfind.torch.trainer import Trainer
+from lrfind.torch.training import Training
 
 
 def data(n=256, features=8, classes=3, batch=32, seed=0):

@@ -33,7 +33,7 @@ from lrfind.errors import LRFindError
 from lrfind.options import SNAPSHOT_KEYS, SWEEP_KEYS, IntegrationOptions, check_known
 from lrfind.result import Result
 from lrfind.torch.find import find as _torch_find
-from lrfind.torch.trainer import check_val_batches
+from lrfind.torch.training import check_val_batches
 
 __all__ = ["NotApplied", "apply", "find", "schedule_settings"]
 

@@ -21,7 +21,8 @@ from lrfind._grid import DEFAULT_EVAL_BATCHES
 from lrfind.setup import Setup
 from lrfind.torch.passes import Batches, Passes
 from lrfind.torch.spread import Plan, checksum
-from lrfind.torch.trainer import Trainer, Training, cycles_momentum
+from lrfind.torch.trainer import Trainer, cycles_momentum
+from lrfind.torch.training import Training
 
 SchedulerFactory = Callable[[torch.optim.Optimizer, int], Any]
 """``factory(optimizer, total_steps) -> scheduler``: a PyTorch lr scheduler for one run,

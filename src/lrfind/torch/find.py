@@ -40,7 +40,8 @@ from lrfind.torch import distributed
 from lrfind.torch.batches import ForwardFn, LossFn
 from lrfind.torch.passes import Batches, LoaderGenerators
 from lrfind.torch.snapshot import Snapshot
-from lrfind.torch.trainer import Trainer, Training, check_job, check_loss, check_val_batches
+from lrfind.torch.trainer import Trainer
+from lrfind.torch.training import Training, check_job, check_loss, check_val_batches
 
 logger = logging.getLogger(__name__)
 

@@ -61,7 +61,7 @@ from lrfind.torch.find import resolve_skip_frozen, snapshot_options
 from lrfind.torch.passes import LoaderGenerators
 from lrfind.torch.snapshot import Snapshot
 from lrfind.torch.spread import Plan
-from lrfind.torch.trainer import Training, check_job, check_loss
+from lrfind.torch.training import Training, check_job, check_loss
 
 __all__ = ["SchedulerFactory", "check", "grid_search", "train_at"]
 
