@@ -17,12 +17,10 @@ import json
 import multiprocessing
 import os
 import signal
-import tempfile
 import threading
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,23 +40,6 @@ QUIET: dict[str, Any] = {
     "num_steps": 8,
     "diverge_factor": 1e6,
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private temporary folder (disk snapshots land here); must end empty."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 def _record(category: str, outcome: str, how: str | None = None) -> None:

@@ -49,12 +49,9 @@ class Calls:
 
 
 @pytest.fixture
-def tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty directory that ``tempfile`` uses for everything."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
+def tmp(scratch: Path) -> Path:
+    """An empty directory that ``tempfile`` uses for everything (conftest's ``scratch``)."""
+    return scratch
 
 
 @pytest.fixture
