@@ -115,7 +115,7 @@ def test_the_option_defaults_are_what_the_adapter_does() -> None:
     ``find``, the grid and the check do with an option left out."""
     torch = pytest.importorskip("torch")
     from lrfind.torch.find import snapshot_options
-    from lrfind.torch.training import Training
+    from lrfind.torch.trainer import Training
 
     assert sorted(TRAIN_DEFAULTS) == sorted(TrainOptions.__optional_keys__)
     assert sorted(SNAPSHOT_DEFAULTS) == sorted(SnapshotOptions.__optional_keys__)
