@@ -90,6 +90,41 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+def train_by_hand(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Any,
+    val_data: Any,
+    steps: int,
+    rng: torch.Tensor,
+    scheduler: Any = None,
+) -> float:
+    """A grid point's protocol written out by hand: ``steps`` optimizer steps of the MSE
+    over ``data`` (restarted when it runs out, its order drawn after the torch RNG state is
+    set to ``rng``), ``scheduler`` stepped after each, then the loss on ``val_data[0]``."""
+    torch.random.set_rng_state(rng)
+    done = 0
+    while done < steps:
+        for x, y in data:
+            optimizer.zero_grad(set_to_none=True)
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            done += 1
+            if done == steps:
+                break
+    with torch.no_grad():
+        x, y = val_data[0]
+        return float(torch.nn.functional.mse_loss(model(x), y))
+
+
+@pytest.fixture
+def by_hand() -> Callable[..., float]:
+    """:func:`train_by_hand`, the reference a grid search is compared with."""
+    return train_by_hand
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
