@@ -17,7 +17,7 @@ if importlib.util.find_spec("torch") is not None:
 def snapshots_taken(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Every ``Snapshot`` that ``find`` takes during the test, in order (a spy on
     ``Snapshot.take``): to check what a command line or an integration passed on."""
-    from lrfind.torch.state import Snapshot
+    from lrfind.torch.snapshot import Snapshot
 
     taken: list[object] = []
     take = Snapshot.take

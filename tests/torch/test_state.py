@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lrfind.errors import LRFindError
-from lrfind.torch.state import Snapshot
+from lrfind.torch.snapshot import Snapshot
 
 
 class WithExtras(torch.nn.Module):

@@ -35,7 +35,7 @@ from lrfind.options import IntegrationOptions, JobConfig
 from lrfind.result import Result
 from lrfind.torch import distributed
 from lrfind.torch.find import find_configured
-from lrfind.torch.trainer import check_val_batches
+from lrfind.torch.training import check_val_batches
 
 __all__ = ["NotApplied", "apply", "find", "schedule_settings"]
 

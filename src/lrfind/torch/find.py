@@ -35,9 +35,11 @@ from lrfind.options import (
 from lrfind.result import Result
 from lrfind.sweep import run_sweep
 from lrfind.torch import distributed
-from lrfind.torch.batches import Batches, ForwardFn, LoaderGenerators, LossFn
-from lrfind.torch.state import Snapshot
-from lrfind.torch.trainer import Trainer, Training, check_job, check_loss, check_val_batches
+from lrfind.torch.batches import ForwardFn, LossFn
+from lrfind.torch.passes import Batches, LoaderGenerators
+from lrfind.torch.snapshot import Snapshot
+from lrfind.torch.trainer import Trainer
+from lrfind.torch.training import Training, check_job, check_loss, check_val_batches
 
 logger = logging.getLogger(__name__)
 

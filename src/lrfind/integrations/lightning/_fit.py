@@ -27,8 +27,8 @@ from lrfind.integrations.lightning._settings import (
 from lrfind.integrations.lightning._sweep import sweep_in_fit
 from lrfind.options import IntegrationOptions, JobConfig
 from lrfind.result import Result
-from lrfind.torch.batches import LoaderGenerators
-from lrfind.torch.state import RngState
+from lrfind.torch.passes import LoaderGenerators
+from lrfind.torch.rng import RngState
 
 
 class _SweepThenLeave(pl.Callback):

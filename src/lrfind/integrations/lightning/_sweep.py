@@ -24,8 +24,8 @@ from lrfind.integrations.lightning._step import TrainingStep, Transferred, muted
 from lrfind.options import JobConfig
 from lrfind.result import Result
 from lrfind.torch import distributed
-from lrfind.torch.batches import LoaderGenerators
 from lrfind.torch.find import find_configured
+from lrfind.torch.passes import LoaderGenerators
 
 
 def _sweep(
