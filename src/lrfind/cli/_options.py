@@ -54,6 +54,17 @@ def formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32, width=88)
 
 
+def add_command(
+    commands: Any, name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """A subcommand's parser: ``summary`` in ``lrfind --help``, ``description`` (its
+    examples) in ``lrfind NAME --help``, laid out as written."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, formatter_class=formatter, description=description
+    )
+    return parser
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

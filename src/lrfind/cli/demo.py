@@ -12,9 +12,9 @@ import lrfind
 from lrfind.cli._errors import EXIT_OK, UsageError
 from lrfind.cli._options import (
     DEFAULT_GRID,
+    add_command,
     add_output_options,
     add_sweep_options,
-    formatter,
     parse_lrs,
     positive_int,
     sweep_options,
@@ -54,11 +54,8 @@ examples:
 
 def register(commands: Any) -> None:
     """Add ``demo`` to the command parsers."""
-    demo = commands.add_parser(
-        "demo",
-        help="the range test on a built-in task (digits MLP), no download",
-        formatter_class=formatter,
-        description=DESCRIPTION,
+    demo = add_command(
+        commands, "demo", "the range test on a built-in task (digits MLP), no download", DESCRIPTION
     )
     demo.add_argument(
         "--optimizer",

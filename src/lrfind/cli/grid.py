@@ -10,11 +10,11 @@ from lrfind.cli._errors import EXIT_OK, guarded
 from lrfind.cli._options import (
     DEFAULT_GRID,
     SETUP_HELP,
+    add_command,
     add_memory_options,
     add_output_options,
     add_training_options,
     finite_float,
-    formatter,
     load_setup,
     memory_options,
     parse_lrs,
@@ -57,11 +57,8 @@ to 0 over the last {WSD_DECAY:.0%}
 
 def register(commands: Any) -> None:
     """Add ``grid`` to the command parsers."""
-    grid = commands.add_parser(
-        "grid",
-        help="the grid-search baseline on your set-up file",
-        formatter_class=formatter,
-        description=DESCRIPTION,
+    grid = add_command(
+        commands, "grid", "the grid-search baseline on your set-up file", DESCRIPTION
     )
     grid.add_argument("setup", metavar="SETUP.py[:FACTORY]", help="set-up file and factory")
     grid.add_argument(

@@ -9,7 +9,7 @@ from typing import Any
 
 import lrfind
 from lrfind.cli._errors import EXIT_OK, UsageError, one_line
-from lrfind.cli._options import EMA_HELP, formatter
+from lrfind.cli._options import EMA_HELP, add_command
 from lrfind.cli._output import charset, figure, report_files, save_png, terminal_width, use_color
 from lrfind.cli.report import suggestions_table
 from lrfind.suggest import METHODS
@@ -28,11 +28,8 @@ examples:
 
 def register(commands: Any) -> None:
     """Add ``plot`` to the command parsers."""
-    plot = commands.add_parser(
-        "plot",
-        help="re-plot a saved result (lr_find.json or grid.json)",
-        formatter_class=formatter,
-        description=DESCRIPTION,
+    plot = add_command(
+        commands, "plot", "re-plot a saved result (lr_find.json or grid.json)", DESCRIPTION
     )
     plot.add_argument("result", metavar="RESULT.json", help="a saved result")
     plot.add_argument("-o", "--output", metavar="PNG", help="write the plot to this PNG")

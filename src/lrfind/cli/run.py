@@ -13,11 +13,11 @@ from typing import Any
 from lrfind.cli._errors import EXIT_OK, UsageError, guarded
 from lrfind.cli._options import (
     SETUP_HELP,
+    add_command,
     add_memory_options,
     add_output_options,
     add_sweep_options,
     add_training_options,
-    formatter,
     job_options,
     load_setup,
     positive_int,
@@ -47,12 +47,7 @@ examples:
 
 def register(commands: Any) -> None:
     """Add ``run`` to the command parsers."""
-    parser = commands.add_parser(
-        "run",
-        help="the range test on your own set-up file",
-        formatter_class=formatter,
-        description=DESCRIPTION,
-    )
+    parser = add_command(commands, "run", "the range test on your own set-up file", DESCRIPTION)
     parser.add_argument("setup", metavar="SETUP.py[:FACTORY]", help="set-up file and factory")
     add_sweep_options(parser)
     train = add_training_options(parser)
