@@ -216,6 +216,10 @@ class Pick:
     loss: float | None = None
     """Set for the learning-rate-free optimizers: the validation loss of their own run
     (there is no lr to train)."""
+    branch: str | None = None
+    """Which branch of ``auto`` decided (:attr:`lrfind.suggest.Suggestion.branch`); ``None``
+    for the other methods, and in a pick cached before the field existed (then
+    :func:`branch_of` reads it from the reason)."""
 
 
 @dataclass
@@ -268,7 +272,9 @@ def lrfind_picks(task: suite.Task, seed: int, repeats: int) -> dict[str, Pick]:
     for name in names:
         found = result.suggest(name)
         interval = result.interval(name) if repeats > 1 else None
-        picks[name] = Pick(found.lr, steps, found.confidence, found.reason, interval)
+        picks[name] = Pick(
+            found.lr, steps, found.confidence, found.reason, interval, branch=found.branch
+        )
     return picks
 
 
@@ -312,27 +318,22 @@ def searched(task: suite.Task, seed: int, k: int, memo: Memo) -> Pick:
 SEARCHES = tuple(f"random search k={k}" for k in notuning.SEARCH_KS)
 
 
-def branch_of(found: Any) -> str:
-    """Which branch of ``auto`` (:class:`lrfind.suggest.Placement`) decided a pick.
+def branch_of(pick: Pick) -> str:
+    """Which branch of ``auto`` (:class:`lrfind.suggest.Placement`) decided a pick: the
+    :attr:`Pick.branch` the suggestion carried, or, for a pick cached before the field,
+    its reason text mapped by its wording (reasons written before #30, "blew up" and
+    "no blow-up", too).
 
-    ``found`` is a :class:`~lrfind.suggest.Suggestion`, which says so itself (``branch``,
-    since #29), or the reason text of a pick cached before that, mapped by its wording
-    (reasons written before #30, "blew up" and "no blow-up", too).
-
-    >>> from lrfind.suggest import Suggestion
-    >>> branch_of(Suggestion(1e-3, 4, "auto", "reworded", 0.8, "formula"))
+    >>> branch_of(Pick(1e-3, 100, 0.8, "reworded", branch="formula"))
     'formula'
-
-    >>> branch_of("0.6 decades below where the loss started to rise steeply")
+    >>> branch_of(Pick(1e-3, 100, 0.8, "0.6 decades below where the loss started to rise steeply"))
     'blow-up backoff'
-    >>> branch_of("2 decades below where the loss blew up"), branch_of("flat curve: x")
-    ('blow-up backoff', 'flat')
-    >>> branch_of("no steep rise in the sweep: 0.4 decades below where the loss levelled off")
-    'no blow-up'
+    >>> branch_of(Pick(None, 100, 0.0, "flat curve: x"))
+    'flat'
     """
-    if not isinstance(found, str):
-        return found.branch if found.branch is not None else "other: " + found.reason[:40]
-    reason = found
+    if pick.branch is not None:
+        return pick.branch
+    reason = pick.note
     prefixes = (
         ("placed by the descent", "formula"),
         ("no steep rise in the sweep", "no blow-up"),
@@ -913,7 +914,7 @@ def branch_section(scores: list[TaskScore], method: str = "auto") -> list[str]:
     rows: dict[str, list[float]] = {}
     for s in scores:
         for pick, regret in zip(s.picks[method], s.seed_regrets(method), strict=True):
-            rows.setdefault(branch_of(pick.note), []).append(regret)
+            rows.setdefault(branch_of(pick), []).append(regret)
     total = sum(len(v) for v in rows.values())
     lines = [
         "| branch | sweeps | share | median regret | worst regret |",
