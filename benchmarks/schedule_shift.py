@@ -30,13 +30,14 @@ import torch
 
 import ground_truth
 import quality
-import tasks as suite
+from lrbench import tier1
+from lrbench.protocol import LOCAL, Memo, Task, grid_means
 
 HERE = Path(__file__).resolve().parent
 SEEDS = (0, 1)
 
 
-def onecycle_best(task: suite.Task) -> tuple[float, float, float]:
+def onecycle_best(task: Task) -> tuple[float, float, float]:
     """(best lr, L*, L0) of the committed OneCycle grid, on :data:`SEEDS`."""
     data = quality.load_grid(task)
     keep = [data["seeds"].index(s) for s in SEEDS]
@@ -50,7 +51,7 @@ def onecycle_best(task: suite.Task) -> tuple[float, float, float]:
     return float(data["grid"][best]), float(means[best]), untrained
 
 
-def schedule_best(task: suite.Task, schedule: str) -> tuple[float, float, float] | None:
+def schedule_best(task: Task, schedule: str) -> tuple[float, float, float] | None:
     """(best lr, L*, L0) under ``schedule``, or ``None`` while its grid is incomplete."""
     study = ground_truth.STUDIES["schedules"]
     mine = study.by_name(task.name)
@@ -58,14 +59,14 @@ def schedule_best(task: suite.Task, schedule: str) -> tuple[float, float, float]
         data = ground_truth.as_grid(mine, schedule, SEEDS, study)
     except ground_truth.Incomplete:
         return None
-    means, untrained = quality.grid_means(data)
+    means, untrained = grid_means(data)
     best = int(np.argmin(means))
     return float(data["grid"][best]), float(means[best]), untrained
 
 
 def first_picks(tier: int = 1) -> dict[str, list[float | None]]:
     """``auto``'s one-sweep pick per task and seed (run 1 of the instability sweeps)."""
-    store = quality.LOCAL / f"instability-tier{tier}.json"
+    store = LOCAL / f"instability-tier{tier}.json"
     cache: dict[str, Any] = json.loads(store.read_text()) if store.exists() else {}
     picks: dict[str, list[float | None]] = {}
     for key, runs in cache.items():
@@ -79,11 +80,11 @@ def main() -> None:
     torch.set_num_threads(1)
     start = time.perf_counter()
     picks = first_picks()
-    memo = quality.Memo(quality.LOCAL / "trainings-tier1.json")
+    memo = Memo(LOCAL / "trainings-tier1.json")
     shifts: dict[str, dict[str, float]] = {}
     scored: dict[str, dict[str, tuple[float, float, float]]] = {}
     for schedule in ground_truth.SHIFT_SCHEDULES:
-        for task in suite.TASKS:
+        for task in tier1.TASKS:
             found = schedule_best(task, schedule)
             if found is None:
                 continue
@@ -92,14 +93,14 @@ def main() -> None:
             scored.setdefault(schedule, {})[task.name] = found
     rows = []
     for schedule, per_task in shifts.items():
-        fit = [v for name, v in per_task.items() if name in suite.FIT]
+        fit = [v for name, v in per_task.items() if name in tier1.FIT_NAMES]
         correction = float(np.median(fit)) if fit else 0.0
         regrets: dict[str, list[float]] = {"as is": [], "corrected": []}
         held: dict[str, list[float]] = {"as is": [], "corrected": []}
         for name in per_task:
             if name not in picks or any(p is None for p in picks[name]):
                 continue
-            task = dataclasses.replace(suite.by_name(name), schedule=schedule)
+            task = dataclasses.replace(tier1.by_name(name), schedule=schedule)
             _, l_star, l0 = scored[schedule][name]
             for label, factor in (("as is", 1.0), ("corrected", 10.0**correction)):
                 losses = [
@@ -109,7 +110,7 @@ def main() -> None:
                 ]
                 regret = (float(np.mean(losses)) - l_star) / (l0 - l_star)
                 regrets[label].append(regret)
-                if name not in suite.FIT:
+                if name not in tier1.FIT_NAMES:
                     held[label].append(regret)
             memo.save()
         rows.append((schedule, per_task, correction, regrets, held))
@@ -153,7 +154,7 @@ def render(rows: list[Any], seconds: float) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for schedule, per_task, _, _, _ in rows:
-        held = [v for n, v in per_task.items() if n not in suite.FIT]
+        held = [v for n, v in per_task.items() if n not in tier1.FIT_NAMES]
         median_held = f"{np.median(held):+.2f}" if held else "—"
         lines.append(f"| {schedule} | {_stats(list(per_task.values()))} | {median_held} |")
     lines += [

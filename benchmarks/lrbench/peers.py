@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-import tasks as suite
+from lrbench import protocol
 
 FASTAI_FUNCS = ("valley", "slide", "minimum", "steep")
 ROWS = (
@@ -50,14 +50,14 @@ class Found:
     note: str = ""
 
 
-def _loader(task: suite.Task, seed: int) -> DataLoader[Any]:
+def _loader(task: protocol.Task, seed: int) -> DataLoader[Any]:
     x, y, _, _ = task.data()
     generator = torch.Generator().manual_seed(seed + 1000)
     dataset = TensorDataset(x, y)
     return DataLoader(dataset, batch_size=task.batch_size, shuffle=True, generator=generator)
 
 
-def _valid_loader(task: suite.Task) -> DataLoader[Any]:
+def _valid_loader(task: protocol.Task) -> DataLoader[Any]:
     _, _, x, y = task.data()
     return DataLoader(TensorDataset(x, y), batch_size=256)
 
@@ -87,7 +87,7 @@ def _quiet() -> Any:
             logging.disable(previous)
 
 
-def fastai(task: suite.Task, seed: int) -> dict[str, Found]:
+def fastai(task: protocol.Task, seed: int) -> dict[str, Found]:
     """fastai ``lr_find`` with ``suggest_funcs=(valley, slide, minimum, steep)``."""
     from fastai.callback.schedule import minimum, slide, steep, valley
     from fastai.data.core import DataLoaders
@@ -97,7 +97,7 @@ def fastai(task: suite.Task, seed: int) -> dict[str, Found]:
     def make_opt(params: Any, lr: float, **_: Any) -> torch.optim.Optimizer:
         return task.optimizer(list(params), lr)
 
-    model, _, _ = suite.fresh(task, seed, 1e-3)
+    model, _, _ = protocol.fresh(task, seed, 1e-3)
     dls = DataLoaders(_loader(task, seed), _valid_loader(task), device=torch.device("cpu"))
     with tempfile.TemporaryDirectory() as tmp, _quiet():
         learn = Learner(
@@ -114,7 +114,7 @@ def fastai(task: suite.Task, seed: int) -> dict[str, Found]:
     return {f"fastai {name}": Found(_finite(values[name]), steps) for name in FASTAI_FUNCS}
 
 
-def torch_lr_finder(task: suite.Task, seed: int) -> dict[str, Found]:
+def torch_lr_finder(task: protocol.Task, seed: int) -> dict[str, Found]:
     """torch-lr-finder's ``range_test`` and ``plot(suggest_lr=True)``."""
     import matplotlib
 
@@ -122,7 +122,7 @@ def torch_lr_finder(task: suite.Task, seed: int) -> dict[str, Found]:
     import matplotlib.pyplot as plt
     from torch_lr_finder import LRFinder
 
-    model, _, _ = suite.fresh(task, seed, 1e-7)
+    model, _, _ = protocol.fresh(task, seed, 1e-7)
     optimizer = task.optimizer(list(model.parameters()), 1e-7)
     with _quiet():
         finder = LRFinder(model, optimizer, task.loss_fn(), device="cpu")
@@ -138,7 +138,7 @@ def torch_lr_finder(task: suite.Task, seed: int) -> dict[str, Found]:
     return {"torch-lr-finder": Found(lr, steps, "" if lr else "no suggestion")}
 
 
-def lightning(task: suite.Task, seed: int) -> dict[str, Found]:
+def lightning(task: protocol.Task, seed: int) -> dict[str, Found]:
     """Lightning's ``Tuner.lr_find`` and ``suggestion()``."""
     import lightning.pytorch as pl
     from lightning.pytorch.tuner import Tuner
@@ -160,7 +160,7 @@ def lightning(task: suite.Task, seed: int) -> dict[str, Found]:
         def configure_optimizers(self) -> torch.optim.Optimizer:
             return task.optimizer(list(self.parameters()), self.lr)
 
-    model, _, _ = suite.fresh(task, seed, 1e-3)
+    model, _, _ = protocol.fresh(task, seed, 1e-3)
     with tempfile.TemporaryDirectory() as tmp, _quiet():
         trainer = pl.Trainer(
             accelerator="cpu",
@@ -177,7 +177,7 @@ def lightning(task: suite.Task, seed: int) -> dict[str, Found]:
     return {"lightning": Found(lr, steps, "" if lr else "no suggestion")}
 
 
-ADAPTERS: dict[str, tuple[str, Callable[[suite.Task, int], dict[str, Found]]]] = {
+ADAPTERS: dict[str, tuple[str, Callable[[protocol.Task, int], dict[str, Found]]]] = {
     "fastai": ("fastai.learner", fastai),
     "torch-lr-finder": ("torch_lr_finder", torch_lr_finder),
     "lightning": ("lightning.pytorch", lightning),
@@ -201,7 +201,7 @@ def installed() -> dict[str, str | None]:
     return versions
 
 
-def run_all(task: suite.Task, seed: int, versions: dict[str, str | None]) -> dict[str, Found]:
+def run_all(task: protocol.Task, seed: int, versions: dict[str, str | None]) -> dict[str, Found]:
     """Every installed peer's suggestions for one task and seed (errors become notes)."""
     out: dict[str, Found] = {}
     for name, (_, adapter) in ADAPTERS.items():
