@@ -45,6 +45,7 @@ import ground_truth
 import sweeps_real
 from lrbench import notuning, peers, protocol, tier1, tier2, tier3
 from lrbench.protocol import FIT, LOCAL, Memo, Task, grid_means
+from lrbench.stats import spearman
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -344,25 +345,6 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     if value is None or not math.isfinite(value):
         return "—"
     return f"{value:.{digits}f}"
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    """Spearman rank correlation (average ranks for ties)."""
-
-    def ranks(values: list[float]) -> np.ndarray:
-        array = np.asarray(values, dtype=np.float64)
-        order = np.argsort(array, kind="stable")
-        out = np.empty(len(array))
-        out[order] = np.arange(len(array), dtype=np.float64)
-        for value in np.unique(array):
-            tied = array == value
-            out[tied] = out[tied].mean()
-        return out
-
-    ra, rb = ranks(a), ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def summary_table(scores: list[TaskScore], methods: list[str], notes: dict[str, str]) -> list[str]:

@@ -32,9 +32,9 @@ import fit_auto
 import numpy as np
 import numpy.typing as npt
 import torch
-from scipy.stats import spearmanr
 
 from lrbench import protocol, tier1
+from lrbench.stats import spearman
 from lrfind.smoothing import centred_smooth
 
 sg = importlib.import_module("lrfind.suggest")  # ``lrfind.suggest`` is also a function
@@ -205,7 +205,7 @@ CANDIDATES = (
 def rho(conf: FloatArray, regret: FloatArray) -> float:
     if np.ptp(conf) == 0:
         return math.nan
-    return float(spearmanr(conf, regret).statistic)
+    return spearman(list(conf), list(regret))
 
 
 def cluster_ci(
