@@ -8,7 +8,7 @@ when the first is unsure (its confidence below a threshold)?
 For every task of a tier and each of its seeds, one sweep with ``repeats=5`` (five data
 orders from the same start; ``Result.runs`` keeps each) gives each run's ``auto`` pick
 and confidence. The policies are scored offline from those runs, each pick trained for
-real under the tier's protocol (:func:`tasks.train`, memoized) and scored by normalized
+real under the tier's protocol (:func:`lrbench.protocol.train`, memoized) and scored by normalized
 regret against the committed grids, as :mod:`quality` does:
 
 - ``one sweep``: run 1 alone (today's default);

@@ -1,10 +1,11 @@
 """Quality benchmark: every suggestion against the grid search's best, in one run.
 
-For each task of :mod:`tasks` and each seed: lrfind's range test (``lrfind.find`` with
-its defaults; once with ``repeats=1`` and once with ``repeats=3``), every lrfind
+For each task of a tier (:mod:`lrbench.tier1`, ``tier2``, ``tier3``) and each seed:
+lrfind's range test (``lrfind.find`` with its defaults; once with ``repeats=1`` and
+once with ``repeats=3``), every lrfind
 method's suggestion, Karpathy's constant 3e-4, and the peers' own suggestions with
-their documented defaults (:mod:`peers`, when installed). Every suggestion is trained
-for real under the grid's protocol (:func:`tasks.train`) and scored by its normalized
+their documented defaults (:mod:`lrbench.peers`, when installed). Every suggestion is trained
+for real under the grid's protocol (:func:`lrbench.protocol.train`) and scored by its normalized
 regret ``(L - L*) / (L0 - L*)``, with L the validation loss (mean over the seeds),
 L* the best of the grid (cached in ``benchmarks/cache/``, one JSON file per task) and L0 the
 untrained loss. A second grid search on other seeds (``benchmarks/cache/other-seeds/``)

@@ -8,8 +8,8 @@ make trainings reusable across candidate rules, a suggestion is rounded to a lat
 :data:`LATTICE` learning rates per decade (at most 1/24 decade away) before training;
 the trainings are cached in ``benchmarks/.cache/fit-trainings.json``.
 
-Only the ``fit`` tasks (``tasks.FIT``) are scored unless ``--all`` is given: the held-out
-half must not be used to choose anything.
+Only the ``fit`` tasks (``lrbench.tier1.FIT_NAMES``) are scored unless ``--all`` is given:
+the held-out half must not be used to choose anything.
 
     python benchmarks/research/fit_auto.py            # auto as it is now, on the fit tasks
     python benchmarks/research/fit_auto.py --all      # ... on every task (a check, not a fit)

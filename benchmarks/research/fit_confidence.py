@@ -1,8 +1,8 @@
 """Research: which uncertainty measure of ``auto``'s suggestion predicts its regret?
 
 Issue #5 asks for a ``confidence`` that goes with the regret of the suggestion. This
-script scores candidate measures on the ``fit`` tasks only (``tasks.FIT``; the held-out
-tasks are never loaded): for every (task, seed) range-test curve of ``lrfind.find``'s
+script scores candidate measures on the ``fit`` tasks only (``lrbench.tier1.FIT_NAMES``;
+the held-out tasks are never loaded): for every (task, seed) range-test curve of ``lrfind.find``'s
 defaults (``repeats=1``, cached by ``fit_auto.py``) it computes ``auto``'s suggestion,
 the normalized regret of training with it (per sweep, on ``fit_auto``'s lattice of
 trainings), and each candidate, then prints
@@ -15,7 +15,7 @@ trainings), and each candidate, then prints
 - a leave-one-task-out check of the chosen mapping to [0, 1] and of its low-confidence
   threshold.
 
-    cd benchmarks && ../.venv/bin/python fit_confidence.py
+    python benchmarks/research/fit_confidence.py
 """
 
 from __future__ import annotations

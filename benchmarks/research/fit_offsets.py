@@ -9,13 +9,13 @@ explains part of that per-task offset, and whether a corrected rule
 ``auto' = auto * 10 ** c_group`` with ``c_group`` fitted leave-one-TASK-out beats ``auto``
 on normalized regret.
 
-Only the ``fit`` tasks (``tasks.FIT``) are used; the held-out tasks' curves, grids and
+Only the ``fit`` tasks (``lrbench.tier1.FIT_NAMES``) are used; the held-out tasks' curves, grids and
 trainings are dropped unread. Nothing is trained: every score comes from lattice
 trainings already cached in ``.cache/fit-trainings.json`` (``fit_auto.py``); a lattice
 point that is not cached is replaced by its nearest cached neighbour within 1/12 decade
 or counted as missing.
 
-    cd benchmarks && ../.venv/bin/python fit_offsets.py [--perms 100]   # ~15 s / ~75 s
+    python benchmarks/research/fit_offsets.py [--perms 100]   # ~15 s / ~75 s
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``auto``'s misses are per task (the gap between its pick and each seed's best lattice lr
 spreads ~0.5 decades across tasks, ~0.14 within a task's seeds) and no feature known at
 call time predicts them. This script asks whether a few short trainings, started from the
-sweep's own initial state (``tasks.fresh(task, seed, ...)``: same init, same batch order),
+sweep's own initial state (``protocol.fresh(task, seed, ...)``: same init, same batch order),
 at candidate lrs ``pick * 10 ** d`` can tell which shift of the pick is best.
 
 For every fit sweep (40 tasks x 3 seeds, repeats=1 curves) and every candidate
@@ -20,9 +20,9 @@ validation data is used). A rule picks a candidate from the losses; its lr is ro
 the 12/decade lattice and scored with the cached protocol trainings of ``fit_auto.py``
 (a missing lattice point is trained with ``fit_auto.Judge``, which caches it).
 
-Only ``tasks.FIT`` is touched. Probe losses are cached in ``.cache/probe.json``.
+Only ``lrbench.tier1.FIT_NAMES`` is touched. Probe losses are cached in ``.cache/probe.json``.
 
-    cd benchmarks && ../.venv/bin/python fit_probe.py
+    python benchmarks/research/fit_probe.py
 """
 
 from __future__ import annotations

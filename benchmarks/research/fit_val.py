@@ -13,7 +13,7 @@ Only the ``fit`` tasks are used. Scoring trains at the suggestion rounded to 1/1
 (``fit_auto.Judge``, cached in ``.cache/fit-trainings.json``). Nothing here changes
 ``auto``.
 
-    cd benchmarks && ../.venv/bin/python fit_val.py     # ~1 min with a warm cache
+    python benchmarks/research/fit_val.py     # ~1 min with a warm cache
 """
 
 from __future__ import annotations
