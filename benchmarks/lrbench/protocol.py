@@ -361,6 +361,23 @@ def regret(loss: float, l_star: float, l0: float) -> float:
     return (loss - l_star) / (l0 - l_star)
 
 
+def time_trainings(tasks: tuple[Task, ...], lr_of: Callable[[Task], float]) -> None:
+    """Print one training of each task at ``lr_of(task)``, timed, with its loss and L0 (the
+    tiers' mains: how long a grid point takes on this machine)."""
+    torch.set_num_threads(1)
+    for task in tasks:
+        task.data()
+        lr = lr_of(task)
+        start = time.perf_counter()
+        loss = train(task, lr, 0)
+        seconds = time.perf_counter() - start
+        untrained = untrained_loss(task, 0)
+        print(
+            f"{task.name:30s} {seconds:7.2f}s  lr {lr:.1e}  val {loss:.4f}  L0 {untrained:.4f}",
+            flush=True,
+        )
+
+
 # ---------------------------------------------------------------- the range test
 
 

@@ -15,9 +15,6 @@ fitted on them.
 
 from __future__ import annotations
 
-import time
-
-import torch
 from torch import nn
 
 from lrbench import protocol
@@ -1371,14 +1368,7 @@ def by_name(name: str) -> Task:
 
 
 def main() -> None:
-    torch.set_num_threads(1)
-    for task in TASKS:
-        task.data()
-        start = time.perf_counter()
-        loss = protocol.train(task, 1e-2, 0)
-        seconds = time.perf_counter() - start
-        untrained = protocol.untrained_loss(task, 0)
-        print(f"{task.name:28s} {seconds:6.2f}s  val loss {loss:.4f}  L0 {untrained:.4f}")
+    protocol.time_trainings(TASKS, lambda task: 1e-2)
 
 
 if __name__ == "__main__":

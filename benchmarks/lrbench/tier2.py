@@ -17,7 +17,6 @@ training of a 1M model takes minutes on this benchmark's 2 CPUs, and a grid need
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 from functools import cache
 
@@ -419,15 +418,7 @@ def by_name(name: str) -> Task:
 
 
 def main() -> None:
-    torch.set_num_threads(1)
-    for task in TASKS:
-        task.data()
-        start = time.perf_counter()
-        lr = task.grid[len(task.grid) // 2]
-        loss = protocol.train(task, lr, 0)
-        seconds = time.perf_counter() - start
-        untrained = protocol.untrained_loss(task, 0)
-        print(f"{task.name:30s} {seconds:6.2f}s  lr {lr:.1e} val {loss:.4f}  L0 {untrained:.4f}")
+    protocol.time_trainings(TASKS, lambda task: task.grid[len(task.grid) // 2])
 
 
 if __name__ == "__main__":

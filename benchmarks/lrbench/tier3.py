@@ -15,8 +15,6 @@ on); the other eight are held out.
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 from lrbench import protocol, real_model
@@ -101,13 +99,7 @@ def by_name(name: str) -> Task:
 
 
 def main() -> None:
-    torch.set_num_threads(1)
-    for task in TASKS:
-        task.data()
-        start = time.perf_counter()
-        loss = protocol.train(task, 1e-4, 0)
-        seconds = time.perf_counter() - start
-        print(f"{task.name:28s} {seconds:7.1f}s  val loss {loss:.4f}", flush=True)
+    protocol.time_trainings(TASKS, lambda task: 1e-4)
 
 
 if __name__ == "__main__":
