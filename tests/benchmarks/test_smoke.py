@@ -157,3 +157,21 @@ def test_tier3_trains_and_sweeps_a_tiny_bert(name: str) -> None:
     result = protocol.sweep(dataclasses.replace(task, budget=6), 0, repeats=1)
     assert len(result.lrs) > 3
     assert np.isfinite(result.losses[0])
+
+
+def test_tier3_model_package_is_the_one_the_committed_grids_were_trained_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the registry package is installed (the ``bench`` extra; CI installs ``dev``):
+    its weights are the ones every committed tier-3 grid records."""
+    pytest.importorskip("all_minilm_l6_v2")
+    from lrbench import real_model
+
+    monkeypatch.setattr(real_model, "STORE", tmp_path)
+    real_model.fingerprint.cache_clear()
+    recipes = {
+        json.loads(path.read_text(encoding="utf-8")).get("recipe")
+        for path in (CACHE / "real").glob("*.json")
+    }
+    assert recipes == {real_model.fingerprint()}
+    real_model.fingerprint.cache_clear()
