@@ -37,7 +37,6 @@ import ctypes
 import dataclasses
 import gc
 import importlib
-import io
 import json
 import os
 import platform
@@ -62,6 +61,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lrbench import peers
 from lrfind.torch.state import Snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -268,57 +268,25 @@ def run_lrfind(
 
 def run_torch_lr_finder(ctx: Context) -> int:
     """torch-lr-finder: ``LRFinder(...).range_test(...)`` then ``reset()``."""
-    from torch_lr_finder import LRFinder
-
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        finder = LRFinder(ctx.model, ctx.optimizer, ctx.loss_fn, device="cpu")
-        finder.range_test(
-            ctx.loader,
-            start_lr=START_LR,
-            end_lr=END_LR,
-            num_iter=ctx.steps,
-            step_mode="exp",
-            diverge_th=DIVERGE_FACTOR,
-        )
-        finder.reset()
-    return len(finder.history["lr"])
+    return peers.torch_lr_finder_steps(
+        ctx.model, ctx.optimizer, ctx.loss_fn, ctx.loader, ctx.steps, START_LR, END_LR,
+        DIVERGE_FACTOR,
+    )  # fmt: skip
 
 
 def _fastai_learner(ctx: Context) -> Any:
-    for patches in ("fastai.callback.progress", "fastai.callback.schedule"):
-        importlib.import_module(patches)  # they add Learner.no_bar and Learner.lr_find
-    from fastai.data.core import DataLoaders
-    from fastai.learner import Learner
-    from fastai.optimizer import OptimWrapper
-
+    """The context's fastai ``Learner``, built once (outside what is measured)."""
     if ctx.learner is None:
         ctx.workdir = tempfile.mkdtemp(prefix="lrfind-bench-fastai-")
-        dls = DataLoaders(ctx.loader, ctx.loader)
-        ctx.learner = Learner(
-            dls,
-            ctx.model,
-            loss_func=ctx.loss_fn,
-            opt_func=partial(OptimWrapper, opt=torch.optim.AdamW),
-            lr=TRAIN_LR,
-            path=ctx.workdir,
+        ctx.learner = peers.fastai_learner(
+            ctx.loader, ctx.model, ctx.loss_fn, TRAIN_LR, ctx.workdir
         )
     return ctx.learner
 
 
 def run_fastai(ctx: Context) -> int:
     """fastai: ``Learner.lr_find`` (plain torch DataLoaders, torch AdamW wrapped)."""
-    learn = _fastai_learner(ctx)
-    with (
-        warnings.catch_warnings(),
-        contextlib.redirect_stdout(io.StringIO()),
-        contextlib.redirect_stderr(io.StringIO()),
-        learn.no_bar(),
-    ):
-        warnings.simplefilter("ignore")
-        learn.lr_find(
-            start_lr=START_LR, end_lr=END_LR, num_it=ctx.steps, stop_div=False, show_plot=False
-        )
-    return len(learn.recorder.lrs)
+    return peers.fastai_steps(_fastai_learner(ctx), ctx.steps, START_LR, END_LR)
 
 
 METHODS: dict[str, Callable[[Context], int]] = {
@@ -328,18 +296,16 @@ METHODS: dict[str, Callable[[Context], int]] = {
     "torch-lr-finder": run_torch_lr_finder,
     "fastai": run_fastai,
 }
-PEERS = {"torch-lr-finder": "torch_lr_finder", "fastai": "fastai.learner"}
+PEERS = ("torch-lr-finder", "fastai")
+"""The peers this benchmark times (:mod:`lrbench.peers`; Lightning's finder is not timed)."""
 
 
 def available_methods() -> tuple[list[str], dict[str, str]]:
     """The methods that can run here, and why the others cannot."""
     names, missing = ["plain", "lrfind", "lrfind disk"], {}
-    for name, module in PEERS.items():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                importlib.import_module(module)
-        except ImportError:
+    versions = peers.installed()
+    for name in PEERS:
+        if versions[name] is None:
             missing[name] = "not installed"
         else:
             names.append(name)

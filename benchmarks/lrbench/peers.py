@@ -13,11 +13,18 @@ Each is imported lazily: when a peer is missing, its rows say ``not installed``
 (``pip install -e ".[bench]"`` installs them all). Every adapter takes a task and a
 seed, builds the same seeded model as the lrfind sweep and the grid, and returns a
 :class:`Found` per suggestion.
+
+The overhead benchmark runs the same peers differently, as a cost to measure rather than
+a suggestion to score: exactly ``steps`` steps over lrfind's range with no early stop
+(:func:`torch_lr_finder_steps`, :func:`fastai_learner` and :func:`fastai_steps`).
+:func:`installed` says which peers can run, for both.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.metadata
 import io
 import logging
 import tempfile
@@ -177,6 +184,76 @@ def lightning(task: protocol.Task, seed: int) -> dict[str, Found]:
     return {"lightning": Found(lr, steps, "" if lr else "no suggestion")}
 
 
+# ---------------------------------------------------------------- fixed steps (overhead)
+
+
+def torch_lr_finder_steps(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: torch.nn.Module,
+    loader: DataLoader[Any],
+    steps: int,
+    start_lr: float,
+    end_lr: float,
+    diverge_th: float,
+) -> int:
+    """torch-lr-finder: ``LRFinder(...).range_test(...)`` over ``steps`` exponential steps,
+    then ``reset()``; the steps it took."""
+    from torch_lr_finder import LRFinder
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        finder = LRFinder(model, optimizer, loss_fn, device="cpu")
+        finder.range_test(
+            loader,
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_iter=steps,
+            step_mode="exp",
+            diverge_th=diverge_th,
+        )
+        finder.reset()
+    return len(finder.history["lr"])
+
+
+def fastai_learner(
+    loader: DataLoader[Any], model: torch.nn.Module, loss_fn: torch.nn.Module, lr: float, path: str
+) -> Any:
+    """A fastai ``Learner`` over plain torch DataLoaders (``loader`` for both training and
+    validation), torch's AdamW wrapped."""
+    for patches in ("fastai.callback.progress", "fastai.callback.schedule"):
+        importlib.import_module(patches)  # they add Learner.no_bar and Learner.lr_find
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner
+    from fastai.optimizer import OptimWrapper
+
+    return Learner(
+        DataLoaders(loader, loader),
+        model,
+        loss_func=loss_fn,
+        opt_func=partial(OptimWrapper, opt=torch.optim.AdamW),
+        lr=lr,
+        path=path,
+    )
+
+
+def fastai_steps(learn: Any, steps: int, start_lr: float, end_lr: float) -> int:
+    """fastai: ``Learner.lr_find`` over ``steps`` steps, never stopping early; the steps."""
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        learn.no_bar(),
+    ):
+        warnings.simplefilter("ignore")
+        learn.lr_find(
+            start_lr=start_lr, end_lr=end_lr, num_it=steps, stop_div=False, show_plot=False
+        )
+    return len(learn.recorder.lrs)
+
+
+# ---------------------------------------------------------------- which peers run here
+
+
 ADAPTERS: dict[str, tuple[str, Callable[[protocol.Task, int], dict[str, Found]]]] = {
     "fastai": ("fastai.learner", fastai),
     "torch-lr-finder": ("torch_lr_finder", torch_lr_finder),
@@ -187,8 +264,6 @@ ADAPTERS: dict[str, tuple[str, Callable[[protocol.Task, int], dict[str, Found]]]
 
 def installed() -> dict[str, str | None]:
     """Each peer's version, or None when it cannot be imported."""
-    import importlib
-    import importlib.metadata
 
     versions: dict[str, str | None] = {}
     for name, (module, _) in ADAPTERS.items():
