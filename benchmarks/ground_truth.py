@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lrbench import protocol, tier1, tier3
+from lrbench import protocol, tier1, tier2, tier3
 from lrbench.protocol import FIT
 
 HERE = Path(__file__).resolve().parent
@@ -100,6 +100,13 @@ STUDIES = {
         tuple((schedule, "seeds") for schedule in SHIFT_SCHEDULES),
         HERE / "cache" / "schedules",
         protocol.names(tier1.TASKS, FIT),
+    ),
+    "schedules2": Study(
+        "schedules2",
+        tuple(replace(task, seeds=(0, 1), other_seeds=None) for task in tier2.TASKS),
+        tuple((schedule, "seeds") for schedule in SHIFT_SCHEDULES),
+        HERE / "cache" / "schedules" / "work",
+        protocol.names(tier2.TASKS, FIT),
     ),
 }
 REAL = STUDIES["real"]

@@ -67,6 +67,9 @@ WALKED = f"auto, checked, walk={WALK} (3-{3 + WALK} trainings)"
 full training (the task's budget, on another seed) ends with the lowest validation loss."""
 KARPATHY = 3e-4
 REPEATS = 3
+SKIPPED: set[str] = set()
+"""Rows not computed in this run (``--skip``): a costly tier scores the rows its targets
+name and says which it left out."""
 GOOD = 0.05
 """A task counts as solved when its regret is at most this."""
 
@@ -193,13 +196,25 @@ def sweeps(task: Task, seed: int, versions: dict[str, str | None]) -> dict[str, 
     """Every method's suggestion for one task and seed, and the learning-rate-free
     optimizers' own runs (:mod:`notuning`)."""
     picks = lrfind_picks(task, seed, 1)
-    picks[f"auto, repeats={REPEATS}"] = lrfind_picks(task, seed, REPEATS)["auto"]
+    if f"auto, repeats={REPEATS}" not in SKIPPED:
+        picks[f"auto, repeats={REPEATS}"] = lrfind_picks(task, seed, REPEATS)["auto"]
     picks["karpathy 3e-4"] = Pick(KARPATHY, 0)
-    for name, found in peers.run_all(task, seed, versions).items():
+    wanted = {
+        peer: None if all(row in SKIPPED for row in peer_rows(peer)) else version
+        for peer, version in versions.items()
+    }
+    for name, found in peers.run_all(task, seed, wanted).items():
         picks[name] = Pick(found.lr, found.steps, None, found.note)
-    for name, ran in notuning.run_all(task, seed, versions).items():
-        picks[name] = Pick(None, ran.steps, None, ran.note, loss=ran.loss)
-    return picks
+    for name in notuning.ROWS:
+        if name not in SKIPPED:
+            ran = notuning.run(name, task, seed, versions)
+            picks[name] = Pick(None, ran.steps, None, ran.note, loss=ran.loss)
+    return {name: pick for name, pick in picks.items() if name not in SKIPPED}
+
+
+def peer_rows(peer: str) -> list[str]:
+    """The report rows of one peer package (fastai has four)."""
+    return [row for row in peers.ROWS if row.startswith(peer.split("-")[0])]
 
 
 def searched(task: Task, seed: int, k: int, memo: Memo) -> Pick:
@@ -296,13 +311,23 @@ def score_task(
     if other is not None:
         steps = len(other["grid"]) * task.budget * len(other["seeds"])
         reference = Pick(other["grid"][int(np.argmin(grid_means(other)[0]))], steps)
+    from lrfind.suggest import METHODS
+
+    theirs = [r for r in ("karpathy 3e-4", *peers.ROWS, *notuning.ROWS) if r not in SKIPPED]
+    ours = [r for r in (*METHODS, f"auto, repeats={REPEATS}") if r not in SKIPPED]
     for seed in task.seeds:
         key = f"{task.name}|{seed}"
+        cached = picks_cache.get(key, {})
+        if any(r not in cached for r in theirs) or (
+            "auto" in cached and any(r not in cached for r in ours)
+        ):
+            picks_cache.pop(key, None)  # cached by a run that skipped rows this one wants
         if key in picks_cache and not picks_cache[key].get("auto"):
             # peers reused, lrfind swept afresh
             found = {name: Pick(**_unjson(p)) for name, p in picks_cache[key].items()}
             fresh = lrfind_picks(task, seed, 1)
-            fresh[f"auto, repeats={REPEATS}"] = lrfind_picks(task, seed, REPEATS)["auto"]
+            if f"auto, repeats={REPEATS}" not in SKIPPED:
+                fresh[f"auto, repeats={REPEATS}"] = lrfind_picks(task, seed, REPEATS)["auto"]
             found = {**fresh, **found}
             picks_cache[key] = {name: p.__dict__ for name, p in found.items()}
         elif key in picks_cache:
@@ -310,15 +335,14 @@ def score_task(
         else:
             found = sweeps(task, seed, versions)
             picks_cache[key] = {name: p.__dict__ for name, p in found.items()}
-        found = {
-            **found,
-            CHECKED: checked(task, found["auto"], seed, memo),
-            WALKED: checked(task, found["auto"], seed, memo, WALK),
-            **{
-                name: searched(task, seed, k, memo)
-                for name, k in zip(SEARCHES, notuning.SEARCH_KS, strict=True)
-            },
-        }
+        found = {name: pick for name, pick in found.items() if name not in SKIPPED}
+        if CHECKED not in SKIPPED:
+            found[CHECKED] = checked(task, found["auto"], seed, memo)
+        if WALKED not in SKIPPED:
+            found[WALKED] = checked(task, found["auto"], seed, memo, WALK)
+        for name, k in zip(SEARCHES, notuning.SEARCH_KS, strict=True):
+            if name not in SKIPPED:
+                found[name] = searched(task, seed, k, memo)
         if reference is not None:
             found = {**found, REFERENCE: reference}
         for name, pick in found.items():
@@ -536,6 +560,7 @@ def confidence_rows(
             rows = [
                 (value, regret, i)
                 for i, s in enumerate(group)
+                if method in s.picks
                 for pick, regret in zip(s.picks[method], s.seed_regrets(method), strict=True)
                 if (value := measure(pick)) is not None
             ]
@@ -714,6 +739,9 @@ def method_rows(versions: dict[str, str | None]) -> tuple[list[str], dict[str, s
     for name in notuning.ROWS:
         if versions.get(notuning.PACKAGES[name][0]) is None:
             notes[name] = "not installed"
+    for name in methods:
+        if name in SKIPPED:
+            notes[name] = "not run in this tier (--skip)"
     rivals = [
         m
         for m in methods
@@ -1236,6 +1264,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", help="comma-separated task names (default: all)")
     parser.add_argument("--no-peers", action="store_true", help="skip the peers")
     parser.add_argument(
+        "--skip",
+        default="",
+        help="semicolon-separated rows not to compute (a costly tier scores the rows its "
+        "targets name); the report lists them as not run",
+    )
+    parser.add_argument(
         "--grids-only", action="store_true", help="fill the grid caches (both seed sets), then stop"
     )
     parser.add_argument(
@@ -1244,6 +1278,12 @@ def main(argv: list[str] | None = None) -> None:
         help="default: results/quality.md (tier 1), results/quality_tier2.md (tier 2)",
     )
     args = parser.parse_args(argv)
+    SKIPPED.update(name.strip() for name in args.skip.split(";") if name.strip())
+    unknown = SKIPPED - set(method_rows({})[0])
+    if unknown:
+        parser.error(f"--skip: no such rows: {sorted(unknown)}")
+    if "auto" in SKIPPED:
+        parser.error("--skip: auto is what the benchmark scores; it cannot be skipped")
     tier = TIERS[args.tier]
     default_out = RESULTS / tier.out
     if args.schedule != "onecycle":
@@ -1296,17 +1336,19 @@ def main(argv: list[str] | None = None) -> None:
         data = load_grid(task, recompute=args.recompute_grid, log=log)
         other = None
         if task.other_seeds is not None:
-            other = load_grid(task, recompute=args.recompute_grid, log=log, seeds=task.other_seeds)
+            try:
+                other = load_grid(
+                    task, recompute=args.recompute_grid, log=log, seeds=task.other_seeds
+                )
+            except ground_truth.Incomplete as missing:  # the third tier's background runs
+                log(f"  no replicated grid yet: {missing}")
         log(f"{task.name}: sweeps, suggestions and their trainings")
         scores.append(score_task(task, data, memo, versions, picks_cache, other))
         memo.save()
         LOCAL.mkdir(parents=True, exist_ok=True)
         picks_path.write_text(json.dumps({**stored, **picks_cache}), encoding="utf-8")
         s = scores[-1]
-        log(
-            f"  auto {s.regret('auto'):.3f}  minimum {s.regret('minimum'):.3f}  "
-            f"karpathy {s.regret('karpathy 3e-4'):.3f}"
-        )
+        log(f"  auto {s.regret('auto'):.3f}  karpathy {s.regret('karpathy 3e-4'):.3f}")
     command = "python benchmarks/quality.py" + (" " + " ".join(argv) if argv else "")
     if argv is None and len(sys.argv) > 1:
         command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])

@@ -24,6 +24,7 @@ ORDER = (
     "instability",
     "instability_tier2",
     "schedules",
+    "schedules_tier2",
     "overhead",
     "reliability",
     "distributed",

@@ -13,11 +13,15 @@ under each schedule and scored against that schedule's grid, as is, and scaled b
 median shift measured on the FIT tasks alone (the correction ``find(schedule=...)`` would
 apply): a correction is worth having only where it lowers the held-out regret.
 
-    python benchmarks/schedule_shift.py
+The second tier (fine-tuning, long runs, text from scratch: :mod:`lrbench.tier2`) is measured
+the same way with ``--tier 2``, its schedules' grids trained by ``--study schedules2``.
+
+    python benchmarks/schedule_shift.py [--tier 1|2]
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -30,11 +34,43 @@ import torch
 
 import ground_truth
 import quality
-from lrbench import tier1
-from lrbench.protocol import LOCAL, Memo, Task, grid_means
+from lrbench import protocol, tier1, tier2
+from lrbench.protocol import FIT, LOCAL, Memo, Task, grid_means
 
 HERE = Path(__file__).resolve().parent
 SEEDS = (0, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tier:
+    """What one tier's measurement reads and writes."""
+
+    number: int
+    tasks: tuple[Task, ...]
+    fit: frozenset[str]
+    study: str
+    out: str
+    title: str
+
+
+TIERS = {
+    1: Tier(
+        1,
+        tier1.TASKS,
+        protocol.names(tier1.TASKS, FIT),
+        "schedules",
+        "schedules.md",
+        "first tier",
+    ),
+    2: Tier(
+        2,
+        tier2.TASKS,
+        protocol.names(tier2.TASKS, FIT),
+        "schedules2",
+        "schedules_tier2.md",
+        "second tier: fine-tuning, long runs, text",
+    ),
+}
 
 
 def onecycle_best(task: Task) -> tuple[float, float, float]:
@@ -51,9 +87,11 @@ def onecycle_best(task: Task) -> tuple[float, float, float]:
     return float(data["grid"][best]), float(means[best]), untrained
 
 
-def schedule_best(task: Task, schedule: str) -> tuple[float, float, float] | None:
+def schedule_best(
+    task: Task, schedule: str, study_name: str = "schedules"
+) -> tuple[float, float, float] | None:
     """(best lr, L*, L0) under ``schedule``, or ``None`` while its grid is incomplete."""
-    study = ground_truth.STUDIES["schedules"]
+    study = ground_truth.STUDIES[study_name]
     mine = study.by_name(task.name)
     try:
         data = ground_truth.as_grid(mine, schedule, SEEDS, study)
@@ -76,16 +114,20 @@ def first_picks(tier: int = 1) -> dict[str, list[float | None]]:
     return picks
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tier", type=int, choices=sorted(TIERS), default=1)
+    tier = TIERS[parser.parse_args(argv).tier]
     torch.set_num_threads(1)
     start = time.perf_counter()
-    picks = first_picks()
-    memo = Memo(LOCAL / "trainings-tier1.json")
+    picks = first_picks(tier.number)
+    memo = Memo(LOCAL / f"trainings-tier{tier.number}.json")
+    by_name = {task.name: task for task in tier.tasks}
     shifts: dict[str, dict[str, float]] = {}
     scored: dict[str, dict[str, tuple[float, float, float]]] = {}
     for schedule in ground_truth.SHIFT_SCHEDULES:
-        for task in tier1.TASKS:
-            found = schedule_best(task, schedule)
+        for task in tier.tasks:
+            found = schedule_best(task, schedule, tier.study)
             if found is None:
                 continue
             base, _, _ = onecycle_best(task)
@@ -93,14 +135,14 @@ def main() -> None:
             scored.setdefault(schedule, {})[task.name] = found
     rows = []
     for schedule, per_task in shifts.items():
-        fit = [v for name, v in per_task.items() if name in tier1.FIT_NAMES]
+        fit = [v for name, v in per_task.items() if name in tier.fit]
         correction = float(np.median(fit)) if fit else 0.0
         regrets: dict[str, list[float]] = {"as is": [], "corrected": []}
         held: dict[str, list[float]] = {"as is": [], "corrected": []}
         for name in per_task:
             if name not in picks or any(p is None for p in picks[name]):
                 continue
-            task = dataclasses.replace(tier1.by_name(name), schedule=schedule)
+            task = dataclasses.replace(by_name[name], schedule=schedule)
             _, l_star, l0 = scored[schedule][name]
             for label, factor in (("as is", 1.0), ("corrected", 10.0**correction)):
                 losses = [
@@ -110,13 +152,13 @@ def main() -> None:
                 ]
                 regret = (float(np.mean(losses)) - l_star) / (l0 - l_star)
                 regrets[label].append(regret)
-                if name not in tier1.FIT_NAMES:
+                if name not in tier.fit:
                     held[label].append(regret)
             memo.save()
         rows.append((schedule, per_task, correction, regrets, held))
         quality.log(f"{schedule}: {len(per_task)} tasks, FIT median shift {correction:+.2f}")
-    out = HERE / "results" / "schedules.md"
-    out.write_text(render(rows, time.perf_counter() - start), encoding="utf-8")
+    out = HERE / "results" / tier.out
+    out.write_text(render(rows, time.perf_counter() - start, tier), encoding="utf-8")
     quality.log(f"wrote {out}")
 
 
@@ -137,15 +179,17 @@ def _regret(values: list[float]) -> str:
     return f"{np.median(v):.3f} / {v.mean():.3f} / {v.max():.3f} / {np.mean(v <= quality.GOOD):.0%}"
 
 
-def render(rows: list[Any], seconds: float) -> str:
+def render(rows: list[Any], seconds: float, tier: Tier = TIERS[1]) -> str:
+    flag = "" if tier.number == 1 else f" --tier {tier.number}"
     lines = [
-        "## The schedule you train with: how far it moves the best lr (first tier)",
+        f"## The schedule you train with: how far it moves the best lr ({tier.title})",
         "",
-        f"Generated by `python benchmarks/schedule_shift.py` on {time.strftime('%Y-%m-%d')} "
+        f"Generated by `python benchmarks/schedule_shift.py{flag}` on "
+        f"{time.strftime('%Y-%m-%d')} "
         f"(torch {torch.__version__}, 1 thread); {seconds / 60:.1f} min. Shift = "
         "log10(the grid's best lr under the schedule / its best under OneCycle), both on "
         "the mean validation loss over seeds 0 and 1; the schedules' grids are trained "
-        "coarse-to-fine by `benchmarks/ground_truth.py --study schedules` "
+        f"coarse-to-fine by `benchmarks/ground_truth.py --study {tier.study}` "
         "(`lrfind.train_schedules` with their default warmups: 10% for warmup + cosine "
         "and WSD, none for linear decay and constant; WSD decays over the last 20%). "
         "Only the tasks whose grid is complete are counted.",
@@ -154,7 +198,7 @@ def render(rows: list[Any], seconds: float) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for schedule, per_task, _, _, _ in rows:
-        held = [v for n, v in per_task.items() if n not in tier1.FIT_NAMES]
+        held = [v for n, v in per_task.items() if n not in tier.fit]
         median_held = f"{np.median(held):+.2f}" if held else "—"
         lines.append(f"| {schedule} | {_stats(list(per_task.values()))} | {median_held} |")
     lines += [

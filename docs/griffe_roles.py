@@ -29,8 +29,12 @@ log = logging.getLogger("mkdocs.plugins.griffe_roles")
 
 INTERNAL_MEMBERS = (
     "lrfind.torch.trainer",
+    "lrfind.torch.training",
     "lrfind.torch.state",
+    "lrfind.torch.snapshot",
+    "lrfind.torch.rng",
     "lrfind.torch.batches",
+    "lrfind.torch.passes",
     "lrfind.torch.precision",
     "lrfind.torch.distributed",
 )
@@ -38,7 +42,13 @@ INTERNAL_MEMBERS = (
 on the adapter's page, except the trainer's and the snapshot's). A reference to one of
 their members stays plain code; :data:`INTERNAL_MODULES` likewise for the modules."""
 
-INTERNAL_MODULES = ("lrfind.torch.trainer", "lrfind.torch.state")
+INTERNAL_MODULES = (
+    "lrfind.torch.trainer",
+    "lrfind.torch.training",
+    "lrfind.torch.state",
+    "lrfind.torch.snapshot",
+    "lrfind.torch.rng",
+)
 
 
 def _resolve(obj: griffe.Object, target: str) -> str | None:

@@ -1,15 +1,15 @@
 """A MkDocs hook: the options tables of the API reference, generated from the definitions.
 
 A page that holds ``<!-- options-table: sweep, train, snapshot -->`` gets, in its place,
-one table of those groups' options (name, type, default, meaning), read from
-``src/lrfind/options.py`` as griffe reads it for the reference: each key of
-:class:`~lrfind.options.SweepOptions`, :class:`~lrfind.options.TrainOptions` and
-:class:`~lrfind.options.SnapshotOptions` with its annotation and the docstring under
-it; the defaults from :class:`~lrfind.options.SweepConfig`,
-:data:`~lrfind.options.TRAIN_DEFAULTS` and :data:`~lrfind.options.SNAPSHOT_DEFAULTS`.
-Nothing is typed twice, so the table cannot drift from the code (a test checks those
-defaults against what the adapter does). Sphinx roles become autorefs links as in the
-docstrings (``griffe_roles``); an unknown group or key fails the build.
+one table of those groups' options (name, type, default, meaning). The sweep's and the
+snapshot's come from their tables, the rows of :class:`~lrfind.options.SweepConfig` and
+:class:`~lrfind.options.SnapshotConfig` (:func:`lrfind.options.rows`: each row's
+default and help text; its type as written in the source, read by griffe as for the
+reference). The training step's come from :class:`~lrfind.options.TrainOptions`, each key
+with its annotation and the docstring under it, and :data:`~lrfind.options.TRAIN_DEFAULTS`.
+Nothing is typed twice, so the table cannot drift from the code (a test checks it against
+the tables and the defaults against what the adapter does). Sphinx roles become autorefs
+links as in the docstrings (``griffe_roles``); an unknown group or key fails the build.
 """
 
 from __future__ import annotations
@@ -24,16 +24,19 @@ import griffe
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "src"))
 
 from griffe_roles import rewrite  # noqa: E402
 
+from lrfind import options as lrfind_options  # noqa: E402
+
 MARKER = re.compile(r"<!-- options-table: ([a-z, ]+) -->")
 GROUPS = {
-    "sweep": ("SweepOptions", "SweepConfig", "the sweep"),
-    "train": ("TrainOptions", "TRAIN_DEFAULTS", "the training step"),
-    "snapshot": ("SnapshotOptions", "SNAPSHOT_DEFAULTS", "the snapshot"),
+    "sweep": ("SweepConfig", "the sweep"),
+    "train": ("TrainOptions", "the training step"),
+    "snapshot": ("SnapshotConfig", "the snapshot"),
 }
-"""Each group: its TypedDict, where its defaults live, and its row title."""
+"""Each group: its table (or, for the training step, its TypedDict) and its row title."""
 
 _module: griffe.Module | None = None
 
@@ -47,18 +50,43 @@ def _options() -> griffe.Module:
     return _module
 
 
-def _defaults(module: griffe.Module, holder: str) -> dict[str, str]:
-    """Each key's default as Python source, from a dataclass's fields or a dict literal."""
-    obj: Any = module[holder]
-    if obj.is_class:
-        return {name: str(attr.value) for name, attr in obj.attributes.items() if attr.value}
-    literal = ast.parse(str(obj.value), mode="eval").body
+def _train_defaults(module: griffe.Module) -> dict[str, str]:
+    """``TRAIN_DEFAULTS``' values as Python source, from its dict literal."""
+    literal = ast.parse(str(module["TRAIN_DEFAULTS"].value), mode="eval").body
     assert isinstance(literal, ast.Dict)
     return {
         ast.literal_eval(key): ast.unparse(value)
         for key, value in zip(literal.keys, literal.values, strict=True)
         if key is not None
     }
+
+
+def _source(value: Any) -> str:
+    """A default as it is written in Python (strings in double quotes)."""
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def _group_rows(module: griffe.Module, name: str) -> list[tuple[str, str, str, str]]:
+    """Each option of a group: name, type, default and meaning (reStructuredText)."""
+    obj: Any = module[name]
+    if name == "TrainOptions":
+        defaults = _train_defaults(module)
+        found = []
+        for key, attr in obj.attributes.items():
+            if attr.docstring is None:
+                raise ValueError(f"lrfind.options.{name}.{key} has no docstring")
+            if key not in defaults:
+                raise ValueError(f"no default for {name}.{key} in TRAIN_DEFAULTS")
+            found.append(
+                (key, str(attr.annotation), defaults[key], rewrite(attr, attr.docstring.value))
+            )
+        return found
+    table = getattr(lrfind_options, name)
+    return [
+        (row.name, str(obj.attributes[row.name].annotation), _source(row.default),
+         rewrite(obj.attributes[row.name], row.spec.help))
+        for row in lrfind_options.rows(table)
+    ]  # fmt: skip
 
 
 def _cell(text: str) -> str:
@@ -71,21 +99,14 @@ def _cell(text: str) -> str:
 def options_table(groups: list[str]) -> str:
     """The Markdown table of ``groups``' options."""
     module = _options()
-    rows = ["| option | type | default | what it does |", "|---|---|---|---|"]
+    lines = ["| option | type | default | what it does |", "|---|---|---|---|"]
     for group in groups:
-        typed_name, holder, title = GROUPS[group]
-        typed: Any = module[typed_name]
-        defaults = _defaults(module, holder)
-        rows.append(f"| **{title}** | | | [`{typed_name}`][lrfind.options.{typed_name}] |")
-        for name, attr in typed.attributes.items():
-            if attr.docstring is None:
-                raise ValueError(f"lrfind.options.{typed_name}.{name} has no docstring")
-            if name not in defaults:
-                raise ValueError(f"no default for {typed_name}.{name} in {holder}")
-            kind = _cell(str(attr.annotation)).replace("Any", "any")
-            meaning = _cell(rewrite(attr, attr.docstring.value))
-            rows.append(f"| `{name}` | `{kind}` | `{defaults[name]}` | {meaning} |")
-    return "\n".join(rows)
+        name, title = GROUPS[group]
+        lines.append(f"| **{title}** | | | [`{name}`][lrfind.options.{name}] |")
+        for key, kind, default, meaning in _group_rows(module, name):
+            kind = _cell(kind).replace("Any", "any")
+            lines.append(f"| `{key}` | `{kind}` | `{default}` | {_cell(meaning)} |")
+    return "\n".join(lines)
 
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:

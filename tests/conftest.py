@@ -17,7 +17,7 @@ if importlib.util.find_spec("torch") is not None:
 def snapshots_taken(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Every ``Snapshot`` that ``find`` takes during the test, in order (a spy on
     ``Snapshot.take``): to check what a command line or an integration passed on."""
-    from lrfind.torch.state import Snapshot
+    from lrfind.torch.snapshot import Snapshot
 
     taken: list[object] = []
     take = Snapshot.take
@@ -44,3 +44,28 @@ def three_lr_grid() -> Any:
         initial_loss=2.4,
         seconds=np.array([0.1, 0.2, 0.1]),
     )
+
+
+@pytest.fixture
+def non_default_options() -> dict[str, Any]:
+    """A valid value other than the default for every option of the sweep's and the
+    snapshot's tables, derived from each row (a choice other than the default, the other
+    boolean, a larger whole number, half a float, ``2`` for ``repeats``), so that a new
+    option is covered without an edit here; a row whose derived value its check refuses
+    fails the tests that use this."""
+    from lrfind.options import SnapshotConfig, SweepConfig, rows
+
+    values: dict[str, Any] = {}
+    for table in (SweepConfig, SnapshotConfig):
+        for row in rows(table):
+            if row.spec.choices:
+                values[row.name] = next(c for c in row.spec.choices if c != row.default)
+            elif row.type in (bool, bool | None):
+                values[row.name] = row.default is not True
+            elif isinstance(row.default, str):  # a word or a number (repeats: "auto" or N)
+                values[row.name] = 2
+            elif isinstance(row.default, int):
+                values[row.name] = 2 * row.default + 1
+            else:
+                values[row.name] = row.default / 2
+    return values

@@ -18,9 +18,10 @@ from lrfind.options import (
     SNAPSHOT_DEFAULTS,
     TRAIN_DEFAULTS,
     FindOptions,
-    SnapshotOptions,
+    SnapshotConfig,
     SweepConfig,
     TrainOptions,
+    rows,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,17 +90,26 @@ def test_the_home_pages_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     assert 1e-4 < result.suggestion < 1.0
 
 
-def test_the_options_table_has_every_option_with_its_real_default() -> None:
+def test_the_options_table_is_the_tables_rows_in_order_with_their_defaults() -> None:
     table = HOOKS["options_table"](["sweep", "train", "snapshot"])
-    rows = {
+    found = {
         m.group(1): (m.group(2), m.group(3))
         for m in re.finditer(r"^\| `(\w+)` \| `([^`]+)` \| `([^`]+)` \|", table, re.MULTILINE)
     }
-    assert sorted(rows) == sorted(FindOptions.__optional_keys__)
-    for name, value in {**vars(SweepConfig()), **TRAIN_DEFAULTS, **SNAPSHOT_DEFAULTS}.items():
-        assert ast.literal_eval(rows[name][1]) == value, name
-    assert rows["amp"][0] == "str or None"
+    assert sorted(found) == sorted(FindOptions.__optional_keys__)
+    listed = list(found)
+    sweep = [row.name for row in rows(SweepConfig)]
+    memory = [row.name for row in rows(SnapshotConfig)]
+    assert listed == [*sweep, *TrainOptions.__annotations__, *memory]
+    defaults = {row.name: row.default for t in (SweepConfig, SnapshotConfig) for row in rows(t)}
+    for name, value in {**defaults, **TRAIN_DEFAULTS}.items():
+        assert ast.literal_eval(found[name][1]) == value, name
+    assert found["amp"][0] == "str or None"
+    assert found["repeats"][0] == "int or str"
     assert "[`lrfind.find`][lrfind.find]'s default is 1 on the CPU" in table
+    for t in (SweepConfig, SnapshotConfig):  # each row's help text, as written in the table
+        for row in rows(t):
+            assert " ".join(row.spec.help.split()[:3]).replace("``", "`") in table, row.name
 
 
 def test_the_find_page_holds_the_options_table() -> None:
@@ -114,14 +124,10 @@ def test_the_option_defaults_are_what_the_adapter_does() -> None:
     """``TRAIN_DEFAULTS`` and ``SNAPSHOT_DEFAULTS`` (the table's defaults) are what
     ``find``, the grid and the check do with an option left out."""
     torch = pytest.importorskip("torch")
-    from lrfind.torch.find import snapshot_options
     from lrfind.torch.trainer import Training
 
     assert sorted(TRAIN_DEFAULTS) == sorted(TrainOptions.__optional_keys__)
-    assert sorted(SNAPSHOT_DEFAULTS) == sorted(SnapshotOptions.__optional_keys__)
-    assert snapshot_options({}) == tuple(
-        SNAPSHOT_DEFAULTS[k] for k in SnapshotOptions.__annotations__
-    )
+    assert SnapshotConfig.validated() == SnapshotConfig(**SNAPSHOT_DEFAULTS)
     model = torch.nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     assert Training.of(model, optimizer) == Training.of(model, optimizer, **TRAIN_DEFAULTS)

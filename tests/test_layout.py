@@ -1,9 +1,11 @@
 """The layout holds: the core imports no framework, and the data flows one way.
 
-The core (everything but ``torch/``, ``integrations/``, ``cli/``, ``__main__``, the demo
-and ``grid.py``, the public front of the grid search, which sit on top of the adapters) may
-import numpy, matplotlib and tqdm, never torch or an adapter; the only exception is the lazy
-``__getattr__`` of ``lrfind`` (``find``), which imports the adapter when first used.
+The core (everything but ``torch/``, ``integrations/``, ``cli/``, ``__main__`` and the demo,
+which sit on top of the adapters) may import numpy, matplotlib and tqdm, never torch or an
+adapter, when it is imported. What a core module imports only when a name is first looked
+up in it (its module-level ``__getattr__``, PEP 562: ``lrfind.find``, ``lrfind.grid.check``)
+or only for the type checker (``if TYPE_CHECKING:``) may be an adapter, never a framework
+itself: ``import lrfind.grid`` loads no framework, ``lrfind.grid.check`` loads the adapter.
 """
 
 from __future__ import annotations
@@ -26,46 +28,63 @@ def core_modules() -> list[Path]:
         path
         for path in PACKAGE.rglob("*.py")
         if path.relative_to(PACKAGE).parts[0] not in ON_TOP
-        and path.relative_to(PACKAGE).as_posix() not in ("demo.py", "__main__.py", "grid.py")
+        and path.relative_to(PACKAGE).as_posix() not in ("demo.py", "__main__.py")
     )
 
 
-def imports_outside_lazy_getattr(tree: ast.Module, path: Path) -> list[tuple[int, str]]:
-    """Every module an ``import`` names, except in ``lrfind/__init__.py``'s module-level
-    ``__getattr__`` and under ``if TYPE_CHECKING:``."""
-    skipped: set[int] = set()
-    lazy_find = path == PACKAGE / "__init__.py"
+def imports(tree: ast.Module) -> list[tuple[int, str, bool]]:
+    """Every module an ``import`` names: (line, module, whether it is lazy: inside the
+    module-level ``__getattr__`` or under ``if TYPE_CHECKING:``)."""
+    lazy: set[int] = set()
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__" and lazy_find:
-            skipped.update(id(n) for n in ast.walk(node))
-        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING" and lazy_find:
-            skipped.update(id(n) for n in ast.walk(node))
+        if (isinstance(node, ast.FunctionDef) and node.name == "__getattr__") or (
+            isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+        ):
+            lazy.update(id(n) for n in ast.walk(node))
     found = []
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
-            found.extend((node.lineno, alias.name) for alias in node.names)
+            found.extend((node.lineno, alias.name, id(node) in lazy) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.lineno, node.module))
+            found.append((node.lineno, node.module, id(node) in lazy))
     return found
+
+
+def wrong_imports(source: str) -> list[str]:
+    """``line N: module`` for each import a core module may not make."""
+    return [
+        f"line {line}: {name}"
+        for line, name, lazy in imports(ast.parse(source))
+        if name.split(".")[0] in FRAMEWORKS or (name.startswith(ADAPTERS) and not lazy)
+    ]
 
 
 def test_the_core_is_the_modules_we_think() -> None:
     names = {path.relative_to(PACKAGE).as_posix() for path in core_modules()}
-    assert {"sweep.py", "suggest.py", "result.py", "_grid.py", "setup.py", "options.py"} <= names
+    assert {"sweep.py", "suggest.py", "result.py", "grid.py", "_grid.py", "setup.py"} <= names
     assert not any(name.startswith(ON_TOP) for name in names)
 
 
 @pytest.mark.parametrize("path", core_modules(), ids=lambda p: p.relative_to(PACKAGE).as_posix())
 def test_no_core_module_imports_a_framework_or_an_adapter(path: Path) -> None:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    bad = [
-        f"line {line}: {name}"
-        for line, name in imports_outside_lazy_getattr(tree, path)
-        if name.split(".")[0] in FRAMEWORKS or name.startswith(ADAPTERS)
-    ]
-    assert bad == []
+    assert wrong_imports(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import torch", ["line 1: torch"]),
+        ("from lrfind.torch import grid", ["line 1: lrfind.torch"]),
+        ("def f():\n    import jax", ["line 2: jax"]),  # a function is not lazy enough
+        ("def f():\n    from lrfind.cli import main", ["line 2: lrfind.cli"]),
+        ("def __getattr__(name):\n    from lrfind.torch import grid", []),
+        ("def __getattr__(name):\n    import torch", ["line 2: torch"]),
+        ("if TYPE_CHECKING:\n    from lrfind.torch.grid import check", []),
+        ("import numpy, lrfind._grid", []),
+    ],
+)
+def test_the_rule_finds_what_it_should(source: str, expected: list[str]) -> None:
+    assert wrong_imports(source) == expected
 
 
 def test_the_core_runs_with_torch_unimportable() -> None:

@@ -1,12 +1,24 @@
 """The options contract: every keyword an adapter takes for the sweep, defined once.
 
-Three groups, each a ``TypedDict`` that the adapters take as ``**options`` and pass on
-unchanged, so a new option is one edit here (plus its handling where it acts):
+The sweep's options and the snapshot's are each one table: the fields of
+:class:`SweepConfig` and :class:`SnapshotConfig`. A field is an option's row: its name,
+its type (the annotation), its default, and (:func:`option`) its check, its help text
+and its command-line flag. Everything else is derived from those rows:
+
+- ``validated()`` checks every row's value (the default when left out) with the row's
+  check, so a value the user passes cannot be dropped for the default;
+- the command line's flags (``--start-lr`` for ``start_lr``; see ``lrfind.cli._options``);
+- the options tables of the documentation (``docs/hooks.py``);
+- :data:`SWEEP_KEYS`, :data:`SNAPSHOT_KEYS` and :data:`SNAPSHOT_DEFAULTS`.
+
+So a new option is one edit: a row here (plus its handling where it acts, and its key in
+the ``TypedDict`` that types ``**options``, which a test holds equal to the table).
+
+Three groups of keywords, each a ``TypedDict`` that the adapters take as ``**options``:
 
 - :class:`SweepOptions`: the schedule, the stop rule, the repeats, the suggestion method,
   how often losses are read and the progress bar. Every adapter takes them
-  (:func:`lrfind.sweep`, :func:`lrfind.find`, the four integrations, the CLI), and
-  :class:`SweepConfig` holds their defaults and checks them.
+  (:func:`lrfind.sweep`, :func:`lrfind.find`, the four integrations, the CLI).
 - :class:`TrainOptions`: how one PyTorch training step runs (accumulation, mixed
   precision, clipping, device). :func:`lrfind.find`, the grid search and the check take
   them, so a grid point trains exactly as a sweep step does.
@@ -17,71 +29,416 @@ Nothing here imports a framework.
 >>> config = SweepConfig.validated(num_steps=50, method="minimum")
 >>> config.num_steps, config.start_lr
 (50, 1e-07)
->>> sorted(SweepOptions.__optional_keys__) == sorted(SweepConfig.__dataclass_fields__)
-True
+>>> [row.name for row in rows(SweepConfig)][:3]
+['start_lr', 'end_lr', 'num_steps']
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, TypedDict
+import dataclasses
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self, TypedDict, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from lrfind import _validate, train_schedules
 from lrfind.schedule import lr_schedule
+from lrfind.smoothing import DEFAULT_SMOOTHING
+from lrfind.suggest import METHODS
 
 FloatArray = npt.NDArray[np.float64]
+T = TypeVar("T")
 
 SNAPSHOT_PLACES = ("cpu", "disk")
 """Where the PyTorch snapshot lives: host memory, or a temporary file."""
 
+_ROW = "lrfind.option"
+"""The key of a field's metadata that holds its :class:`Spec`."""
 
-class SweepOptions(TypedDict, total=False):
-    """The sweep's keywords (see :func:`lrfind.sweep`); defaults in :class:`SweepConfig`.
 
-    Each key's docstring is its entry in the options tables of the documentation.
+@dataclass(frozen=True)
+class Spec:
+    """An option's row besides its name, type and default (which are the field's).
+
+    Attributes:
+        check: ``check(name, value) -> value``: the value as the sweep keeps it, or a
+            ``ValueError`` that names ``name``.
+        help: what the option does (reStructuredText; the documentation's tables).
+        flag_help: the help of its flag, ``--name-with-dashes`` (``--no-name`` for an
+            option on by default), on the command line; ``None``: no flag.
+        flag_default: how the command line's help shows the default (else ``str(default)``).
+        choices: the values a text option takes (its check and the flag's choices).
+        parse: the flag's text as a value, when the annotation does not say
+            (``float``, ``int`` and text are read as such; ``bool``: an on/off flag).
+        metavar: the flag's value in the help.
+        setting: recorded in :attr:`Result.settings <lrfind.result.Result.settings>`.
+        adapter_default: ``None`` (or leaving it out) lets the adapter choose the
+            default (:meth:`SweepConfig.with_defaults`); the command line then passes
+            it only when the flag is given.
     """
 
+    check: Callable[[str, Any], Any]
+    help: str
+    flag_help: str | None
+    flag_default: str | None = None
+    choices: tuple[str, ...] = ()
+    parse: Callable[[str], Any] | None = None
+    metavar: str | None = None
+    setting: bool = True
+    adapter_default: bool = False
+
+
+def option(
+    default: T,
+    *,
+    check: Callable[[str, Any], Any],
+    help: str,
+    flag_help: str | None,
+    flag_default: str | None = None,
+    choices: tuple[str, ...] = (),
+    parse: Callable[[str], Any] | None = None,
+    metavar: str | None = None,
+    setting: bool = True,
+    adapter_default: bool = False,
+) -> T:
+    """A row of an options table: a dataclass field whose default is ``default``, with its
+    :class:`Spec` (the other arguments) in the field's metadata."""
+    row = Spec(
+        check, help, flag_help, flag_default, choices, parse, metavar, setting, adapter_default
+    )
+    return field(default=default, metadata={_ROW: row})
+
+
+@dataclass(frozen=True)
+class Row:
+    """One option of a table, read back: name, type, default and :class:`Spec`."""
+
+    name: str
+    type: Any
+    default: Any
+    spec: Spec
+
+    @property
+    def flag(self) -> str:
+        """The command line's flag (``--start-lr`` for ``start_lr``)."""
+        return "--" + self.name.replace("_", "-")
+
+
+def rows(table: type[Any]) -> tuple[Row, ...]:
+    """The options of ``table`` (:class:`SweepConfig`, :class:`SnapshotConfig`), in order.
+
+    >>> [row.name for row in rows(SnapshotConfig)]
+    ['snapshot', 'restore_grads', 'skip_frozen']
+    """
+    found = _ROWS.get(table)
+    if found is None:
+        hints = typing.get_type_hints(table)
+        found = _ROWS[table] = tuple(
+            Row(f.name, hints[f.name], f.default, f.metadata[_ROW])
+            for f in dataclasses.fields(table)
+            if _ROW in f.metadata
+        )
+    return found
+
+
+_ROWS: dict[type[Any], tuple[Row, ...]] = {}
+
+
+def _checked(table: type[Any], options: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Every option of ``table`` checked: the value given, else the default."""
+    table_rows = rows(table)
+    check_known(options, [row.name for row in table_rows], where)
+    values: dict[str, Any] = {}
+    for row in table_rows:
+        given = options.get(row.name, row.default)
+        if given is None and row.spec.adapter_default:
+            given = row.default
+        values[row.name] = row.spec.check(row.name, given)
+    return values
+
+
+def _left_out(table: type[Any], options: Mapping[str, Any]) -> frozenset[str]:
+    """The options the user did not set (an adapter may choose their defaults)."""
+    return frozenset(
+        row.name
+        for row in rows(table)
+        if row.name not in options or (row.spec.adapter_default and options[row.name] is None)
+    )
+
+
+# ---- the checks the rows use: check(name, value) -> value --------------------------
+
+
+def _int_at_least(minimum: int) -> Callable[[str, Any], int]:
+    def check(name: str, value: Any) -> int:
+        return _validate.int_at_least(name, value, minimum)
+
+    return check
+
+
+def _one_of(choices: Iterable[str]) -> Callable[[str, Any], str]:
+    def check(name: str, value: Any) -> str:
+        return _validate.one_of(name, value, choices)
+
+    return check
+
+
+def _positive(name: str, value: Any) -> float:
+    return _validate.positive_float(name, value)
+
+
+def _smoothing(name: str, value: Any) -> float:
+    return _validate.smoothing(value)
+
+
+def _diverge_factor(name: str, value: Any) -> float:
+    return _validate.diverge_factor(value)
+
+
+def _repeats(name: str, value: Any) -> int | str:
+    return _validate.repeats(value)
+
+
+def _repeats_text(text: str) -> int | str:
+    """``--repeats``: ``auto`` or a whole number."""
+    return text if text == _validate.SECOND_LOOK else int(text)
+
+
+_repeats_text.__name__ = "integer or 'auto'"  # argparse: "invalid integer or 'auto' value"
+
+
+def _boolean(name: str, value: Any) -> bool:
+    return _validate.boolean(name, value)
+
+
+def _boolean_or_none(name: str, value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{name} must be True, False or None (automatic), got {value!r}")
+    return value
+
+
+# ---- the sweep's table ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep's validated settings; its fields are the table of :class:`SweepOptions`,
+    one row per option (listed with their meanings on :func:`lrfind.sweep`'s page).
+
+    Build one with :meth:`validated`, which checks every option (``SweepConfig(...)``
+    itself checks nothing).
+    """
+
+    start_lr: float = option(
+        1e-7,
+        check=_positive,
+        help="The first learning rate, > 0.",
+        flag_help="first lr",
+        flag_default="1e-7",
+        metavar="LR",
+    )
+    end_lr: float = option(
+        10.0,
+        check=_positive,
+        help="The last learning rate, > ``start_lr``.",
+        flag_help="last lr",
+        flag_default="10",
+        metavar="LR",
+    )
+    num_steps: int = option(
+        100,
+        check=_int_at_least(_validate.MIN_STEPS),
+        help="Steps in the sweep, at least 5 (the suggestion methods need five points).",
+        flag_help="steps, >= 5",
+        metavar="N",
+    )
+    mode: str = option(
+        "exp",
+        check=_one_of(_validate.MODES),
+        choices=_validate.MODES,
+        help='``"exp"`` (evenly spaced in log lr) or ``"linear"``.',
+        flag_help="lr spacing",
+    )
+    smoothing: float = option(
+        DEFAULT_SMOOTHING,
+        check=_smoothing,
+        help="EMA coefficient in [0, 1) for the stop rule and the peers' methods.",
+        flag_help="EMA coefficient in [0, 1)",
+        metavar="BETA",
+    )
+    diverge_factor: float = option(
+        4.0,
+        check=_diverge_factor,
+        help="Stop when the smoothed loss rises this much over its best (> 1; the rule is "
+        ':func:`lrfind.sweep`\'s). ``float("inf")`` switches the rule off: the whole range '
+        "is recorded, only a non-finite loss stops the sweep early, and a saved result "
+        'writes it as ``"Infinity"``.',
+        flag_help="stop when the smoothed loss rises this much",
+        flag_default="4; inf: never",
+        metavar="X",
+    )
+    check_every: int = option(
+        1,
+        check=_int_at_least(1),
+        help="Read the losses (one host sync) every this many steps; the stop rule then "
+        "lags by up to ``check_every - 1`` steps. :func:`lrfind.find`'s default is 1 on "
+        "the CPU and 10 on an accelerator.",
+        flag_help="read the losses (one host sync) every K steps; the stop rule lags by up to K-1",
+        flag_default="1 on the CPU, 10 on an accelerator",
+        metavar="K",
+        adapter_default=True,
+    )
+    repeats: int | str = option(
+        "auto",
+        check=_repeats,
+        help="Sweeps from the same starting state (the data order differs); the suggestion "
+        "is their median and :meth:`Result.interval <lrfind.result.Result.interval>` their "
+        'spread. ``"auto"`` (the default): one sweep, and a second look (two more sweeps, '
+        "the median of three) only when the first one's suggestion is missing or has low "
+        "confidence (below :data:`~lrfind.result.LOW_CONFIDENCE`); without a ``reset`` to "
+        "put the start back, one sweep.",
+        flag_help="sweeps from the same start; the median is suggested",
+        flag_default="auto: one, and two more only when the first is unsure",
+        parse=_repeats_text,
+        metavar="N|auto",
+    )
+    method: str = option(
+        "auto",
+        check=_one_of(METHODS),
+        choices=tuple(METHODS),
+        help="The result's default suggestion method (see :data:`lrfind.suggest.METHODS`).",
+        flag_help="suggestion to mark in the plots",
+        flag_default="auto; all marks every one",
+    )
+    schedule: str = option(
+        "onecycle",
+        check=_one_of(train_schedules.SCHEDULES),
+        choices=train_schedules.SCHEDULES,
+        help="The schedule you will train with (:data:`lrfind.train_schedules.SCHEDULES`): "
+        '``"onecycle"`` (what a suggestion is calibrated for), ``"warmup-cosine"``, '
+        '``"linear"``, ``"constant"`` or ``"wsd"``. Every suggestion is moved by the shift '
+        "of the best lr that the benchmark measured for that schedule "
+        "(:data:`lrfind.train_schedules.PEAK_SHIFT`; none where none was measured), and its "
+        "reason says so; the result records it (``Result.for_schedule`` changes it later).",
+        flag_help="the schedule you will train with: the suggestion is its peak lr, and --check "
+        "trains under it",
+    )
+    progress: bool = option(
+        True,
+        check=_boolean,
+        help="Show a progress bar (rank 0's only under torch.distributed).",
+        flag_help="no progress bar",
+        setting=False,  # how it was shown, not what was measured
+    )
+    defaulted: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    """The options the user left out, whose defaults an adapter may choose
+    (:meth:`with_defaults`); none for a config built directly."""
+
+    @classmethod
+    def validated(cls, **options: Any) -> Self:
+        """Check every option at the door; ``ValueError`` names the bad one,
+        ``TypeError`` an unknown keyword."""
+        values = _checked(cls, options, "the sweep")
+        _validate.lr_range(values["start_lr"], values["end_lr"])
+        return cls(**values, defaulted=_left_out(cls, options))
+
+    def with_defaults(self, **defaults: Any) -> Self:
+        """This config with an adapter's own defaults (checked) for the options the user
+        left out; an option the user set keeps its value.
+
+        >>> config = SweepConfig.validated(num_steps=20)
+        >>> config.with_defaults(check_every=10, num_steps=50).check_every
+        10
+        >>> config.with_defaults(check_every=10, num_steps=50).num_steps
+        20
+        """
+        table = {row.name: row for row in rows(type(self))}
+        check_known(defaults, table, "with_defaults()")
+        chosen = {
+            name: table[name].spec.check(name, value)
+            for name, value in defaults.items()
+            if name in self.defaulted
+        }
+        return dataclasses.replace(self, **chosen, defaulted=self.defaulted - set(chosen))
+
+    def lrs(self) -> FloatArray:
+        """The learning rate of every step of the sweep."""
+        return lr_schedule(self.start_lr, self.end_lr, self.num_steps, self.mode)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict (what :class:`~lrfind.result.Result` keeps)."""
+        return {row.name: getattr(self, row.name) for row in rows(type(self)) if row.spec.setting}
+
+
+# ---- the snapshot's table -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SnapshotConfig:
+    """The PyTorch snapshot's validated settings; its fields are the table of
+    :class:`SnapshotOptions`."""
+
+    snapshot: str = option(
+        "cpu",
+        check=_one_of(SNAPSHOT_PLACES),
+        choices=SNAPSHOT_PLACES,
+        help="Where the copy of the parameters, buffers and optimizer state lives: "
+        '``"cpu"`` (host memory) or ``"disk"`` (a temporary file, removed on every exit '
+        "path). A snapshot that would not fit (host memory, a container's memory limit, or "
+        "the temporary folder's free disk; all ranks of a host counted) is refused before "
+        "anything is trained, with what to pass instead.",
+        flag_help="where the copy of the model and optimizer lives during the sweep: host memory "
+        "or a temporary file, removed afterwards",
+    )
+    restore_grads: bool = option(
+        True,
+        check=_boolean,
+        help="``True``: the parameters' ``.grad`` come back exactly (the snapshot holds a "
+        "copy). ``False``: no copy, and afterwards every ``.grad`` is ``None`` as "
+        "``zero_grad()`` leaves them; saves one gradient-sized copy when the next thing you "
+        "do is train.",
+        flag_help="do not copy the gradients: afterwards every .grad is None, as zero_grad() "
+        "leaves them (saves one gradient-sized copy)",
+    )
+    skip_frozen: bool | None = option(
+        None,
+        check=_boolean_or_none,
+        help="``True``: parameters with ``requires_grad=False`` (a frozen backbone, LoRA's "
+        "base weights) are not copied but checked at the restore (same storage, no in-place "
+        "write); :class:`~lrfind.errors.LRFindError` names any that changed. ``None``: "
+        "``True`` when they hold at least half of the parameters' bytes (logged).",
+        flag_help="do not copy parameters with requires_grad=False (a frozen backbone, LoRA's "
+        "base weights); check them instead",
+        flag_default="on when they hold at least half of the parameters' bytes",
+    )
+
+    @classmethod
+    def validated(cls, **options: Any) -> Self:
+        """Check every option at the door (``ValueError`` names the bad one)."""
+        return cls(**_checked(cls, options, "the snapshot"))
+
+
+# ---- the keywords' types (held equal to the tables by tests/test_options.py) -----------
+
+
+class SweepOptions(TypedDict, total=False):
+    """The sweep's keywords (see :func:`lrfind.sweep`): the rows of :class:`SweepConfig`,
+    which holds their defaults, checks and meanings."""
+
     start_lr: float
-    """The first learning rate, > 0."""
     end_lr: float
-    """The last learning rate, > ``start_lr``."""
     num_steps: int
-    """Steps in the sweep, at least 5 (the suggestion methods need five points)."""
     mode: str
-    """``"exp"`` (evenly spaced in log lr) or ``"linear"``."""
     smoothing: float
-    """EMA coefficient in [0, 1) for the stop rule and the peers' methods."""
     diverge_factor: float
-    """Stop when the smoothed loss rises this much over its best (> 1; the rule is
-    :func:`lrfind.sweep`'s). ``float("inf")`` switches the rule off: the whole range is
-    recorded, only a non-finite loss stops the sweep early, and a saved result writes it
-    as ``"Infinity"``."""
     check_every: int
-    """Read the losses (one host sync) every this many steps; the stop rule then lags by up
-    to ``check_every - 1`` steps. :func:`lrfind.find`'s default is 1 on the CPU and 10 on
-    an accelerator."""
     repeats: int | str
-    """Sweeps from the same starting state (the data order differs); the suggestion is
-    their median and :meth:`Result.interval <lrfind.result.Result.interval>` their
-    spread. ``"auto"`` (the default): one sweep, and a second look (two more sweeps, the
-    median of three) only when the first one's suggestion is missing or has low
-    confidence (below :data:`~lrfind.result.LOW_CONFIDENCE`); without a ``reset`` to put
-    the start back, one sweep."""
     method: str
-    """The result's default suggestion method (see :data:`lrfind.suggest.METHODS`)."""
     schedule: str
-    """The schedule you will train with (:data:`lrfind.train_schedules.SCHEDULES`):
-    ``"onecycle"`` (what a suggestion is calibrated for), ``"warmup-cosine"``,
-    ``"linear"``, ``"constant"`` or ``"wsd"``. Every suggestion is moved by the shift of
-    the best lr that the benchmark measured for that schedule
-    (:data:`lrfind.train_schedules.PEAK_SHIFT`; none where none was measured), and its
-    reason says so; the result records it (``Result.for_schedule`` changes it later)."""
     progress: bool
-    """Show a progress bar (rank 0's only under torch.distributed)."""
 
 
 class TrainOptions(TypedDict, total=False):
@@ -106,23 +463,12 @@ class TrainOptions(TypedDict, total=False):
 
 
 class SnapshotOptions(TypedDict, total=False):
-    """The PyTorch snapshot (see :func:`lrfind.find`); defaults in :data:`SNAPSHOT_DEFAULTS`."""
+    """The PyTorch snapshot's keywords (see :func:`lrfind.find`): the rows of
+    :class:`SnapshotConfig`, which holds their defaults, checks and meanings."""
 
     snapshot: str
-    """Where the copy of the parameters, buffers and optimizer state lives: ``"cpu"`` (host
-    memory) or ``"disk"`` (a temporary file, removed on every exit path). A snapshot that
-    would not fit (host memory, a container's memory limit, or the temporary folder's free
-    disk; all ranks of a host counted) is refused before anything is trained, with what
-    to pass instead."""
     restore_grads: bool
-    """``True``: the parameters' ``.grad`` come back exactly (the snapshot holds a copy).
-    ``False``: no copy, and afterwards every ``.grad`` is ``None`` as ``zero_grad()``
-    leaves them; saves one gradient-sized copy when the next thing you do is train."""
     skip_frozen: bool | None
-    """``True``: parameters with ``requires_grad=False`` (a frozen backbone, LoRA's base
-    weights) are not copied but checked at the restore (same storage, no in-place write);
-    :class:`~lrfind.errors.LRFindError` names any that changed. ``None``: ``True`` when
-    they hold at least half of the parameters' bytes (logged)."""
 
 
 class FindOptions(SweepOptions, TrainOptions, SnapshotOptions, total=False):
@@ -130,8 +476,14 @@ class FindOptions(SweepOptions, TrainOptions, SnapshotOptions, total=False):
 
 
 class IntegrationOptions(SweepOptions, SnapshotOptions, total=False):
-    """What the Lightning and Transformers integrations pass on to :func:`lrfind.find`
+    """What the Lightning and Transformers integrations take: the sweep's and the
+    snapshot's options of :func:`lrfind.find`, validated once into a :class:`JobConfig`
     (the training options come from the framework's own trainer)."""
+
+
+class GridOptions(TrainOptions, SnapshotOptions, total=False):
+    """What the grid search and the check take besides the job: each point trains as a
+    sweep step does, and the job is put back from the same kind of snapshot."""
 
 
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -144,13 +496,12 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 """What a training step does with a :class:`TrainOptions` key left out (tested against
 the adapter)."""
 
-SNAPSHOT_DEFAULTS: dict[str, Any] = {"snapshot": "cpu", "restore_grads": True, "skip_frozen": None}
-"""What the snapshot does with a :class:`SnapshotOptions` key left out (tested against
-the adapter)."""
+SNAPSHOT_DEFAULTS: dict[str, Any] = {row.name: row.default for row in rows(SnapshotConfig)}
+"""What the snapshot does with a :class:`SnapshotOptions` key left out."""
 
-SWEEP_KEYS = frozenset(SweepOptions.__optional_keys__)
-TRAIN_KEYS = frozenset(TrainOptions.__optional_keys__)
-SNAPSHOT_KEYS = frozenset(SnapshotOptions.__optional_keys__)
+SWEEP_KEYS = frozenset(row.name for row in rows(SweepConfig))
+TRAIN_KEYS = frozenset(TrainOptions.__annotations__)
+SNAPSHOT_KEYS = frozenset(row.name for row in rows(SnapshotConfig))
 
 
 def check_known(options: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
@@ -170,15 +521,16 @@ def check_known(options: Mapping[str, Any], allowed: Iterable[str], where: str) 
         )
 
 
-def split(options: Mapping[str, Any], *groups: frozenset[str]) -> list[dict[str, Any]]:
+def split(options: Mapping[str, Any], *groups: Iterable[str]) -> list[dict[str, Any]]:
     """The options of each group, in order (a key belongs to the first group naming it).
 
     >>> split({"num_steps": 9, "amp": "bf16"}, SWEEP_KEYS, TRAIN_KEYS)
     [{'num_steps': 9}, {'amp': 'bf16'}]
     """
-    out: list[dict[str, Any]] = [{} for _ in groups]
+    sets = [frozenset(group) for group in groups]
+    out: list[dict[str, Any]] = [{} for _ in sets]
     for key, value in options.items():
-        for part, group in zip(out, groups, strict=True):
+        for part, group in zip(out, sets, strict=True):
             if key in group:
                 part[key] = value
                 break
@@ -186,55 +538,17 @@ def split(options: Mapping[str, Any], *groups: frozenset[str]) -> list[dict[str,
 
 
 @dataclass(frozen=True)
-class SweepConfig:
-    """A sweep's validated settings: the defaults of :class:`SweepOptions`."""
+class JobConfig:
+    """The sweep's and the snapshot's options of one :func:`lrfind.find` call, validated
+    once at the door (by :func:`lrfind.find` or an integration) and handed down typed."""
 
-    start_lr: float = 1e-7
-    end_lr: float = 10.0
-    num_steps: int = 100
-    mode: str = "exp"
-    smoothing: float = 0.98
-    diverge_factor: float = 4.0
-    check_every: int = 1
-    repeats: int | str = "auto"
-    method: str = "auto"
-    schedule: str = "onecycle"
-    progress: bool = True
+    sweep: SweepConfig
+    snapshot: SnapshotConfig
 
     @classmethod
-    def validated(cls, **options: Any) -> SweepConfig:
-        """Check every option at the door; ``ValueError`` names the bad one,
-        ``TypeError`` an unknown keyword."""
-        check_known(options, SWEEP_KEYS, "the sweep")
-        config = cls(**options)
-        start, end = _validate.lr_range(config.start_lr, config.end_lr)
-        from lrfind.suggest import METHODS
-
-        return cls(
-            start_lr=start,
-            end_lr=end,
-            num_steps=_validate.int_at_least("num_steps", config.num_steps, _validate.MIN_STEPS),
-            mode=_validate.one_of("mode", config.mode, _validate.MODES),
-            smoothing=_validate.smoothing(config.smoothing),
-            diverge_factor=_validate.diverge_factor(config.diverge_factor),
-            check_every=_validate.int_at_least("check_every", config.check_every, 1),
-            repeats=_validate.repeats(config.repeats),
-            method=_validate.one_of("method", config.method, METHODS),
-            schedule=_validate.one_of("schedule", config.schedule, train_schedules.SCHEDULES),
-            progress=_validate.boolean("progress", config.progress),
-        )
-
-    def lrs(self) -> FloatArray:
-        """The learning rate of every step of the sweep."""
-        return lr_schedule(self.start_lr, self.end_lr, self.num_steps, self.mode)
-
-    def settings(self) -> dict[str, Any]:
-        """The settings as a JSON-ready dict (what :class:`~lrfind.result.Result` keeps)."""
-        settings = asdict(self)
-        del settings["progress"]  # how it was shown, not what was measured
-        return settings
-
-
-class GridOptions(TrainOptions, SnapshotOptions, total=False):
-    """What the grid search and the check take besides the job: each point trains as a
-    sweep step does, and the job is put back from the same kind of snapshot."""
+    def validated(cls, where: str, **options: Any) -> JobConfig:
+        """Check the sweep's and the snapshot's options; ``TypeError`` names an unknown
+        keyword (as taken by ``where``), ``ValueError`` a bad value."""
+        check_known(options, SWEEP_KEYS | SNAPSHOT_KEYS, where)
+        sweep, snapshot = split(options, SWEEP_KEYS, SNAPSHOT_KEYS)
+        return cls(SweepConfig.validated(**sweep), SnapshotConfig.validated(**snapshot))

@@ -37,7 +37,7 @@ from lrfind._json import (
 from lrfind.display import NotebookDisplay
 from lrfind.errors import LRFindError, LRFindWarning
 from lrfind.repeats import AGREEMENT_DECADES
-from lrfind.smoothing import ema
+from lrfind.smoothing import DEFAULT_SMOOTHING, ema
 from lrfind.stopping import STOP_REASONS
 from lrfind.suggest import METHODS, Suggestion, suggest, suggest_all
 
@@ -122,7 +122,7 @@ class Result(NotebookDisplay):
     @property
     def smoothing(self) -> float:
         """The EMA coefficient of :attr:`smoothed` and of the peer methods."""
-        return float(self.settings.get("smoothing", 0.98))
+        return float(self.settings.get("smoothing", DEFAULT_SMOOTHING))
 
     @property
     def method(self) -> str:

@@ -21,6 +21,10 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 _BLOCK = 1024
 
+DEFAULT_SMOOTHING = 0.98
+"""The EMA coefficient when none is given: the sweep's ``smoothing`` option (the stop rule
+and the peers' methods), :func:`lrfind.suggest.suggest` and an old result without one."""
+
 _REACH = 8.0
 """On sorted ``x``, the Gaussian smoother ignores points more than this many ``sigma``
 away (their weights are below exp(-32) ~ 1e-14 of the nearest one's): O(n) work per

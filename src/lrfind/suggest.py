@@ -50,7 +50,7 @@ from lrfind._peers import (
     steepest,
     valley,
 )
-from lrfind.smoothing import noise_level
+from lrfind.smoothing import DEFAULT_SMOOTHING, noise_level
 
 __all__ = [
     "AUTO",
@@ -93,7 +93,7 @@ def suggest(
     losses: Sequence[float] | FloatArray,
     method: str = "auto",
     *,
-    smoothing: float = 0.98,
+    smoothing: float = DEFAULT_SMOOTHING,
     auto_params: AutoParams = AUTO,
 ) -> Suggestion:
     """Suggest a learning rate from a range-test curve.
@@ -131,7 +131,7 @@ def suggest_all(
     lrs: Sequence[float] | FloatArray,
     losses: Sequence[float] | FloatArray,
     *,
-    smoothing: float = 0.98,
+    smoothing: float = DEFAULT_SMOOTHING,
 ) -> dict[str, Suggestion]:
     """Every method's suggestion, by name (``auto`` first)."""
     return {name: suggest(lrs, losses, name, smoothing=smoothing) for name in METHODS}

@@ -266,28 +266,10 @@ def sweep(
             it is called before each repeat after the first and once more when the
             sweep ends, however it ends, so the state comes back as it began (as
             :func:`lrfind.find` leaves the model).
-        **options: the sweep options (:class:`~lrfind.options.SweepOptions`):
-
-            - ``start_lr`` (1e-7): first learning rate, > 0;
-            - ``end_lr`` (10): last learning rate, > ``start_lr``;
-            - ``num_steps`` (100): steps in the sweep, at least 5 (the suggestion
-              methods need five points);
-            - ``mode`` (``"exp"``): ``"exp"`` or ``"linear"``;
-            - ``smoothing`` (0.98): EMA coefficient in [0, 1) for the stop rule and
-              the peer methods;
-            - ``diverge_factor`` (4): > 1; see the rule above. ``float("inf")`` switches
-              the rule off: the whole range is recorded, and only a non-finite loss
-              stops the sweep early;
-            - ``check_every`` (1): read the losses every this many steps (the stop
-              rule lags by up to ``check_every - 1`` steps); for steps that return
-              device tensors;
-            - ``repeats`` (``"auto"``): run the sweep this many times (``reset``
-              restores the start between them); the suggestion is the median of the
-              runs, and :meth:`Result.interval` their spread. ``"auto"``: one sweep, and
-              two more (the median of three) only when the first one's suggestion is
-              missing or has low confidence; one sweep when no ``reset`` is given;
-            - ``method`` (``"auto"``): the default suggestion method of the result;
-            - ``progress`` (True): show a tqdm progress bar.
+        **options: the sweep options, each with its default, check and meaning in one
+            table (the rows of :class:`~lrfind.options.SweepConfig`; the options table of
+            this page). ``check_every > 1`` is for steps that return device tensors;
+            ``repeats > 1`` needs ``reset``.
 
     Returns:
         A :class:`~lrfind.result.Result`. It warns (``LRFindWarning``) when the default

@@ -48,6 +48,13 @@ def lrfind(*args: str, cwd: Path, **extra_env: str) -> subprocess.CompletedProce
     )
 
 
+def copied(path: Path, folder: Path) -> Path:
+    """A copy of ``path`` as ``folder/copy.json``."""
+    copy = folder / "copy.json"
+    copy.write_text(path.read_text())
+    return copy
+
+
 def assert_png(path: Path) -> None:
     assert path.read_bytes()[:8] == PNG_HEADER
     assert path.stat().st_size > 10_000  # a drawn figure, not an empty canvas
@@ -130,8 +137,7 @@ def test_plot_terminal_only_and_grid_results(
     tmp_path: Path, demo_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     out, _ = demo_run
-    copy = tmp_path / "copy.json"
-    copy.write_text((out / "lr_find.json").read_text())
+    copy = copied(out / "lr_find.json", tmp_path)
     assert cli.main(["plot", str(copy), "--terminal", "--method", "all"]) == 0
     assert "S steepest" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == [copy]  # --terminal alone writes no file
@@ -146,8 +152,7 @@ def test_plot_terminal_draws_the_ema_only_with_the_flag(
     tmp_path: Path, demo_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     out, _ = demo_run
-    copy = tmp_path / "copy.json"
-    copy.write_text((out / "lr_find.json").read_text())
+    copy = copied(out / "lr_find.json", tmp_path)
     assert cli.main(["plot", str(copy), "--terminal", "--ascii"]) == 0
     plain = capsys.readouterr().out
     assert "** lag-free smoothing of the loss (auto)" in plain
@@ -167,15 +172,22 @@ def test_run_on_a_setup_file(tmp_path: Path) -> None:
     assert "suggestions:" in done.stdout
 
 
-def test_run_saves_the_curve_so_far_on_ctrl_c(tmp_path: Path) -> None:
+def test_run_saves_and_shows_the_curve_so_far_on_ctrl_c(tmp_path: Path) -> None:
     done = lrfind("run", f"{EXAMPLE}:interrupted", "--num-steps", "20", "--threads", "1",
-                  "--no-progress", "--out", "res", cwd=tmp_path)  # fmt: skip
+                  "--no-progress", "--ascii", "--out", "res", cwd=tmp_path)  # fmt: skip
     assert done.returncode == cli.EXIT_INTERRUPTED, done.stderr
-    assert "interrupted after 7 points" in done.stderr
+    assert "interrupted after 7 points; the curve so far:" in done.stderr
     assert_png(tmp_path / "res" / "lr_find.png")
     result = Result.load(tmp_path / "res" / "lr_find.json")
     assert (len(result.lrs), result.stop_reason) == (7, "interrupted")
     assert "suggestions:" not in done.stdout
+    lines = done.stdout.splitlines()  # what it announces, it shows
+    title = lines.index("lrfind range test: 7 steps, stopped: interrupted")
+    assert lines[title + 1] == "loss"
+    assert sum(line.count("*") for line in lines) >= 7  # the curve, drawn
+    assert "suggestions from the 7 points so far:" in done.stdout
+    assert "stopped: interrupted after 7 of 20 steps" in done.stdout
+    assert lines.index("suggestions from the 7 points so far:") > title
 
 
 @pytest.mark.parametrize("where", ["cpu", "disk"])

@@ -295,6 +295,41 @@ def test_bad_options_are_refused_at_the_door(
         case.find(**options)
 
 
+EVERY_SWEEP_OPTION = {
+    "start_lr": 1e-4, "end_lr": 1.0, "num_steps": 9, "mode": "linear", "smoothing": 0.5,
+    "diverge_factor": 1e9, "check_every": 3, "repeats": 2, "method": "minimum",
+    "schedule": "wsd", "progress": False,
+}  # fmt: skip
+"""A value other than the default (and than what an adapter picks) for every sweep option."""
+
+
+@pytest.mark.filterwarnings("ignore::lrfind.errors.LRFindWarning")
+def test_every_sweep_option_reaches_the_sweep_validated_once(
+    case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adapter checks the options at its door and hands the config down: one
+    ``validated`` call, and the sweep runs with every value the user set (also where the
+    adapter has its own default: Lightning's and Hugging Face's schedule, find's
+    ``check_every``)."""
+    from lrfind.options import SweepConfig, rows
+
+    assert set(EVERY_SWEEP_OPTION) == {row.name for row in rows(SweepConfig)}
+    calls: list[dict[str, Any]] = []
+    validated = SweepConfig.validated.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[SweepConfig], **options: Any) -> SweepConfig:
+        calls.append(options)
+        return validated(cls, **options)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(SweepConfig, "validated", classmethod(counted))
+    kwargs = {"apply": False} if case.name != "jax" else {}
+    result, _ = case.find(**kwargs, **EVERY_SWEEP_OPTION)
+    assert len(calls) == 1, calls
+    expected = {k: v for k, v in EVERY_SWEEP_OPTION.items() if k != "progress"}
+    assert {k: result.settings[k] for k in expected} == expected
+    assert len(result.runs) == 2
+
+
 @pytest.mark.filterwarnings("ignore::lrfind.errors.LRFindWarning")
 def test_apply_without_a_suggestion_raises_with_the_reason_and_sets_nothing(case: Case) -> None:
     kwargs = {"apply": False} if case.name != "jax" else {}

@@ -20,7 +20,7 @@ transformers = pytest.importorskip("transformers")
 from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
 
 import lrfind  # noqa: E402
-from lrfind.torch.state import Snapshot  # noqa: E402
+from lrfind.torch.snapshot import Snapshot  # noqa: E402
 
 
 def lora_model(seed: int = 0) -> Any:

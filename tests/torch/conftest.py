@@ -1,25 +1,18 @@
-"""Shared fixtures for the PyTorch adapter tests: exact state capture and comparison."""
+"""Shared fixtures for the PyTorch adapter tests: exact state capture and comparison, one
+thread, a private temporary folder, the launchers of several processes."""
 
 from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-
-
-def _clone(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_clone(v) for v in value)
-    return copy.deepcopy(value)
 
 
 def capture(
@@ -36,9 +29,9 @@ def capture(
         "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
         "buffers": {name: b.clone() for name, b in model.named_buffers()},
         "modes": [m.training for m in model.modules()],
-        "optimizer": _clone(optimizer.state_dict()),
-        "scheduler": None if scheduler is None else _clone(scheduler.state_dict()),
-        "scaler": None if scaler is None else _clone(scaler.state_dict()),
+        "optimizer": copy.deepcopy(optimizer.state_dict()),
+        "scheduler": None if scheduler is None else copy.deepcopy(scheduler.state_dict()),
+        "scaler": None if scaler is None else copy.deepcopy(scaler.state_dict()),
         "torch_rng": torch.get_rng_state(),
         "numpy_rng": np.random.get_state(),
         "python_rng": random.getstate(),
@@ -75,6 +68,61 @@ def state_of() -> Callable[..., dict[str, Any]]:
 @pytest.fixture
 def same() -> Callable[[Any, Any], None]:
     return assert_same
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny models: one intra-op thread is 30x faster than two on a busy 2-core machine
+    (put back for each module, whatever a test set)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private temporary folder that ``tempfile`` uses for everything (disk snapshots
+    land here); a test checks it ends empty."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def train_by_hand(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Any,
+    val_data: Any,
+    steps: int,
+    rng: torch.Tensor,
+    scheduler: Any = None,
+) -> float:
+    """A grid point's protocol written out by hand: ``steps`` optimizer steps of the MSE
+    over ``data`` (restarted when it runs out, its order drawn after the torch RNG state is
+    set to ``rng``), ``scheduler`` stepped after each, then the loss on ``val_data[0]``."""
+    torch.random.set_rng_state(rng)
+    done = 0
+    while done < steps:
+        for x, y in data:
+            optimizer.zero_grad(set_to_none=True)
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            done += 1
+            if done == steps:
+                break
+    with torch.no_grad():
+        x, y = val_data[0]
+        return float(torch.nn.functional.mse_loss(model(x), y))
+
+
+@pytest.fixture
+def by_hand() -> Callable[..., float]:
+    """:func:`train_by_hand`, the reference a grid search is compared with."""
+    return train_by_hand
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,7 @@ import lrfind
 from lrfind import _room
 from lrfind.grid import check, grid_search
 from lrfind.setup import Setup
-from lrfind.torch.state import Snapshot
+from lrfind.torch.snapshot import Snapshot
 
 
 def _sibling(name: str) -> ModuleType:

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from lrfind import LRFindError
-from lrfind.torch.batches import Batches, check_batch, compute_loss, prediction, to_device
+from lrfind.torch.batches import check_batch, compute_loss, prediction, to_device
+from lrfind.torch.passes import Batches
 
 
 @dataclasses.dataclass
@@ -129,7 +130,7 @@ def test_compute_loss_refuses_a_real_vector():
 
 
 def test_blame_notes_the_innermost_place_only():
-    from lrfind.torch.batches import add_blame, blame
+    from lrfind.torch._blame import add_blame, blame
 
     with pytest.raises(KeyError) as info, blame("outer"), blame("inner"):
         raise KeyError("y")

@@ -14,13 +14,13 @@ temporary file is left, and that the error the user sees names what went wrong.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import json
 import multiprocessing
 import os
 import random
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,15 +46,6 @@ QUIET: dict[str, Any] = {
 POSITIONS = {"first": 0, "middle": NUM_STEPS // 2, "last": NUM_STEPS - 1}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models: one intra-op thread is 30x faster than two on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _record(category: str, lost_state: bool) -> None:
     """Count one fault tried under ``category`` (for benchmarks/reliability.py)."""
     path = os.environ.get("LRFIND_RELIABILITY_LOG")
@@ -66,16 +57,6 @@ def _record(category: str, lost_state: bool) -> None:
 
 
 # ---- exact state: capture and compare ------------------------------------------------
-
-
-def _clone(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_clone(v) for v in value)
-    return value
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -116,9 +97,9 @@ class State:
             "grads": {n: None if p.grad is None else p.grad.clone() for n, p in params.items()},
             "buffers": {n: b.clone() for n, b in model.named_buffers()},
             "modes": {n: m.training for n, m in model.named_modules()},
-            "optimizer": _clone(optimizer.state_dict()),
+            "optimizer": copy.deepcopy(optimizer.state_dict()),
             "optimizer_attributes": sorted(vars(optimizer)),
-            "scheduler": None if scheduler is None else _clone(scheduler.state_dict()),
+            "scheduler": None if scheduler is None else copy.deepcopy(scheduler.state_dict()),
             "torch_rng": torch.get_rng_state(),
             "numpy_rng": np.random.get_state(),
             "python_rng": random.getstate(),
@@ -177,15 +158,6 @@ class State:
                 if isinstance(value, torch.Tensor) and entry.get(key) is not value
             ]
         return diffs
-
-
-@pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private temporary folder for find() (disk snapshots land here); must end empty."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 def check_restored(category: str, before: State, scratch: Path) -> None:
@@ -407,7 +379,7 @@ def test_an_optimizer_fault_under_fp16_autocast_restores_the_grad_scaler(scratch
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-    scaler_before = _clone(scaler.state_dict())
+    scaler_before = copy.deepcopy(scaler.state_dict())
     countdown.calls, countdown.at = 0, POSITIONS["middle"]
     before = State.of(model, optimizer)
     with pytest.raises(Boom) as info:

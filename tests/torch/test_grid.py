@@ -4,6 +4,7 @@ restore, honest scores, and the user's optimizer trained exactly as given."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -32,34 +33,26 @@ def _job(val: bool = True) -> Setup:
     )
 
 
-def _naive_final_loss(job: Setup, lr: float, steps: int, rng: torch.Tensor) -> float:
+def _naive_final_loss(
+    job: Setup, lr: float, steps: int, rng: torch.Tensor, by_hand: Callable[..., float]
+) -> float:
     """The same protocol written out by hand (constant lr), on a fresh copy of the job."""
     model = torch.nn.Linear(3, 1)
     model.load_state_dict(job.model.state_dict())
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    torch.random.set_rng_state(rng)  # the batch order
-    done = 0
-    while done < steps:
-        for x, y in job.data:
-            optimizer.zero_grad()
-            torch.nn.functional.mse_loss(model(x), y).backward()
-            optimizer.step()
-            done += 1
-            if done == steps:
-                break
-    with torch.no_grad():
-        x, y = job.val_data[0]  # type: ignore[index]
-        return float(torch.nn.functional.mse_loss(model(x), y))
+    return by_hand(model, optimizer, job.data, job.val_data, steps, rng)
 
 
-def test_each_lr_starts_from_the_same_state_and_batches() -> None:
+def test_each_lr_starts_from_the_same_state_and_batches(by_hand: Callable[..., float]) -> None:
     job = _job()
     torch.manual_seed(123)
     state = torch.random.get_rng_state()
     grid = train_at(job, [0.01, 0.05], 12, schedule="constant", progress=False)
     assert grid.losses[0] != pytest.approx(grid.losses[1], rel=1e-3)
     for lr, loss in zip(grid.lrs, grid.losses, strict=True):
-        assert loss == pytest.approx(_naive_final_loss(job, float(lr), 12, state), rel=1e-5)
+        assert loss == pytest.approx(
+            _naive_final_loss(job, float(lr), 12, state, by_hand), rel=1e-5
+        )
 
 
 def test_model_optimizer_and_rng_come_back_exactly() -> None:
@@ -107,6 +100,8 @@ def test_bad_arguments_are_named() -> None:
         train_at(job, [], 5, progress=False)
     with pytest.raises(ValueError, match="model"):
         train_at(Setup("nope", job.optimizer, job.data), [0.1], 5, progress=False)
+    with pytest.raises(ValueError, match=r"^snapshot must be one of 'cpu', 'disk'; got 'gpu'"):
+        train_at(job, [0.1], 5, snapshot="gpu", progress=False)  # at the door, once (#29)
 
 
 def test_check_trains_the_suggestion_and_its_two_neighbours() -> None:

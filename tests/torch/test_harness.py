@@ -13,11 +13,11 @@ included), and a first param group frozen at ``lr=0``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import multiprocessing
 import os
 import signal
-import tempfile
 import threading
 import time
 import traceback
@@ -44,23 +44,6 @@ QUIET: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private temporary folder (disk snapshots land here); must end empty."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
 def _record(category: str, outcome: str, how: str | None = None) -> None:
     """Count one scenario (for benchmarks/reliability.py): ``outcome`` is ``"restored"``,
     ``"refused"`` (an error before the sweep), ``"lost"`` or ``"files left"``."""
@@ -80,6 +63,19 @@ def _record(category: str, outcome: str, how: str | None = None) -> None:
 
 def _left(scratch: Path) -> list[str]:
     return sorted(n for n in os.listdir(scratch) if not n.startswith(("torchinductor_", "pymp-")))
+
+
+@contextlib.contextmanager
+def _recorded(category: str, folder: Path) -> Iterator[None]:
+    """Record a scenario's outcome (:func:`_record`): ``"restored"`` when the block passes
+    and leaves no file in ``folder``; else ``"files left"`` or ``"lost"``, and it raises."""
+    try:
+        yield
+        assert not _left(folder), _left(folder)
+    except BaseException:
+        _record(category, "files left" if _left(folder) else "lost")
+        raise
+    _record(category, "restored")
 
 
 def _quiet_find(model: nn.Module, optimizer: Any, data: Any, **kwargs: Any) -> lrfind.Result:
@@ -185,25 +181,21 @@ def test_a_dataloader_with_workers_goes_on_as_without_lrfind(
     model, optimizer, loader = _worker_job(persistent)
     seen = _epoch(model, optimizer, loader) if trained_before else []
     try:
-        workers = _workers()
-        _call(what, model, optimizer, loader)
-        after = _workers()
-        assert not after - workers, f"lrfind left worker processes: {after - workers}"
-        if persistent:
-            assert workers <= after, "lrfind stopped the loader's persistent workers"
-        seen += _epoch(model, optimizer, loader) + _epoch(model, optimizer, loader)
-        assert len(seen) == len(expected)
-        for i, (got, want) in enumerate(zip(seen, expected, strict=True)):
-            assert torch.equal(got, want), f"batch {i} differs"
-        for got, want in zip(model.parameters(), expected_weights, strict=True):
-            assert torch.equal(got, want)
-        assert not _left(scratch)
-    except BaseException:
-        _record(category, "files left" if _left(scratch) else "lost")
-        raise
+        with _recorded(category, scratch):
+            workers = _workers()
+            _call(what, model, optimizer, loader)
+            after = _workers()
+            assert not after - workers, f"lrfind left worker processes: {after - workers}"
+            if persistent:
+                assert workers <= after, "lrfind stopped the loader's persistent workers"
+            seen += _epoch(model, optimizer, loader) + _epoch(model, optimizer, loader)
+            assert len(seen) == len(expected)
+            for i, (got, want) in enumerate(zip(seen, expected, strict=True)):
+                assert torch.equal(got, want), f"batch {i} differs"
+            for got, want in zip(model.parameters(), expected_weights, strict=True):
+                assert torch.equal(got, want)
     finally:
         _release(loader)
-    _record(category, "restored")
 
 
 # ---- optimizers that keep state outside optimizer.state ----------------------------------
@@ -305,7 +297,7 @@ def test_an_optimizer_with_state_outside_its_state_dict(
     else:
         steps, steps_value, history = optimizer.steps, optimizer.steps.clone(), optimizer.history
         history_value = list(history)
-    try:
+    with _recorded(category, scratch):
         _quiet_find(model, optimizer, _batches(4, seed=3), snapshot=snapshot)
         if kind == "lookahead":
             assert torch.equal(base.state[first]["step"], step)
@@ -321,11 +313,6 @@ def test_an_optimizer_with_state_outside_its_state_dict(
         _train(model, optimizer, _batches(6, seed=2))
         for got, want in zip(model.parameters(), expected, strict=True):
             assert torch.equal(got, want)
-        assert not _left(scratch)
-    except BaseException:
-        _record(category, "files left" if _left(scratch) else "lost")
-        raise
-    _record(category, "restored")
 
 
 class LockedSGD(torch.optim.SGD):
@@ -535,7 +522,7 @@ def test_a_real_signal_anywhere_in_find_leaves_the_state_whole(
     sweep says that everything was restored."""
     import sys
 
-    from lrfind.torch.state import Snapshot
+    from lrfind.torch.snapshot import Snapshot
 
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     switch = sys.getswitchinterval()
@@ -664,7 +651,7 @@ def test_sigterm_during_find_restores_keeps_the_curve_and_exits_143(tmp_path: Pa
         check=False,
     )
     category = "SIGTERM during find (disk snapshot, no handler)"
-    try:
+    with _recorded(category, folder):
         assert done.returncode == 143, done.stderr[-2000:]
         report = json.loads(done.stdout.splitlines()[-1])
         assert report["points"] == 3
@@ -672,11 +659,6 @@ def test_sigterm_during_find_restores_keeps_the_curve_and_exits_143(tmp_path: Pa
         assert report["files"] == []
         assert report["handler_back"]
         assert any("restored" in note for note in report["notes"])
-        assert not _left(folder)
-    except BaseException:
-        _record(category, "files left" if _left(folder) else "lost")
-        raise
-    _record(category, "restored")
 
 
 def test_off_the_main_thread_nothing_is_held() -> None:
@@ -729,10 +711,10 @@ def test_a_ctrl_c_during_the_sweep_says_the_state_was_restored(scratch: Path) ->
 
 
 _INSIDE = {
-    "before the tensors": ("lrfind.torch.state", "Snapshot", "_restore_tensors"),
-    "before the optimizer": ("lrfind.torch.state", "Snapshot", "_restore_optimizer"),
+    "before the tensors": ("lrfind.torch.snapshot", "Snapshot", "_restore_tensors"),
+    "before the optimizer": ("lrfind.torch.snapshot", "Snapshot", "_restore_optimizer"),
     "before its attributes": ("lrfind.torch.held", "Attributes", "restore"),
-    "before the RNG states": ("lrfind.torch.state", "RngState", "restore"),
+    "before the RNG states": ("lrfind.torch.rng", "RngState", "restore"),
 }
 
 
@@ -779,7 +761,7 @@ def test_a_real_signal_inside_the_restore(
         _quiet_find(
             model, optimizer, _batches(4, 0), forward=forward, loss_fn=None, snapshot=snapshot
         )
-    try:
+    with _recorded(category, scratch):
         assert not armed, "the restore never reached that point"
         notes = " ".join(raised.value.__notes__)
         if first == "none":
@@ -790,8 +772,3 @@ def test_a_real_signal_inside_the_restore(
         _train(model, optimizer, _batches(6, seed=2))  # the training after it: the same
         for got, want in zip(model.parameters(), after[0].parameters(), strict=True):
             assert torch.equal(got, want)
-        assert not _left(scratch)
-    except BaseException:
-        _record(category, "files left" if _left(scratch) else "lost")
-        raise
-    _record(category, "restored")

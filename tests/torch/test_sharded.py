@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from lrfind.torch.state import Snapshot
+from lrfind.torch.snapshot import Snapshot
 
 Ranks = tuple[list[dict[str, Any]], Path]
 KINDS = ("fsdp2", "fsdp1")

@@ -20,7 +20,7 @@ import pytest
 import torch
 from torch import nn
 
-from lrfind.torch.state import Snapshot
+from lrfind.torch.snapshot import Snapshot
 
 find_module = importlib.import_module("lrfind.torch.find")  # the module, not find()
 
@@ -49,12 +49,9 @@ class Calls:
 
 
 @pytest.fixture
-def tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty directory that ``tempfile`` uses for everything."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
+def tmp(scratch: Path) -> Path:
+    """An empty directory that ``tempfile`` uses for everything (conftest's ``scratch``)."""
+    return scratch
 
 
 @pytest.fixture

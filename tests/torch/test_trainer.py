@@ -1,9 +1,8 @@
-"""The trainer every PyTorch search uses: the lean single-step path trains exactly as the
-general one, and find() hands the sweep the path the job needs."""
+"""The trainer every PyTorch search uses: its one step trains exactly as the plain PyTorch
+loop, and its options are checked at the door."""
 
 from __future__ import annotations
 
-import importlib
 import warnings
 
 import pytest
@@ -12,8 +11,9 @@ from torch import nn
 
 import lrfind
 from lrfind.schedule import lr_schedule
-from lrfind.torch.batches import Batches
-from lrfind.torch.trainer import Trainer, Training
+from lrfind.torch.passes import Batches
+from lrfind.torch.trainer import Trainer
+from lrfind.torch.training import Training
 
 
 def data(n=256, features=8, classes=3, batch=32, seed=0):
@@ -35,67 +35,84 @@ def quiet_find(*args, **kwargs):
         return lrfind.find(*args, progress=False, **kwargs)
 
 
+def batches_forever(loader):
+    while True:
+        yield from loader
+
+
+def reference_steps(options, lrs):
+    """The plain PyTorch loop the trainer's step must equal: set the lr, zero the
+    gradients, the loss of each micro-batch (a share of it backward), clip, step; the
+    step's loss is the mean of its micro-batches' (or the validation loss)."""
+    torch.manual_seed(0)
+    model, count = mlp(), options.get("accumulation_steps", 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    batches, val = batches_forever(data()), data(n=64, seed=1) if options.get("val") else None
+    model.train()
+    torch.manual_seed(1)
+    losses = []
+    for lr in lrs:
+        optimizer.param_groups[0]["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        total = None
+        for _ in range(count):
+            x, y = next(batches)
+            with torch.autocast("cpu", torch.bfloat16, enabled=options.get("amp") == "bf16"):
+                loss = nn.CrossEntropyLoss()(model(x), y)
+            (loss / count if count > 1 else loss).backward()
+            total = loss.detach().float() if total is None else total + loss.detach().float()
+        if options.get("grad_clip"):
+            nn.utils.clip_grad_norm_(model.parameters(), options["grad_clip"])
+        optimizer.step()
+        losses.append(float(total / count if count > 1 else total))
+        if val is not None:  # the step's loss is the first validation batch's
+            model.eval()
+            with torch.no_grad():
+                x, y = next(iter(val))
+                losses[-1] = float(nn.CrossEntropyLoss()(model(x), y))
+            model.train()
+    return losses, model, optimizer
+
+
 @pytest.mark.parametrize(
     "options",
-    [{}, {"grad_clip": 0.5}, {"amp": "bf16"}, {"val": True}],
-    ids=["plain", "grad-clip", "bf16", "validation"],
+    [{}, {"grad_clip": 0.5}, {"amp": "bf16"}, {"val": True}, {"accumulation_steps": 2}],
+    ids=["plain", "grad-clip", "bf16", "validation", "accumulation"],
 )
-def test_the_single_step_path_trains_exactly_like_the_general_one(options):
-    """One process, one micro-batch: find() takes a leaner step; it must train the same."""
-    runs = []
-    for general in (False, True):
-        torch.manual_seed(0)
-        model = mlp()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        training = Training.of(
-            model, optimizer, amp=options.get("amp"), grad_clip=options.get("grad_clip")
-        )
-        trainer = Trainer(
-            model,
-            optimizer,
-            Batches(data()),
-            training,
-            loss_fn=nn.CrossEntropyLoss(),
-            val_data=data(n=64, seed=1) if options.get("val") else None,
-            val_batches=1 if options.get("val") else None,
-        )
-        assert trainer.step == trainer._single_step  # what find() hands to the sweep
-        trainer.train_mode()
-        step = trainer._step if general else trainer.step
-        torch.manual_seed(1)  # dropout draws the same masks in both runs
-        losses = [float(step(lr)) for lr in lr_schedule(1e-4, 1e-1, 12)]
-        runs.append((losses, [p.detach().clone() for p in model.parameters()], optimizer))
-    (fast, fast_params, fast_opt), (slow, slow_params, slow_opt) = runs
-    assert fast == slow
-    assert all(torch.equal(a, b) for a, b in zip(fast_params, slow_params, strict=True))
-    assert fast_opt.param_groups[0]["lr"] == slow_opt.param_groups[0]["lr"] == 1e-1
-    for a, b in zip(fast_opt.state.values(), slow_opt.state.values(), strict=True):
+def test_a_step_trains_exactly_as_the_plain_pytorch_loop(options):
+    """The one step find(), the grid and the check train with, against the loop a user
+    would write (the same batches, dropout masks, AdamW state, validation)."""
+    lrs = lr_schedule(1e-4, 1e-1, 12)
+    expected, twin, twin_opt = reference_steps(options, lrs)
+    torch.manual_seed(0)
+    model = mlp()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    training = Training.of(
+        model,
+        optimizer,
+        amp=options.get("amp"),
+        grad_clip=options.get("grad_clip"),
+        accumulation_steps=options.get("accumulation_steps", 1),
+    )
+    trainer = Trainer(
+        model,
+        optimizer,
+        Batches(data()),
+        training,
+        loss_fn=nn.CrossEntropyLoss(),
+        val_data=data(n=64, seed=1) if options.get("val") else None,
+        val_batches=1 if options.get("val") else None,
+    )
+    trainer.train_mode()
+    torch.manual_seed(1)  # dropout draws the same masks in both runs
+    losses = [float(trainer.step(lr)) for lr in lrs]
+    assert losses == pytest.approx(expected, rel=1e-6)
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters(), strict=True)
+    )
+    assert optimizer.param_groups[0]["lr"] == twin_opt.param_groups[0]["lr"] == 1e-1
+    for a, b in zip(optimizer.state.values(), twin_opt.state.values(), strict=True):
         assert all(torch.equal(a[key], b[key]) for key in a)
-
-
-def test_find_passes_the_general_step_when_micro_batches_or_ranks_need_it(monkeypatch):
-
-    find_module = importlib.import_module("lrfind.torch.find")
-    seen = []
-    original = find_module.run_sweep
-
-    def spy(step, *args, **kwargs):
-        seen.append(getattr(step, "__name__", type(step).__name__))
-        return original(step, *args, **kwargs)
-
-    monkeypatch.setattr(find_module, "run_sweep", spy)
-    for accumulation in (1, 2):
-        model = mlp()
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        quiet_find(
-            model,
-            opt,
-            data(),
-            loss_fn=nn.CrossEntropyLoss(),
-            num_steps=6,
-            accumulation_steps=accumulation,
-        )
-    assert seen == ["_single_step", "_step"]
 
 
 def test_training_options_are_checked_at_the_door():

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import lrfind
 from lrfind.errors import LRFindError
+from lrfind.options import SnapshotConfig, SweepConfig, rows
 from lrfind.setup import SetupError
 
 if TYPE_CHECKING:
@@ -31,18 +32,12 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE  # 141: what a shell reports for `yes | head -1`
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
 
-# lrfind's ValueErrors name the Python argument; the command line shows the option.
+# lrfind's ValueErrors name the Python argument; the command line shows the option:
+# every option of the tables by its flag, and the other arguments the commands check.
 _OPTION_NAMES = {
-    "start_lr": "--start-lr",
-    "end_lr": "--end-lr",
-    "num_steps": "--num-steps",
-    "mode": "--mode",
-    "smoothing": "--smoothing",
-    "diverge_factor": "--diverge-factor",
+    **{row.name: row.flag for table in (SweepConfig, SnapshotConfig) for row in rows(table)},
     "accumulation_steps": "--accumulation-steps",
     "grad_clip": "--grad-clip",
-    "repeats": "--repeats",
-    "schedule": "--schedule",
     "val_batches": "--val-batches",
     "steps": "--steps",
     "eval_batches": "--eval-batches",

@@ -6,17 +6,25 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from lrfind.cli._errors import UsageError, one_line
-from lrfind.options import SNAPSHOT_KEYS, SNAPSHOT_PLACES, SWEEP_KEYS, TRAIN_KEYS
+from lrfind.options import (
+    SNAPSHOT_KEYS,
+    SWEEP_KEYS,
+    TRAIN_KEYS,
+    JobConfig,
+    SnapshotConfig,
+    SweepConfig,
+    rows,
+)
 from lrfind.setup import DEFAULT_FACTORY
-from lrfind.suggest import METHODS
-from lrfind.train_schedules import SCHEDULES
 
 if TYPE_CHECKING:
     from lrfind.setup import Setup
+
+T = TypeVar("T")
 
 DEFAULT_GRID = "1e-5:10:3"
 EMA_HELP = "terminal plot: also draw the EMA the peers' methods use (it lags on fast curves)"
@@ -56,13 +64,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def repeats_count(text: str) -> int | str:
-    """``--repeats``: a whole number >= 1, or ``auto``."""
-    if text == "auto":
-        return text
-    return positive_int(text)
-
-
 def _number(text: str, good: Callable[[float], bool], expected: str, a_number: str) -> float:
     """``text`` as a float that is ``good``; else an argparse error saying what was
     ``expected`` (``a_number`` when ``text`` is no number at all)."""
@@ -78,11 +79,6 @@ def _number(text: str, good: Callable[[float], bool], expected: str, a_number: s
 def finite_float(text: str) -> float:
     """A finite number."""
     return _number(text, math.isfinite, "a finite number", "a number")
-
-
-def factor_float(text: str) -> float:
-    """A number, or ``inf`` (``--diverge-factor inf`` records the whole range); not NaN."""
-    return _number(text, lambda value: not math.isnan(value), "a number or inf", "a number or inf")
 
 
 def parse_lrs(items: Sequence[str]) -> list[float]:
@@ -126,49 +122,49 @@ THREADS_HELP = (
 """``--threads``' help, also quoted in docs/cli.md."""
 
 
+CLI_ONLY_CHOICES = {"method": ("all",)}
+"""Values a flag takes beyond its option's: ``--method all`` marks every method in the
+plots (the result's default method stays ``auto``)."""
+
+_TEXT_TYPES: dict[Any, Callable[[str], Any]] = {float: float, int: int, str: str}
+"""How a flag's text becomes its option's value, by the option's type (a row's ``parse``
+otherwise); the row's check runs on the whole config (:func:`sweep_options`)."""
+
+
+def add_table_options(group: argparse._ArgumentGroup, table: type[Any]) -> None:
+    """A flag for every option of ``table`` (:class:`~lrfind.options.SweepConfig`,
+    :class:`~lrfind.options.SnapshotConfig`) that has one, made from its row: ``--name``
+    (``--no-name`` for an option that is on by default), its choices, metavar, help and
+    default. A value is checked with the rest of the config, and an error names the flag."""
+    for row in rows(table):
+        spec = row.spec
+        if spec.flag_help is None:
+            continue
+        shown = spec.flag_default or str(row.default)
+        if row.type is bool and row.default is True:  # on by default: the flag turns it off
+            group.add_argument(
+                "--no-" + row.flag[2:], dest=row.name, action="store_false", help=spec.flag_help
+            )
+            continue
+        kwargs: dict[str, Any] = {
+            "dest": row.name,
+            "default": None if spec.adapter_default else row.default,
+            "help": f"{spec.flag_help} (default {shown})",
+        }
+        if row.type in (bool, bool | None):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif spec.choices:
+            kwargs["choices"] = (*spec.choices, *CLI_ONLY_CHOICES.get(row.name, ()))
+        else:
+            kwargs["type"] = spec.parse or _TEXT_TYPES[row.type]
+            kwargs["metavar"] = spec.metavar
+        group.add_argument(row.flag, **kwargs)
+
+
 def add_sweep_options(parser: argparse.ArgumentParser) -> None:
-    """The range test's options (:class:`~lrfind.options.SweepOptions`), by their names."""
-    group = parser.add_argument_group("range test")
-    group.add_argument(
-        "--start-lr", type=finite_float, default=1e-7, help="first lr (default 1e-7)"
-    )
-    group.add_argument("--end-lr", type=finite_float, default=10.0, help="last lr (default 10)")
-    group.add_argument("--num-steps", type=int, default=100, help="steps, >= 5 (default 100)")
-    group.add_argument(
-        "--mode", choices=("exp", "linear"), default="exp", help="lr spacing (default exp)"
-    )
-    group.add_argument(
-        "--smoothing",
-        type=finite_float,
-        default=0.98,
-        help="EMA coefficient in [0, 1) (default 0.98)",
-    )
-    group.add_argument(
-        "--diverge-factor",
-        type=factor_float,
-        default=4.0,
-        help="stop when the smoothed loss rises this much (default 4; inf: never)",
-    )
-    group.add_argument(
-        "--repeats",
-        type=repeats_count,
-        default="auto",
-        help="sweeps from the same start; the median is suggested (default auto: one, and "
-        "two more only when the first is unsure)",
-    )
-    group.add_argument(
-        "--method",
-        choices=(*METHODS, "all"),
-        default="auto",
-        help="suggestion to mark in the plots (default auto; all marks every one)",
-    )
-    group.add_argument(
-        "--schedule",
-        choices=SCHEDULES,
-        default="onecycle",
-        help="the schedule you will train with: the suggestion is its peak lr, and --check "
-        "trains under it (default onecycle)",
-    )
+    """The range test's options: a flag for every row of
+    :class:`~lrfind.options.SweepConfig` (``--no-progress`` included)."""
+    add_table_options(parser.add_argument_group("range test"), SweepConfig)
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -203,29 +199,16 @@ def add_training_options(parser: argparse.ArgumentParser) -> argparse._ArgumentG
 
 
 def add_memory_options(parser: argparse.ArgumentParser) -> None:
-    """The snapshot's options (:class:`~lrfind.options.SnapshotOptions`), by their names."""
-    memory = parser.add_argument_group("memory")
-    memory.add_argument(
-        "--snapshot",
-        choices=SNAPSHOT_PLACES,
-        default="cpu",
-        help="where the copy of the model and optimizer lives during the sweep: host memory "
-        "or a temporary file, removed afterwards (default cpu)",
-    )
-    memory.add_argument(
-        "--skip-frozen",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="do not copy parameters with requires_grad=False (a frozen backbone, LoRA's "
-        "base weights); check them instead (default: on when they hold at least half of "
-        "the parameters' bytes)",
-    )
+    """The snapshot's options: a flag for every row of
+    :class:`~lrfind.options.SnapshotConfig`."""
+    add_table_options(parser.add_argument_group("memory"), SnapshotConfig)
 
 
 def add_output_options(
     parser: argparse.ArgumentParser, what: str, *, range_test: bool = True
 ) -> None:
-    """``--out``, ``--no-progress``, ``--ascii`` and, for a range test's plot, ``--ema``."""
+    """``--out``, ``--ascii`` and, for a range test's plot, ``--ema`` (its
+    ``--no-progress`` is a sweep option); else ``--no-progress`` too."""
     group = parser.add_argument_group("output")
     group.add_argument(
         "--out",
@@ -233,7 +216,10 @@ def add_output_options(
         metavar="DIR",
         help=f"folder for {what} (created if missing; default: here)",
     )
-    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if not range_test:
+        group.add_argument(
+            "--no-progress", dest="progress", action="store_false", help="no progress bar"
+        )
     group.add_argument(
         "--ascii",
         action="store_true",
@@ -243,30 +229,39 @@ def add_output_options(
         group.add_argument("--ema", action="store_true", help=EMA_HELP)
 
 
-def _picked(args: argparse.Namespace, keys: frozenset[str]) -> dict[str, Any]:
-    """The parsed values whose names are ``keys`` (argparse names ``--num-steps`` num_steps)."""
-    return {key: getattr(args, key) for key in sorted(keys) if hasattr(args, key)}
+def _picked(args: argparse.Namespace, keys: Iterable[str]) -> dict[str, Any]:
+    """The parsed values whose names are ``keys`` (argparse names ``--num-steps``
+    num_steps); one left at ``None`` is left out (its default, or the adapter's)."""
+    return {key: value for key in sorted(keys) if (value := getattr(args, key)) is not None}
 
 
-def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The sweep's options, checked before anything is imported or trained."""
-    from lrfind.options import SweepConfig
-
-    options = _picked(args, SWEEP_KEYS)
-    if options.get("method") == "all":
-        options["method"] = "auto"
-    options["progress"] = not args.no_progress
+def _usage(check: Callable[[], T]) -> T:
+    """``check()``, its ``ValueError`` a usage error naming the flag."""
     try:
-        SweepConfig.validated(**options)
+        return check()
     except ValueError as error:
         raise UsageError(one_line(error)) from None
-    return options
+
+
+def sweep_options(args: argparse.Namespace) -> SweepConfig:
+    """The sweep's options, checked before anything is imported or trained."""
+    options = _picked(args, SWEEP_KEYS)
+    if options["method"] in CLI_ONLY_CHOICES["method"]:
+        options["method"] = SweepConfig.method
+    return _usage(lambda: SweepConfig.validated(**options))
+
+
+def job_options(args: argparse.Namespace) -> JobConfig:
+    """The sweep's and the snapshot's options, checked once (the sweep gets this config)."""
+    sweep = sweep_options(args)
+    memory = _usage(lambda: SnapshotConfig.validated(**memory_options(args)))
+    return JobConfig(sweep, memory)
 
 
 def training_options(args: argparse.Namespace) -> dict[str, Any]:
     """How each step trains, from ``--accumulation-steps``, ``--amp`` (``none``: off),
     ``--grad-clip`` and ``--device``; checked where they are used."""
-    options = _picked(args, TRAIN_KEYS)
+    options = _picked(args, TRAIN_KEYS - {"grad_scaler"})  # an object: no flag
     if options.get("amp") == "none":
         options["amp"] = None
     if "device" in options:
@@ -275,7 +270,7 @@ def training_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def memory_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The snapshot's options from ``--snapshot`` and ``--skip-frozen``."""
+    """The snapshot's options from their flags (``--snapshot``, ``--skip-frozen``, ...)."""
     return _picked(args, SNAPSHOT_KEYS)
 
 

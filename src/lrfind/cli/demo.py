@@ -30,6 +30,7 @@ from lrfind.cli._output import (
 )
 from lrfind.cli.report import comparison, cost, report_result, suggestions_title
 from lrfind.demo import KARPATHY_LR, OPTIMIZERS
+from lrfind.options import JobConfig, SnapshotConfig
 from lrfind.result import Result
 from lrfind.setup import Setup
 
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     """``lrfind demo``: the range test (and optionally a grid) on the digits task."""
     from lrfind.demo import digits_setup, require_demo
 
-    options = sweep_options(args)
+    config = sweep_options(args)  # checked once, here: find gets the config
     out = out_dir(args.out)
     try:
         require_demo()
@@ -113,12 +114,18 @@ def run(args: argparse.Namespace) -> int:
         f"  {len(setup.data.dataset)} training images, batches of {setup.data.batch_size}",  # type: ignore[attr-defined]
         flush=True,
     )
-    from lrfind.torch.find import find
+    from lrfind.torch.find import find_configured
 
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lrfind.LRFindWarning)
-        result = find(setup.model, setup.optimizer, setup.data, loss_fn=setup.loss_fn, **options)
+        result = find_configured(
+            setup.model,
+            setup.optimizer,
+            setup.data,
+            JobConfig(config, SnapshotConfig()),
+            loss_fn=setup.loss_fn,
+        )
     seconds = time.perf_counter() - start
     report_result(result, args, seconds, suggestions_title(result))
     files = list(write_result(result, out, None if args.method == "all" else args.method))
@@ -141,7 +148,7 @@ def _grid(
         f"  {steps} steps each (one-cycle), scored on {len(setup.val_data[0][1])} held-out images",  # type: ignore[index]
         flush=True,
     )
-    grid = train_at(setup, lrs, steps, progress=not args.no_progress)
+    grid = train_at(setup, lrs, steps, progress=args.progress)
     found = result.suggest()
     candidates: dict[str, float] = {}
     if found.lr is not None:

@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
                 schedule=args.schedule,
                 warmup=args.warmup,
                 eval_batches=args.eval_batches,
-                progress=not args.no_progress,
+                progress=args.progress,
                 **training,
                 **memory_options(args),
             )

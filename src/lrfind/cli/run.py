@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import warnings
@@ -17,10 +18,9 @@ from lrfind.cli._options import (
     add_sweep_options,
     add_training_options,
     formatter,
+    job_options,
     load_setup,
-    memory_options,
     positive_int,
-    sweep_options,
     training_options,
     with_torch_threads,
 )
@@ -87,7 +87,7 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``lrfind run``: the range test on a user set-up."""
-    options = sweep_options(args)
+    job = job_options(args)  # checked once, here: find gets the config
     out = out_dir(args.out)
     if args.walk < 0:
         raise UsageError(f"--walk must be >= 0, got {args.walk}")
@@ -95,11 +95,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--walk needs --check STEPS")
 
     def action() -> int:
-        from lrfind.torch.find import find
+        from lrfind.torch import distributed
+        from lrfind.torch.find import find_configured
 
         with_torch_threads(args.threads)
         training = training_options(args)
-        memory = memory_options(args)
         setup = load_setup(args.setup, seed=args.seed)
         if training.get("device") is not None and hasattr(setup.model, "to"):
             setup.model.to(training["device"])  # in place: the optimizer keeps its parameters
@@ -107,17 +107,16 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--validation needs val_data, but {args.setup} returns none")
         start = time.perf_counter()
         try:
-            result = find(
+            result = find_configured(
                 setup.model,
                 setup.optimizer,
                 setup.data,
+                job,
                 loss_fn=setup.loss_fn,
                 forward=setup.forward,
                 val_data=setup.val_data if args.validation else None,
                 val_batches=args.val_batches,
-                **options,
                 **training,
-                **memory,
             )
         except (KeyboardInterrupt, SystemExit) as error:  # SIGINT; SIGTERM, raised as either
             files = _write_partial(error, out, args.method)  # the files first: see #26
@@ -126,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
                 report_files(*files)
             raise
         seconds = time.perf_counter() - start
+        if distributed.is_main():
+            result.warn_if_unsure(stacklevel=1)  # from here, as find would say it
         files = write_result(result, out, None if args.method == "all" else args.method)
         report_result(result, args, seconds, suggestions_title(result))  # after the files: see #26
         report_files(*files)
@@ -133,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         if found.lr is not None:
             print(f"suggested lr: {found.lr:.3g}")
         if args.check is not None:
-            _check(setup, found.lr, args, out, {**training, **memory})
+            _check(setup, found.lr, args, out, {**training, **dataclasses.asdict(job.snapshot)})
         return EXIT_OK
 
     return guarded(action)
@@ -184,7 +185,7 @@ def _check(
         args.check,
         walk=args.walk,
         schedule=args.schedule,  # the neighbours train under the schedule the pick is for
-        progress=not args.no_progress,
+        progress=args.progress,
         **options,
     )
     files = write_grid(checked, out, {"suggestion": lr}, CHECK_NAME)

@@ -6,8 +6,10 @@ mark as a symbol on its curve, a ``┊`` line the full height of the plot (hidde
 the curve crosses it) and a ``▼`` above the plot (marks that would touch go on lines of
 their own), the learning-rate axis in decades and the loss axis with rounded ticks.
 ``charset="ascii"`` draws in plain ASCII, for terminals without UTF-8 or a braille font.
-Everything is a pure function returning a ``str``: no printing, no terminal queries. It
-knows nothing of lrfind's results: :mod:`lrfind.cli.terminal` draws a range test and a
+Everything is a pure function returning a ``str``: no printing, no terminal queries. The
+dots themselves are :mod:`lrfind.cli._raster`'s (:class:`Frame`: where data lands); this
+module lays out the axes, the ticks, the markers and the legend around them. It knows
+nothing of lrfind's results: :mod:`lrfind.cli.terminal` draws a range test and a
 grid search with it.
 
 >>> import numpy as np
@@ -24,14 +26,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from lrfind import _validate
+from lrfind.cli._raster import Canvas, FloatArray, Frame
 
-FloatArray = npt.NDArray[np.float64]
+__all__ = [
+    "CHARSETS",
+    "EMA",
+    "MARKER",
+    "MIN_HEIGHT",
+    "MIN_WIDTH",
+    "POINT",
+    "RAW",
+    "RULE",
+    "TRAINED",
+    "Frame",
+    "Mark",
+    "Series",
+    "nice_ticks",
+    "render",
+]
 
 CHARSETS = ("braille", "ascii")
 MIN_WIDTH = 40
@@ -53,10 +70,6 @@ _GLYPHS = {
               "rule": ":", "curve": "**"},
 }  # fmt: skip
 _ASCII_FOR = {MARKER: "v", RAW: ".", POINT: "o", TRAINED: "o"}
-
-_BRAILLE_BASE = 0x2800
-# Bit of each dot in a braille cell, indexed [row][column] (Unicode's dot numbering).
-_BRAILLE_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
 
 _ANSI = {"line": "\x1b[34m", "raw": "\x1b[2m", "marker": "\x1b[31m", "reset": "\x1b[0m"}
 
@@ -100,123 +113,6 @@ class Mark:
     symbol: str = MARKER
     y: float | None = None
     point: str = POINT
-
-
-@dataclass(frozen=True)
-class Frame:
-    """Where data lands on the character grid (the plot area, axes excluded).
-
-    Attributes:
-        xlim: log10(lr) at the left and right edge.
-        ylim: value at the bottom and top edge.
-        left: the column of the plot area's first character (after the y axis).
-        columns, rows: the plot area's size in characters.
-        dots_x, dots_y: dots per character (2 x 4 for braille, 1 x 1 for ASCII).
-    """
-
-    xlim: tuple[float, float]
-    ylim: tuple[float, float]
-    left: int
-    columns: int
-    rows: int
-    dots_x: int = 2
-    dots_y: int = 4
-
-    def dot_x(self, x: float) -> int:
-        """The dot column of log10(lr) ``x`` (0 = left edge of the plot area)."""
-        low, high = self.xlim
-        span = self.columns * self.dots_x - 1
-        return round((x - low) / (high - low) * span)
-
-    def dot_y(self, y: float) -> int:
-        """The dot row of value ``y`` (0 = top edge; may be outside the plot area)."""
-        low, high = self.ylim
-        span = self.rows * self.dots_y - 1
-        return round((high - y) / (high - low) * span)
-
-    def column(self, lr: float) -> int:
-        """The character column (in the whole line) where learning rate ``lr`` lands."""
-        return self.left + self.dot_x(math.log10(lr)) // self.dots_x
-
-    def row(self, y: float) -> int:
-        """The row of the plot area (0 = top) where value ``y`` lands."""
-        return self.dot_y(y) // self.dots_y
-
-
-@dataclass
-class _Canvas:
-    frame: Frame
-    charset: str
-    line: list[list[int]] = field(default_factory=list)
-    points: dict[tuple[int, int], str] = field(default_factory=dict)
-    over: dict[tuple[int, int], str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.line = [[0] * self.frame.columns for _ in range(self.frame.rows)]
-
-    def set_dot(self, dx: int, dy: int) -> None:
-        f = self.frame
-        if 0 <= dx < f.columns * f.dots_x and 0 <= dy < f.rows * f.dots_y:
-            row, col = dy // f.dots_y, dx // f.dots_x
-            if self.charset == "braille":
-                self.line[row][col] |= _BRAILLE_BITS[dy % 4][dx % 2]
-            else:
-                self.line[row][col] = 1
-
-    def draw_line(self, x: FloatArray, y: FloatArray) -> None:
-        f = self.frame
-        previous: tuple[int, int] | None = None
-        for xi, yi in zip(x, y, strict=True):
-            if not (math.isfinite(xi) and math.isfinite(yi)):
-                previous = None
-                continue
-            current = (f.dot_x(float(xi)), f.dot_y(float(yi)))
-            if previous is None:
-                self.set_dot(*current)
-            else:
-                self._segment(previous, current)
-            previous = current
-
-    def _segment(self, a: tuple[int, int], b: tuple[int, int]) -> None:
-        (x0, y0), (x1, y1) = a, b
-        limit = 4 * self.frame.rows * self.frame.dots_y
-        y0c, y1c = max(-limit, min(limit, y0)), max(-limit, min(limit, y1))
-        steps = max(abs(x1 - x0), abs(y1c - y0c), 1)
-        for k in range(steps + 1):
-            t = k / steps
-            self.set_dot(round(x0 + t * (x1 - x0)), round(y0c + t * (y1c - y0c)))
-
-    def draw_points(self, x: FloatArray, y: FloatArray, symbol: str, over: bool = False) -> None:
-        f = self.frame
-        symbol = _symbol(symbol, self.charset)
-        target = self.over if over else self.points
-        for xi, yi in zip(x, y, strict=True):
-            if not (math.isfinite(xi) and math.isfinite(yi)):
-                continue
-            dx, dy = f.dot_x(float(xi)), f.dot_y(float(yi))
-            if 0 <= dx < f.columns * f.dots_x and 0 <= dy < f.rows * f.dots_y:
-                target.setdefault((dy // f.dots_y, dx // f.dots_x), symbol)
-
-    def cells(self, marks: dict[int, str]) -> list[list[tuple[str, str]]]:
-        """Each cell's character and its role (line, raw, marker, or blank)."""
-        out: list[list[tuple[str, str]]] = []
-        for r in range(self.frame.rows):
-            row: list[tuple[str, str]] = []
-            for c in range(self.frame.columns):
-                bits = self.line[r][c]
-                if (r, c) in self.over:
-                    row.append((self.over[(r, c)], "marker"))
-                elif bits:
-                    char = chr(_BRAILLE_BASE + bits) if self.charset == "braille" else "*"
-                    row.append((char, "line"))
-                elif (r, c) in self.points:
-                    row.append((self.points[(r, c)], "raw"))
-                elif c in marks:
-                    row.append((marks[c], "marker"))
-                else:
-                    row.append((" ", ""))
-            out.append(row)
-        return out
 
 
 def _symbol(symbol: str, charset: str) -> str:
@@ -397,13 +293,13 @@ def render(
     dots = (2, 4) if charset == "braille" else (1, 1)
     frame = Frame(xlim, ylim, left, width - left, height, *dots)
 
-    canvas = _Canvas(frame, charset)
+    canvas = Canvas(frame, charset)
     for s in series:
         if s.style == "line":
             canvas.draw_line(s.x, s.y)
     for s in series:
         if s.style != "line":
-            canvas.draw_points(s.x, s.y, s.symbol, over=s.style == "marks")
+            canvas.draw_points(s.x, s.y, _symbol(s.symbol, charset), over=s.style == "marks")
     in_range = [m for m in marks if xlim[0] - 1e-9 <= math.log10(m.lr) <= xlim[1] + 1e-9]
     mark_cols = [(frame.column(m.lr) - left, m) for m in in_range]
     glyph = _GLYPHS[charset]

@@ -18,6 +18,7 @@ With ``val_data`` the curve is the validation loss after each step (Smith's vari
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Unpack
 
 from lrfind.integrations import apply_suggestion, missing, suggested_lr
@@ -30,10 +31,11 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
 
 from lrfind._peak import check_peak
 from lrfind.errors import LRFindError
-from lrfind.options import SNAPSHOT_KEYS, SWEEP_KEYS, IntegrationOptions, check_known
+from lrfind.options import IntegrationOptions, JobConfig
 from lrfind.result import Result
-from lrfind.torch.find import find as _torch_find
-from lrfind.torch.trainer import check_val_batches
+from lrfind.torch import distributed
+from lrfind.torch.find import find_configured
+from lrfind.torch.training import check_val_batches
 
 __all__ = ["NotApplied", "apply", "find", "schedule_settings"]
 
@@ -203,7 +205,7 @@ def find(
         LRFindError: DeepSpeed or FSDP (not supported; the message says what to do
             instead), or no train dataset.
     """
-    check_known(options, SWEEP_KEYS | SNAPSHOT_KEYS, "find()")
+    job = JobConfig.validated("find()", **options)  # once: the sweep gets the config
     if not isinstance(trainer, transformers.Trainer):
         raise ValueError(f"trainer must be a transformers.Trainer, got {type(trainer).__name__}")
     if getattr(trainer, "is_deepspeed_enabled", False):
@@ -248,10 +250,12 @@ def find(
         return loss
 
     try:
-        result = _torch_find(
+        schedule = trainer_schedule(trainer, scheduler is not None)
+        result = find_configured(
             model,
             optimizer,
             trainer.get_train_dataloader(),
+            dataclasses.replace(job, sweep=job.sweep.with_defaults(schedule=schedule)),
             forward=forward,
             val_data=evaluation,
             val_batches=val_batches,
@@ -261,11 +265,12 @@ def find(
             grad_clip=float(max_grad_norm) if max_grad_norm else None,
             scheduler=scheduler,
             device=args.device,
-            **({"schedule": trainer_schedule(trainer, scheduler is not None)} | options),
         )
     finally:
         if not own_optimizer:
             trainer.optimizer = None  # train() creates it afresh, with args.learning_rate
+    if distributed.is_main():
+        result.warn_if_unsure(stacklevel=2)
     result.settings.update(
         framework="transformers",
         per_device_train_batch_size=int(args.per_device_train_batch_size),

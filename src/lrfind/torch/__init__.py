@@ -13,6 +13,6 @@ except ImportError as error:  # pragma: no cover - exercised only without torch
     ) from error
 
 from lrfind.torch.find import find
-from lrfind.torch.state import Snapshot
+from lrfind.torch.snapshot import Snapshot
 
 __all__ = ["Snapshot", "find"]

@@ -21,25 +21,25 @@ from typing import Any, Unpack
 
 import torch
 
-from lrfind import _validate
 from lrfind._signals import Guard
 from lrfind.errors import LRFindError
 from lrfind.options import (
     SNAPSHOT_KEYS,
-    SNAPSHOT_PLACES,
     SWEEP_KEYS,
     TRAIN_KEYS,
     FindOptions,
-    SweepConfig,
+    JobConfig,
     check_known,
     split,
 )
 from lrfind.result import Result
 from lrfind.sweep import run_sweep
 from lrfind.torch import distributed
-from lrfind.torch.batches import Batches, ForwardFn, LoaderGenerators, LossFn
-from lrfind.torch.state import Snapshot
-from lrfind.torch.trainer import Trainer, Training, check_job, check_loss, check_val_batches
+from lrfind.torch.batches import ForwardFn, LossFn
+from lrfind.torch.passes import Batches, LoaderGenerators
+from lrfind.torch.snapshot import Snapshot
+from lrfind.torch.trainer import Trainer
+from lrfind.torch.training import Training, check_job, check_loss, check_val_batches
 
 logger = logging.getLogger(__name__)
 
@@ -50,21 +50,6 @@ ACCELERATOR_CHECK_EVERY = 10
 FROZEN_SHARE = 0.5
 """``skip_frozen=None`` (the default) skips the frozen parameters when they hold at least
 this share of the parameters' bytes (LoRA, a frozen backbone)."""
-
-
-def snapshot_options(options: dict[str, Any]) -> tuple[str, bool, bool | None]:
-    """``snapshot``, ``restore_grads`` and ``skip_frozen``, checked (defaults filled in;
-    ``skip_frozen`` stays ``None``, chosen per model by :func:`resolve_skip_frozen`)."""
-    where = options.get("snapshot", "cpu")
-    if where not in SNAPSHOT_PLACES:
-        raise ValueError(f"snapshot must be 'cpu' or 'disk', got {where!r}")
-    grads = _validate.boolean("restore_grads", options.get("restore_grads", True))
-    skip_frozen = options.get("skip_frozen")
-    if skip_frozen is not None and not isinstance(skip_frozen, bool):
-        raise ValueError(
-            f"skip_frozen must be True, False or None (automatic), got {skip_frozen!r}"
-        )
-    return where, grads, skip_frozen
 
 
 def resolve_skip_frozen(model: torch.nn.Module, skip_frozen: bool | None) -> bool:
@@ -149,66 +134,23 @@ def find(
             each time.
         val_batches: how many validation batches (all of ``val_data`` if ``None``).
         scheduler: an LR scheduler attached to ``optimizer``, to restore too.
-        **options: the options of :class:`~lrfind.options.FindOptions`, in three groups.
+        **options: the options of :class:`~lrfind.options.FindOptions`, each with its
+            default, check and meaning in one list (the options table of this page, made
+            from :mod:`lrfind.options`), in three groups: the sweep's (the rows of
+            :class:`~lrfind.options.SweepConfig`, as for :func:`lrfind.sweep`), the
+            training step's (:class:`~lrfind.options.TrainOptions`, as for the grid
+            search and the check) and the snapshot's (the rows of
+            :class:`~lrfind.options.SnapshotConfig`).
 
-            The sweep (:class:`~lrfind.options.SweepOptions`, as for :func:`lrfind.sweep`):
-
-            - ``start_lr`` (1e-7), ``end_lr`` (10), ``num_steps`` (100, at least 5),
-              ``mode`` (``"exp"``), ``smoothing`` (0.98), ``diverge_factor`` (4; ``inf``
-              records the whole range): the schedule and the stop rule;
-            - ``repeats`` (``"auto"``): sweeps from the same starting state (the data
-              order differs); the suggestion is their median and
-              :meth:`Result.interval` their range. ``"auto"``: one sweep, and two more
-              only when the first one's suggestion is missing or unsure (confidence
-              below 0.3; the result's summary says so);
-            - ``method`` (``"auto"``): the result's default suggestion method;
-            - ``check_every``: read the losses (one host sync) every this many steps;
-              default 1 on the CPU and 10 on an accelerator, where the stop rule then
-              lags by up to 9 steps (which are trained, then undone by the restore).
-              Under torch.distributed each step's loss is averaged over the ranks
-              before its backward and read at once (see
-              :mod:`lrfind.torch.distributed`); ``check_every`` then only spaces the
-              stop rule's looks;
-            - ``progress`` (True): a progress bar (rank 0 only under torch.distributed).
-
-            The training step (:class:`~lrfind.options.TrainOptions`, as for the grid
-            search and the check):
-
-            - ``accumulation_steps`` (1): micro-batches per optimizer step (loss scaled
-              by 1/k); one point per optimizer step, the mean of its micro-batch losses;
-            - ``amp`` (None): ``"bf16"``, ``"fp16"`` or ``None``: autocast on the
-              device's type. fp16 uses ``grad_scaler`` or a fresh GradScaler; a step it
-              skips for overflow is retried at the same lr, not recorded;
-            - ``grad_scaler`` (None): the GradScaler you train with (restored
-              afterwards). An optimizer that steps through its own scaler (Accelerate's
-              ``AcceleratedOptimizer`` under fp16) is handled as ``accelerator.backward``
-              would: the loss is scaled with that scaler, and the optimizer's
-              ``step()`` unscales and steps;
-            - ``grad_clip`` (None): clip the gradient norm to this (after unscaling);
-            - ``device`` (the model's): where batches go.
-
-            The snapshot (:class:`~lrfind.options.SnapshotOptions`):
-
-            - ``snapshot`` (``"cpu"``): ``"cpu"`` (host memory) or ``"disk"`` (a
-              temporary file, removed). It holds one copy of the parameters, buffers
-              and optimizer state, plus the gradients when ``restore_grads`` is true
-              and the model has any;
-            - ``restore_grads`` (True): the parameters' ``.grad`` come back exactly (the
-              snapshot holds a copy of them). ``False``: no copy of the gradients is
-              held, and afterwards every ``.grad`` is ``None``, as
-              ``optimizer.zero_grad()`` leaves them; the usual choice when the next
-              thing you do is train (which starts with ``zero_grad()``), and it saves
-              one gradient-sized copy of the model in memory;
-            - ``skip_frozen`` (None): ``True``: parameters with ``requires_grad=False``
-              (a frozen backbone, the base weights under LoRA) are not copied, since
-              the sweep does not train them; the snapshot then costs only the trainable
-              part. At the restore lrfind checks that each still has the same storage
-              and no in-place write since (its version counter), and raises
-              :class:`~lrfind.errors.LRFindError` naming any that changed (a forward
-              that edits a frozen weight in place); a write through ``.data`` escapes
-              that check. ``None``: ``True`` when the frozen parameters hold at least
-              half of the parameters' bytes (said in the log, and recorded as the
-              result's ``settings["skip_frozen"]``), else ``False``.
+            ``check_every`` left out (or ``None``) is 1 on the CPU and 10 on an
+            accelerator; the lagging steps are trained, then undone by the restore. Under
+            torch.distributed each step's loss is averaged over the ranks before its
+            backward and read at once (see :mod:`lrfind.torch.distributed`);
+            ``check_every`` then only spaces the stop rule's looks. With
+            ``skip_frozen``, the check at the restore is that each frozen parameter still
+            has the same storage and no in-place write since (its version counter); a
+            write through ``.data`` escapes it. The choice ``skip_frozen=None`` made is
+            recorded as the result's ``settings["skip_frozen"]``.
 
     Returns:
         The :class:`~lrfind.result.Result` (identical on every rank).
@@ -224,17 +166,52 @@ def find(
         Terminated: on SIGTERM with no handler of its own, after the restore.
     """
     check_known(options, SWEEP_KEYS | TRAIN_KEYS | SNAPSHOT_KEYS, "find()")
-    sweep_options, train_options, memory = split(options, SWEEP_KEYS, TRAIN_KEYS, SNAPSHOT_KEYS)
+    train_options, job_options = split(options, TRAIN_KEYS, SWEEP_KEYS | SNAPSHOT_KEYS)
+    job = JobConfig.validated("find()", **job_options)
+    result = find_configured(
+        model,
+        optimizer,
+        data,
+        job,
+        loss_fn=loss_fn,
+        forward=forward,
+        val_data=val_data,
+        val_batches=val_batches,
+        scheduler=scheduler,
+        **train_options,
+    )
+    if distributed.is_main():
+        result.warn_if_unsure(stacklevel=2)
+    return result
+
+
+def find_configured(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Iterable[Any],
+    job: JobConfig,
+    *,
+    loss_fn: LossFn | None = None,
+    forward: ForwardFn | None = None,
+    val_data: Iterable[Any] | None = None,
+    val_batches: int | None = None,
+    scheduler: Any = None,
+    **train_options: Any,
+) -> Result:
+    """:func:`find` with the sweep's and the snapshot's options already validated (what
+    :func:`find` and the integrations call once they have checked them at their door);
+    ``train_options`` are :class:`~lrfind.options.TrainOptions`, checked here. Warns
+    nothing: the caller says whether the result is unsure
+    (:meth:`~lrfind.result.Result.warn_if_unsure`)."""
+    check_known(train_options, TRAIN_KEYS, "find()")
     check_job(model, optimizer)
     check_loss(loss_fn, forward)
     check_val_batches(val_data, val_batches)
-    where, grads, requested = snapshot_options(memory)
-    skip_frozen = resolve_skip_frozen(model, requested)
+    memory = job.snapshot
+    skip_frozen = resolve_skip_frozen(model, memory.skip_frozen)
     training = Training.of(model, optimizer, **train_options)
-    if sweep_options.get("check_every") is None:
-        cpu = training.device.type == "cpu"
-        sweep_options["check_every"] = 1 if cpu else ACCELERATOR_CHECK_EVERY
-    config = SweepConfig.validated(**sweep_options)
+    on_cpu = training.device.type == "cpu"
+    config = job.sweep.with_defaults(check_every=1 if on_cpu else ACCELERATOR_CHECK_EVERY)
     loaders = LoaderGenerators.take(data, val_data)  # before a DataLoader draws its order
     guard = Guard()  # SIGINT / SIGTERM wait while the state is restored
     snap: Snapshot | None = None
@@ -249,8 +226,8 @@ def find(
             optimizer,
             scheduler,
             training.scaler,
-            where,
-            grads=grads,
+            memory.snapshot,
+            grads=memory.restore_grads,
             skip_frozen=skip_frozen,
         )
         lockstep = distributed.LockStep.start(model, training.device)  # None in one process
@@ -323,8 +300,6 @@ def find(
             if lockstep:
                 lockstep.close()
             guard.release(failure)  # the held signals go to their handlers now
-    if distributed.is_main():
-        result.warn_if_unsure(stacklevel=2)
     return result
 
 

@@ -37,193 +37,40 @@ result's ``mode`` says which ran.
 
 from __future__ import annotations
 
-import itertools
-import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Unpack
+from collections.abc import Sequence
+from typing import Unpack
 
 import numpy as np
 import torch
 
-from lrfind import _lr, _validate, train_schedules
+from lrfind import _validate
 from lrfind._grid import (
     CHECK_FACTOR,
-    DEFAULT_EVAL_BATCHES,
     GridResult,
     log_grid,
     merged,
     walk_step,
 )
 from lrfind._signals import Guard
-from lrfind.options import SNAPSHOT_KEYS, TRAIN_KEYS, GridOptions, check_known, split
+from lrfind.options import (
+    SNAPSHOT_KEYS,
+    TRAIN_KEYS,
+    GridOptions,
+    SnapshotConfig,
+    check_known,
+    split,
+)
 from lrfind.setup import Setup
 from lrfind.torch import distributed
-from lrfind.torch.batches import Batches, LoaderGenerators, Passes
-from lrfind.torch.find import resolve_skip_frozen, snapshot_options
-from lrfind.torch.spread import Plan, checksum
-from lrfind.torch.state import Snapshot
-from lrfind.torch.trainer import Trainer, Training, check_job, check_loss, cycles_momentum
+from lrfind.torch._run import Job, RunSchedule, SchedulerFactory
+from lrfind.torch.find import resolve_skip_frozen
+from lrfind.torch.passes import LoaderGenerators
+from lrfind.torch.snapshot import Snapshot
+from lrfind.torch.spread import Plan
+from lrfind.torch.training import Training, check_job, check_loss
 
 __all__ = ["SchedulerFactory", "check", "grid_search", "train_at"]
-
-SchedulerFactory = Callable[[torch.optim.Optimizer, int], Any]
-"""``factory(optimizer, total_steps) -> scheduler``: a PyTorch lr scheduler for one run,
-stepped once after each optimizer step."""
-
-
-@dataclass(frozen=True)
-class _Schedule:
-    """What each run trains under: a named schedule (its warmup) or a factory."""
-
-    name: str
-    warmup: float | None = None
-    factory: SchedulerFactory | None = None
-
-    @classmethod
-    def of(cls, schedule: str | SchedulerFactory, warmup: float | None) -> _Schedule:
-        if callable(schedule):
-            if warmup is not None:
-                raise ValueError(
-                    f"warmup applies to a named schedule, not to a scheduler factory (its "
-                    f"scheduler has its own), got warmup={warmup!r}"
-                )
-            return cls(train_schedules.CUSTOM, None, schedule)
-        if not isinstance(schedule, str):
-            raise ValueError(
-                f"schedule must be one of {', '.join(train_schedules.SCHEDULES)} or a "
-                f"factory (optimizer, total_steps) -> scheduler, got {schedule!r:.60}"
-            )
-        name, warm = train_schedules.validated(schedule, warmup)
-        return cls(name, warm)
-
-    @property
-    def factory_name(self) -> str | None:
-        if self.factory is None:
-            return None
-        name = getattr(self.factory, "__qualname__", None)
-        return name if isinstance(name, str) else type(self.factory).__name__
-
-    def scheduler(
-        self, optimizer: torch.optim.Optimizer, lr: float, ratios: list[float], steps: int
-    ) -> Any:
-        """The PyTorch scheduler of one run, if it has one (OneCycle, a factory's)."""
-        if self.name == "onecycle":
-            return torch.optim.lr_scheduler.OneCycleLR(
-                optimizer,
-                max_lr=[lr * r for r in ratios],
-                total_steps=steps,
-                cycle_momentum=cycles_momentum(optimizer),
-            )
-        if self.factory is None:
-            return None
-        for group in optimizer.param_groups:  # a scheduler made before: its base lr is not ours
-            group.pop("initial_lr", None)
-        scheduler = self.factory(optimizer, steps)
-        if not callable(getattr(scheduler, "step", None)):
-            raise ValueError(
-                f"schedule (a factory) must return an lr scheduler with a step() method, "
-                f"got {type(scheduler).__name__}"
-            )
-        return scheduler
-
-    def lrs(self, lr: float, steps: int) -> list[float] | None:
-        """Each step's lr, set by the trainer; ``None`` when it is not set per step (a
-        scheduler sets it, or it is constant without a warmup)."""
-        if self.name == "onecycle" or self.factory is not None:
-            return None
-        if self.name == "constant" and not self.warmup:
-            return None
-        return train_schedules.lrs(self.name, steps, lr, self.warmup)
-
-
-class _Job:
-    """One set-up and its training options: trains a learning rate from the current state.
-
-    Under torch.distributed, ``plan`` says whether the ranks train together (each step's
-    loss and the final score then averaged over them).
-    """
-
-    def __init__(
-        self, setup: Setup, eval_batches: int | None, training: Training, plan: Plan
-    ) -> None:
-        self.setup, self.eval_batches, self.training = setup, eval_batches, training
-        self.plan = plan
-
-    def trainer(self) -> Trainer:
-        setup = self.setup
-        batches = Batches(setup.data)
-        return Trainer(
-            setup.model,
-            setup.optimizer,
-            batches,
-            self.training,
-            loss_fn=setup.loss_fn,
-            forward=setup.forward,
-        )
-
-    def evaluate(self, trainer: Trainer) -> float:
-        """Mean loss over the evaluation batches, in eval mode, without gradients."""
-        setup = self.setup
-        if setup.val_data is not None:
-            passes = Passes(setup.val_data)
-            count, where = self.eval_batches, "by val_data (the validation loader)"
-        else:
-            passes = Passes(setup.data)
-            count, where = self.eval_batches or DEFAULT_EVAL_BATCHES, "by data (the data loader)"
-        try:  # lrfind's own pass: a loader's persistent workers are left as they were
-            values = trainer.losses(itertools.islice(passes.start(), count), where)
-        finally:
-            passes.close()
-        if not values:
-            raise ValueError("the evaluation data yielded no batches")
-        total = sum(float(value) for value in values)  # in float64, batch by batch
-        return self.plan.agreed(total / len(values))
-
-    def initial(self) -> float:
-        """The loss before training."""
-        trainer = self.trainer()
-        try:
-            trainer.train_mode()
-            return self.evaluate(trainer)
-        finally:
-            trainer.close()
-
-    def fingerprint(self, initial: float) -> list[float]:
-        """What this rank starts from: checksums of the parameters and the first training
-        batch, and the loss before training (compared across ranks before spreading)."""
-        batches = Batches(self.setup.data)
-        try:
-            first = checksum(next(batches))
-        finally:
-            batches.close()
-        return [checksum(list(self.setup.model.parameters())), first, initial]
-
-    def train(self, lr: float, steps: int, schedule: _Schedule) -> float:
-        """Train ``steps`` steps at ``lr`` from the current state; the final loss or nan."""
-        trainer = self.trainer()
-        optimizer, ratios = trainer.optimizer, trainer.ratios
-        _lr.set_lr(optimizer, lr, ratios)
-        scheduler = schedule.scheduler(optimizer, lr, ratios, steps)
-        step_lrs = schedule.lrs(lr, steps)
-        trainer.train_mode()
-        try:
-            together = self.plan.mode == "sequential"
-            for i in range(steps):
-                if step_lrs is not None:
-                    _lr.set_lr(optimizer, step_lrs[i], ratios)
-                value = trainer.train_step()
-                if together:  # every rank stops a diverging run at the same step
-                    value = self.plan.agreed(0.0 if value is None else float(value))
-                if value is not None and not math.isfinite(float(value)):
-                    return math.nan
-                if scheduler is not None:
-                    scheduler.step()
-        finally:
-            trainer.close()
-        final = self.evaluate(trainer)
-        return final if math.isfinite(final) else math.nan
 
 
 def train_at(
@@ -283,7 +130,7 @@ def train_at(
     check_known(options, TRAIN_KEYS | SNAPSHOT_KEYS, "train_at()")
     train_options, memory = split(options, TRAIN_KEYS, SNAPSHOT_KEYS)
     steps = _validate.int_at_least("steps", steps, 1)
-    plan_schedule = _Schedule.of(schedule, warmup)
+    plan_schedule = RunSchedule.of(schedule, warmup)
     if eval_batches is not None:
         _validate.int_at_least("eval_batches", eval_batches, 1)
     values = sorted(_validate.positive_float("lrs", lr) for lr in lrs)
@@ -291,11 +138,11 @@ def train_at(
         raise ValueError("lrs must hold at least one learning rate")
     check_job(setup.model, setup.optimizer)
     check_loss(setup.loss_fn, setup.forward)
-    where, grads, requested = snapshot_options(memory)
-    skip_frozen = resolve_skip_frozen(setup.model, requested)
+    snapshot = SnapshotConfig.validated(**memory)
+    skip_frozen = resolve_skip_frozen(setup.model, snapshot.skip_frozen)
     training = Training.of(setup.model, setup.optimizer, **train_options)
     plan = Plan.of(setup.model, training.device)
-    job = _Job(setup, eval_batches, training, plan)
+    job = Job(setup, eval_batches, training, plan)
     loaders = LoaderGenerators.take(setup.data, setup.val_data)
     guard = Guard()  # SIGINT / SIGTERM wait while the state is restored (see lrfind._signals)
     snap: Snapshot | None = None
@@ -308,8 +155,8 @@ def train_at(
             setup.model,
             setup.optimizer,
             scaler=training.scaler,
-            where=where,
-            grads=grads,
+            where=snapshot.snapshot,
+            grads=snapshot.restore_grads,
             skip_frozen=skip_frozen,
         )
         with torch.inference_mode(False), torch.enable_grad():

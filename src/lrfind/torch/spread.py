@@ -34,7 +34,7 @@ import torch
 
 from lrfind.errors import LRFindError
 from lrfind.torch import distributed
-from lrfind.torch.state import _local
+from lrfind.torch._dtensor import local
 
 
 def checksum(value: Any) -> float:
@@ -44,7 +44,7 @@ def checksum(value: Any) -> float:
     6.0
     """
     if isinstance(value, torch.Tensor):
-        data = _local(value).detach()
+        data = local(value).detach()
         if data.is_complex():
             data = torch.view_as_real(data)
         return float(data.to(torch.float64).sum()) if data.numel() else 0.0

@@ -1,8 +1,7 @@
 """One PyTorch training step, the same for the range test, the grid search and the check.
 
-:class:`Training` is the checked form of :class:`~lrfind.options.TrainOptions` (device,
-mixed precision and its GradScaler, gradient accumulation, clipping); :class:`Trainer`
-runs one optimizer step with it: the next batch (restarted when the data runs out),
+:class:`Trainer` runs one optimizer step with a :class:`~lrfind.torch.training.Training`
+(the checked training options): the next batch (restarted when the data runs out),
 the loss under autocast, backward through the scaler, unscale and clip, step. A grid
 point therefore trains exactly as a sweep step does, and every lr is set the one way
 :mod:`lrfind._lr` sets it (param-group ratios kept, tensor lrs filled in place).
@@ -22,161 +21,23 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import numbers
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, Unpack
+from typing import Any
 
 import torch
 
-from lrfind import _lr, _validate
+from lrfind import _lr
 from lrfind.errors import LRFindError
-from lrfind.options import TRAIN_KEYS, TrainOptions, check_known
 from lrfind.sweep import StepFn
 from lrfind.torch import distributed
-from lrfind.torch.batches import (
-    Batches,
-    ForwardFn,
-    LossFn,
-    Passes,
-    SkipBatch,
-    add_blame,
-    blame,
-    check_batch,
-    compute_loss,
-    to_device,
-)
-from lrfind.torch.precision import autocast, check_amp, make_scaler, stepping_scaler
+from lrfind.torch._blame import add_blame, blame
+from lrfind.torch.batches import ForwardFn, LossFn, SkipBatch, check_batch, compute_loss, to_device
+from lrfind.torch.passes import Batches, Passes
+from lrfind.torch.precision import autocast
+from lrfind.torch.training import Training
 
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    """Where the model's first parameter or buffer lives (the CPU for an empty model)."""
-    for tensor in itertools.chain(model.parameters(), model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-def check_job(model: Any, optimizer: Any) -> None:
-    """Refuse, before anything is trained, a model and optimizer that cannot be trained."""
-    if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise ValueError(
-            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-        )
-    owned = {id(p) for p in model.parameters()}
-    foreign = [
-        (g, i)
-        for g, group in enumerate(optimizer.param_groups)
-        for i, p in enumerate(group["params"])
-        if id(p) not in owned
-    ]
-    if foreign:
-        g, i = foreign[0]
-        raise ValueError(
-            f"optimizer holds {len(foreign)} parameter(s) that are not the model's "
-            f"(first: param_groups[{g}]['params'][{i}])"
-        )
-    if not any(p.requires_grad for group in optimizer.param_groups for p in group["params"]):
-        raise ValueError("optimizer has no parameter that requires grad: nothing to train")
-    for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
-        if torch.nn.parameter.is_lazy(tensor):
-            raise ValueError(
-                f"model has an uninitialized (lazy) parameter {name!r}: run one forward pass "
-                f"on a batch before find()"
-            )
-        if tensor.device.type == "meta":
-            raise ValueError(
-                f"model's {name!r} is on the 'meta' device and holds no data: materialize "
-                f"the model (to_empty() and load its weights) before find()"
-            )
-
-
-def check_loss(loss_fn: LossFn | None, forward: ForwardFn | None) -> None:
-    """Refuse a ``loss_fn`` or ``forward`` that cannot be called."""
-    if loss_fn is not None and not callable(loss_fn):
-        raise ValueError(f"loss_fn must be callable, got {loss_fn!r:.60}")
-    if forward is not None and not callable(forward):
-        raise ValueError(f"forward must be callable, got {forward!r:.60}")
-
-
-def _check_device(device: torch.device) -> None:
-    """Refuse a device batches cannot be put on (no data there, or not in this build)."""
-    if device.type == "meta":
-        raise ValueError("device must hold data; got 'meta'")
-    try:
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError) as error:
-        raise ValueError(f"device {str(device)!r} is not usable here: {error}") from None
-
-
-@dataclass(frozen=True)
-class Training:
-    """How every step trains: the checked :class:`~lrfind.options.TrainOptions`.
-
-    Attributes:
-        device: where batches go.
-        amp: ``"bf16"``, ``"fp16"`` or ``None``; ``dtype`` its autocast dtype.
-        scaler: the GradScaler the loss is scaled with, or ``None``.
-        scaler_in_step: the optimizer's own ``step()`` drives ``scaler`` (Accelerate).
-        accumulation_steps: micro-batches per optimizer step.
-        grad_clip: the gradient norm clipped to, or ``None``.
-    """
-
-    device: torch.device
-    amp: str | None
-    dtype: torch.dtype | None
-    scaler: Any
-    scaler_in_step: bool
-    accumulation_steps: int
-    grad_clip: float | None
-
-    @classmethod
-    def of(
-        cls, model: torch.nn.Module, optimizer: Any, **options: Unpack[TrainOptions]
-    ) -> Training:
-        """Check the options (``ValueError`` names the bad one) against this job."""
-        check_known(options, TRAIN_KEYS, "the training options")
-        accumulation_steps = _validate.int_at_least(
-            "accumulation_steps", options.get("accumulation_steps", 1), 1
-        )
-        grad_clip = options.get("grad_clip")
-        if grad_clip is not None and (
-            isinstance(grad_clip, bool)
-            or not isinstance(grad_clip, numbers.Real)
-            or not grad_clip > 0  # NaN too
-        ):
-            raise ValueError(f"grad_clip must be None or a number > 0, got {grad_clip!r}")
-        device = options.get("device")
-        target = torch.device(device) if device is not None else model_device(model)
-        _check_device(target)
-        amp = options.get("amp")
-        dtype = check_amp(amp, target)
-        grad_scaler = options.get("grad_scaler")
-        own_scaler = stepping_scaler(optimizer)
-        if own_scaler is not None and grad_scaler is not None and grad_scaler is not own_scaler:
-            raise ValueError(
-                "grad_scaler: the optimizer steps through its own GradScaler (Accelerate's "
-                "AcceleratedOptimizer); pass none, or that one"
-            )
-        scaler = own_scaler if own_scaler is not None else make_scaler(amp, grad_scaler, target)
-        return cls(
-            device=target,
-            amp=amp,
-            dtype=dtype,
-            scaler=scaler,
-            scaler_in_step=own_scaler is not None,
-            accumulation_steps=accumulation_steps,
-            grad_clip=None if grad_clip is None else float(grad_clip),
-        )
-
-    def settings(self) -> dict[str, Any]:
-        """What a result records of the training (JSON-ready)."""
-        return {
-            "accumulation_steps": self.accumulation_steps,
-            "amp": self.amp,
-            "grad_clip": self.grad_clip,
-        }
+_NOTHING = contextlib.nullcontext()
+"""The context of a micro-batch outside torch.distributed (reusable: it holds nothing)."""
 
 
 def blamed(items: Iterator[Any], where: str) -> Iterator[Any]:
@@ -214,7 +75,7 @@ class Trainer:
     Args:
         model: the job's model.
         optimizer: its optimizer.
-        batches: the training batches (:class:`~lrfind.torch.batches.Batches`).
+        batches: the training batches (:class:`~lrfind.torch.passes.Batches`).
         training: how each step trains.
         loss_fn: how an ``(x, y)`` batch becomes a loss (see :mod:`lrfind.torch.batches`).
         forward: how any other batch becomes one.
@@ -249,11 +110,8 @@ class Trainer:
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.checked = False
         self._modes: list[tuple[torch.nn.Module, bool]] | None = None
-        # One process and one micro-batch per step (the usual case) take a path with no
-        # per-step context managers; anything else the general one.
-        simple = lockstep is None and training.accumulation_steps == 1
-        self.train_step = self._single_train if simple else self._train
-        self.step: StepFn = self._single_step if simple else self._step
+        self.train_step = self._train
+        self.step: StepFn = self._step
 
     def _next_batch(self) -> Any:
         batches = self.batches
@@ -303,33 +161,6 @@ class Trainer:
         scaler.update()
         return not (scaler.is_enabled() and scaler.get_scale() < scale)
 
-    def _single_step(self, lr: float) -> torch.Tensor | None:
-        """:meth:`_step` in one process with one micro-batch: the same, with less Python."""
-        _lr.set_lr(self.optimizer, lr, self.ratios)
-        return self._single_train()
-
-    def _single_train(self) -> torch.Tensor | None:
-        """:meth:`_train` in one process with one micro-batch."""
-        self.optimizer.zero_grad(set_to_none=True)
-        try:
-            loss = self._loss(self._next_batch())
-        except SkipBatch:
-            return None  # the forward skipped this batch: the sweep retries this lr
-        value = loss.detach()
-        if value.dtype != torch.float32:
-            value = value.float()
-        backward = self.scaler.scale(loss) if self.scaler is not None else loss
-        try:
-            backward.backward()
-        except BaseException as error:
-            add_blame(error, "in backward()")
-            raise
-        if not self._optimizer_step():
-            return None  # skipped for overflow: the sweep retries this lr
-        if self.val_data is not None:
-            return self.validate()
-        return value
-
     def _step(self, lr: float) -> torch.Tensor | float | None:
         _lr.set_lr(self.optimizer, lr, self.ratios)
         if self.lockstep:
@@ -337,15 +168,20 @@ class Trainer:
         return self._train()
 
     def _train(self) -> torch.Tensor | float | None:
-        """One optimizer step at the param groups' current lrs; its loss, or ``None``
-        when the GradScaler skipped it for an overflow."""
+        """One optimizer step at the param groups' current lrs; its loss (float32), or
+        ``None`` when it was skipped: a batch the forward skipped, or the GradScaler's
+        overflow (the sweep retries the lr).
+
+        One process and one micro-batch per step (the usual case) enter no context
+        manager: the lock step's are entered only under torch.distributed.
+        """
         self.optimizer.zero_grad(set_to_none=True)
-        lockstep = self.lockstep
+        lockstep, count = self.lockstep, self.accumulation_steps
         total: torch.Tensor | None = None
         agreed: float | None = None  # the loss averaged over ranks (torch.distributed)
-        for micro in range(self.accumulation_steps):
-            last = micro == self.accumulation_steps - 1
-            with lockstep.micro_batch(last) if lockstep else contextlib.nullcontext():
+        for micro in range(count):
+            last = micro == count - 1
+            with lockstep.micro_batch(last) if lockstep else _NOTHING:
                 try:
                     loss = self._loss(self._next_batch())
                 except SkipBatch:
@@ -355,18 +191,14 @@ class Trainer:
                             "torch.distributed: the other ranks would wait for this one"
                         ) from None
                     return None  # the whole optimizer step is skipped; the lr retried
-                # one micro-batch: no division, so no extra op and autograd node per step
-                scaled = loss / self.accumulation_steps if self.accumulation_steps > 1 else loss
-                value = loss.detach().float()
+                value = loss.detach()
+                if value.dtype != torch.float32:
+                    value = value.float()
                 total = value if total is None else total + value
                 if lockstep and last:  # before DDP's all-reduce, so a failure can be heard
-                    agreed = lockstep.exchange(total / self.accumulation_steps)
-                backward = self.scaler.scale(scaled) if self.scaler is not None else scaled
-                with (
-                    lockstep.collectives() if lockstep and last else contextlib.nullcontext(),
-                    blame("in backward()"),
-                ):
-                    backward.backward()
+                    agreed = lockstep.exchange(total / count)
+                # one micro-batch: no division, so no extra op and autograd node per step
+                self._backward(loss / count if count > 1 else loss, lockstep if last else None)
         assert total is not None
         if not self._optimizer_step():
             return None  # skipped for overflow: the sweep retries this lr
@@ -375,7 +207,20 @@ class Trainer:
             return lockstep.exchange(val_loss) if lockstep else val_loss
         if agreed is not None:
             return agreed
-        return total / self.accumulation_steps if self.accumulation_steps > 1 else total
+        return total / count if count > 1 else total
+
+    def _backward(self, loss: torch.Tensor, lockstep: distributed.LockStep | None) -> None:
+        """Backward through the scaler, if any; under ``lockstep``'s collectives, if given."""
+        backward = self.scaler.scale(loss) if self.scaler is not None else loss
+        try:
+            if lockstep is None:
+                backward.backward()
+            else:
+                with lockstep.collectives():
+                    backward.backward()
+        except BaseException as error:
+            add_blame(error, "in backward()")
+            raise
 
     def close(self) -> None:
         """Stop the passes over the data this trainer started (DataLoader workers)."""
@@ -430,15 +275,3 @@ class Trainer:
         for value in values[1:]:
             total = total + value
         return total / len(values)
-
-
-def check_val_batches(val_data: Any, val_batches: Any) -> None:
-    """Refuse a ``val_batches`` that is not a count, or one without ``val_data``."""
-    if val_batches is not None and (
-        isinstance(val_batches, bool)
-        or not isinstance(val_batches, numbers.Integral)
-        or val_batches < 1
-    ):
-        raise ValueError(f"val_batches must be None or an integer >= 1, got {val_batches!r}")
-    if val_batches is not None and val_data is None:
-        raise ValueError("val_batches needs val_data")

@@ -14,9 +14,7 @@ from lrfind.integrations import apply_suggestion
 from lrfind.integrations.lightning._holders import set_lr_attr
 from lrfind.integrations.lightning._settings import check_options
 from lrfind.integrations.lightning._sweep import sweep_in_fit
-from lrfind.options import (
-    IntegrationOptions,
-)
+from lrfind.options import IntegrationOptions
 from lrfind.result import Result
 
 log = logging.getLogger("lrfind.integrations.lightning")
@@ -109,7 +107,7 @@ class LRFinder(pl.Callback):
         self.epochs = tuple(epochs)
         if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 0 for e in self.epochs):
             raise ValueError(f"epochs must be integers >= 0, got {self.epochs!r}")
-        self.options = check_options(options)
+        self.job = check_options(options)
         self.apply, self.lr_attr = apply, lr_attr
         self.to_loggers = log  # not ``self.log``: Lightning sets that on every callback
         self.results: dict[int, Result] = {}
@@ -123,9 +121,7 @@ class LRFinder(pl.Callback):
         epoch = int(trainer.current_epoch)
         if epoch not in self.epochs or epoch in self.results:
             return
-        result, optimizer, schedulers = sweep_in_fit(
-            trainer, pl_module, self.options, apply=self.apply
-        )
+        result, optimizer, schedulers = sweep_in_fit(trainer, pl_module, self.job, apply=self.apply)
         result.settings["epoch"] = epoch
         self.results[epoch] = result
         if self.apply:

@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import logging
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any, Unpack
 
 import lightning.pytorch as pl
@@ -25,12 +25,10 @@ from lrfind.integrations.lightning._settings import (
     user_loaders,
 )
 from lrfind.integrations.lightning._sweep import sweep_in_fit
-from lrfind.options import (
-    IntegrationOptions,
-)
+from lrfind.options import IntegrationOptions, JobConfig
 from lrfind.result import Result
-from lrfind.torch.batches import LoaderGenerators
-from lrfind.torch.state import RngState
+from lrfind.torch.passes import LoaderGenerators
+from lrfind.torch.rng import RngState
 
 
 class _SweepThenLeave(pl.Callback):
@@ -39,14 +37,14 @@ class _SweepThenLeave(pl.Callback):
     the teardown hooks run). What the sweep raised is kept, for :func:`find` to re-raise
     after the fit: a Ctrl-C would otherwise become Lightning's ``sys.exit(1)``."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
-        self.options = options
+    def __init__(self, job: JobConfig) -> None:
+        self.job = job
         self.result: Result | None = None
         self.error: BaseException | None = None
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         try:
-            self.result = sweep_in_fit(trainer, pl_module, self.options)[0]
+            self.result = sweep_in_fit(trainer, pl_module, self.job)[0]
         except BaseException as error:
             self.error = error
         raise _TunerExitException()
@@ -104,7 +102,7 @@ def fit_and_sweep(
     module: pl.LightningModule,
     train_dataloaders: Iterable[Any] | None,
     datamodule: pl.LightningDataModule | None,
-    options: Mapping[str, Any],
+    job: JobConfig,
 ) -> Result:
     """The sweep inside a throwaway fit; the module comes back as it went in (weights,
     modes, device, the Trainer it was attached to), and so does the datamodule."""
@@ -112,11 +110,11 @@ def fit_and_sweep(
     modes = [(part, part.training) for part in module.modules()]
     # fit starts with module.zero_grad(), which drops the gradients (set to None) without
     # touching them: holding the tensors is the exact copy (restore_grads=False: dropped)
-    keep_grads = options.get("restore_grads", True)
+    keep_grads = job.snapshot.restore_grads
     grads = [(param, param.grad if keep_grads else None) for param in module.parameters()]
     attached = module._trainer
     data_attached = datamodule.trainer if datamodule is not None else None
-    callback = _SweepThenLeave(options)
+    callback = _SweepThenLeave(job)
     try:
         with _quiet():
             throwaway = throwaway_trainer(trainer, callback)

@@ -11,30 +11,20 @@ import lightning.pytorch as pl
 import torch
 
 from lrfind.errors import LRFindError
-from lrfind.options import (
-    SNAPSHOT_KEYS,
-    SWEEP_KEYS,
-    SweepConfig,
-    check_known,
-    split,
-)
-from lrfind.torch.find import snapshot_options
+from lrfind.options import SNAPSHOT_KEYS, SWEEP_KEYS, JobConfig
 
 log = logging.getLogger("lrfind.integrations.lightning")
 
 
 SWEEP_OPTIONS = SWEEP_KEYS | SNAPSHOT_KEYS
-"""Keywords of :func:`lrfind.find` that :class:`LRFinder` and :func:`find` pass on
+"""Keywords of :func:`lrfind.find` that :class:`LRFinder` and :func:`find` take
 (:class:`~lrfind.options.IntegrationOptions`)."""
 
 
-def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Check the options at the door (before ``fit`` starts), as ``find`` will."""
-    check_known(options, SWEEP_OPTIONS, "the Lightning integration")
-    sweep, memory = split(options, SWEEP_KEYS, SNAPSHOT_KEYS)
-    SweepConfig.validated(**sweep)
-    snapshot_options(memory)
-    return dict(options)
+def check_options(options: Mapping[str, Any]) -> JobConfig:
+    """Check the options at the door (before ``fit`` starts), once: the sweep gets the
+    validated config."""
+    return JobConfig.validated("the Lightning integration", **options)
 
 
 def module_schedule(schedulers: Sequence[Any]) -> str | None:

@@ -4,7 +4,8 @@ Trainer's optimizer, schedulers and data, everything put back before it returns.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
@@ -20,9 +21,11 @@ from lrfind.integrations.lightning._settings import (
     user_loaders,
 )
 from lrfind.integrations.lightning._step import TrainingStep, Transferred, muted_logging
+from lrfind.options import JobConfig
 from lrfind.result import Result
-from lrfind.torch.batches import LoaderGenerators
-from lrfind.torch.find import find as _torch_find
+from lrfind.torch import distributed
+from lrfind.torch.find import find_configured
+from lrfind.torch.passes import LoaderGenerators
 
 
 def _sweep(
@@ -32,7 +35,7 @@ def _sweep(
     schedulers: Sequence[Any],
     data: Iterable[Any],
     device: torch.device,
-    options: Mapping[str, Any],
+    job: JobConfig,
     strategy: Any = None,
 ) -> Result:
     """One range test on ``training_step``; everything is put back before it returns."""
@@ -44,37 +47,41 @@ def _sweep(
     scaler = getattr(trainer.precision_plugin, "scaler", None) if amp == "fp16" else None
     try:
         with muted_logging(module):
-            result = _torch_find(
+            result = find_configured(
                 module,
                 optimizer,
                 Transferred(data, module, device),
+                _with_schedule(schedulers, job),
                 forward=TrainingStep(module, strategy),
                 accumulation_steps=int(trainer.accumulate_grad_batches),
                 amp=amp,
                 grad_scaler=scaler,
                 grad_clip=trainer_grad_clip(trainer),
                 device=device,
-                **_with_schedule(schedulers, options),
             )
     finally:
         generators.restore()
         for scheduler, state in zip(schedulers, scheduler_states, strict=True):
             scheduler.load_state_dict(state)
     result.settings["framework"] = "lightning"
+    if distributed.is_main():
+        result.warn_if_unsure(stacklevel=2)
     return result
 
 
-def _with_schedule(schedulers: Sequence[Any], options: Mapping[str, Any]) -> dict[str, Any]:
-    """``options``, with the schedule the module's schedulers run (when recognizable and
-    not given): the suggestion is for it (:func:`module_schedule`)."""
+def _with_schedule(schedulers: Sequence[Any], job: JobConfig) -> JobConfig:
+    """``job``, with the schedule the module's schedulers run (when recognizable and not
+    given): the suggestion is for it (:func:`module_schedule`)."""
     found = module_schedule(schedulers)
-    return ({} if found is None else {"schedule": found}) | dict(options)
+    if found is None:
+        return job
+    return dataclasses.replace(job, sweep=job.sweep.with_defaults(schedule=found))
 
 
 def sweep_in_fit(
     trainer: pl.Trainer,
     pl_module: pl.LightningModule,
-    options: Mapping[str, Any],
+    job: JobConfig,
     apply: bool = False,
 ) -> tuple[Result, Any, list[Any]]:
     """The sweep from inside ``fit``: the Trainer's optimizer, schedulers and data
@@ -90,7 +97,7 @@ def sweep_in_fit(
         schedulers,
         train_data(trainer),
         trainer.strategy.root_device,
-        options,
+        job,
         strategy=trainer.strategy,
     )
     return result, optimizer, schedulers
