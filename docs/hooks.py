@@ -1,20 +1,18 @@
 """A MkDocs hook: the options tables of the API reference, generated from the definitions.
 
 A page that holds ``<!-- options-table: sweep, train, snapshot -->`` gets, in its place,
-one table of those groups' options (name, type, default, meaning). The sweep's and the
-snapshot's come from their tables, the rows of :class:`~lrfind.options.SweepConfig` and
-:class:`~lrfind.options.SnapshotConfig` (:func:`lrfind.options.rows`: each row's
+one table of those groups' options (name, type, default, meaning), each from its table:
+the rows of :class:`~lrfind.options.SweepConfig`, :class:`~lrfind.options.TrainingConfig`
+and :class:`~lrfind.options.SnapshotConfig` (:func:`lrfind.options.rows`: each row's
 default and help text; its type as written in the source, read by griffe as for the
-reference). The training step's come from :class:`~lrfind.options.TrainOptions`, each key
-with its annotation and the docstring under it, and :data:`~lrfind.options.TRAIN_DEFAULTS`.
-Nothing is typed twice, so the table cannot drift from the code (a test checks it against
-the tables and the defaults against what the adapter does). Sphinx roles become autorefs
-links as in the docstrings (``griffe_roles``); an unknown group or key fails the build.
+reference). Nothing is typed twice, so the table cannot drift from the code (a test
+checks it against the tables and the defaults against what the adapter does). Sphinx
+roles become autorefs links as in the docstrings (``griffe_roles``); an unknown group or
+key fails the build.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 from pathlib import Path
@@ -33,10 +31,10 @@ from lrfind import options as lrfind_options  # noqa: E402
 MARKER = re.compile(r"<!-- options-table: ([a-z, ]+) -->")
 GROUPS = {
     "sweep": ("SweepConfig", "the sweep"),
-    "train": ("TrainOptions", "the training step"),
+    "train": ("TrainingConfig", "the training step"),
     "snapshot": ("SnapshotConfig", "the snapshot"),
 }
-"""Each group: its table (or, for the training step, its TypedDict) and its row title."""
+"""Each group: its table and its row title."""
 
 _module: griffe.Module | None = None
 
@@ -50,17 +48,6 @@ def _options() -> griffe.Module:
     return _module
 
 
-def _train_defaults(module: griffe.Module) -> dict[str, str]:
-    """``TRAIN_DEFAULTS``' values as Python source, from its dict literal."""
-    literal = ast.parse(str(module["TRAIN_DEFAULTS"].value), mode="eval").body
-    assert isinstance(literal, ast.Dict)
-    return {
-        ast.literal_eval(key): ast.unparse(value)
-        for key, value in zip(literal.keys, literal.values, strict=True)
-        if key is not None
-    }
-
-
 def _source(value: Any) -> str:
     """A default as it is written in Python (strings in double quotes)."""
     return f'"{value}"' if isinstance(value, str) else repr(value)
@@ -69,18 +56,6 @@ def _source(value: Any) -> str:
 def _group_rows(module: griffe.Module, name: str) -> list[tuple[str, str, str, str]]:
     """Each option of a group: name, type, default and meaning (reStructuredText)."""
     obj: Any = module[name]
-    if name == "TrainOptions":
-        defaults = _train_defaults(module)
-        found = []
-        for key, attr in obj.attributes.items():
-            if attr.docstring is None:
-                raise ValueError(f"lrfind.options.{name}.{key} has no docstring")
-            if key not in defaults:
-                raise ValueError(f"no default for {name}.{key} in TRAIN_DEFAULTS")
-            found.append(
-                (key, str(attr.annotation), defaults[key], rewrite(attr, attr.docstring.value))
-            )
-        return found
     table = getattr(lrfind_options, name)
     return [
         (row.name, str(obj.attributes[row.name].annotation), _source(row.default),

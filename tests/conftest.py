@@ -46,26 +46,50 @@ def three_lr_grid() -> Any:
     )
 
 
+def _other_value(row: Any) -> Any:
+    """A valid value other than ``row``'s default, derived from the row (a choice other
+    than the default, the other boolean, a larger whole number, half a float, ``2`` for
+    ``repeats``, ``0.5`` for an optional number); a row whose derived value its check
+    refuses fails the tests that use this."""
+    if row.spec.choices:
+        return next(c for c in row.spec.choices if c != row.default)
+    if row.type in (bool, bool | None):
+        return row.default is not True
+    if isinstance(row.default, str):  # a word or a number (repeats: "auto" or N)
+        return 2
+    if isinstance(row.default, int):
+        return 2 * row.default + 1
+    if row.default is None and row.type == float | None:
+        return 0.5
+    return row.default / 2
+
+
 @pytest.fixture
 def non_default_options() -> dict[str, Any]:
     """A valid value other than the default for every option of the sweep's and the
-    snapshot's tables, derived from each row (a choice other than the default, the other
-    boolean, a larger whole number, half a float, ``2`` for ``repeats``), so that a new
-    option is covered without an edit here; a row whose derived value its check refuses
-    fails the tests that use this."""
+    snapshot's tables, derived from each row (:func:`_other_value`), so that a new
+    option is covered without an edit here."""
     from lrfind.options import SnapshotConfig, SweepConfig, rows
 
-    values: dict[str, Any] = {}
-    for table in (SweepConfig, SnapshotConfig):
-        for row in rows(table):
-            if row.spec.choices:
-                values[row.name] = next(c for c in row.spec.choices if c != row.default)
-            elif row.type in (bool, bool | None):
-                values[row.name] = row.default is not True
-            elif isinstance(row.default, str):  # a word or a number (repeats: "auto" or N)
-                values[row.name] = 2
-            elif isinstance(row.default, int):
-                values[row.name] = 2 * row.default + 1
-            else:
-                values[row.name] = row.default / 2
-    return values
+    return {row.name: _other_value(row) for t in (SweepConfig, SnapshotConfig) for row in rows(t)}
+
+
+GRAD_SCALER = object()
+"""A stand-in for a GradScaler: the table passes it on, the torch adapter checks it."""
+
+FRAMEWORK_OBJECTS = {"device": "cpu", "grad_scaler": GRAD_SCALER}
+"""The training options whose value is a framework's object (checked by the adapter):
+a value for each, as nothing can be derived from a default of ``None``."""
+
+
+@pytest.fixture
+def non_default_training() -> dict[str, Any]:
+    """A valid value other than the default for every option of the training step's
+    table: derived from the row (:func:`_other_value`), or, for a framework's object,
+    :data:`FRAMEWORK_OBJECTS` (a new such row without an entry there fails)."""
+    from lrfind.options import TrainingConfig, rows
+
+    return {
+        row.name: FRAMEWORK_OBJECTS[row.name] if row.type is Any else _other_value(row)
+        for row in rows(TrainingConfig)
+    }

@@ -20,6 +20,7 @@ from lrfind.options import (
     FindOptions,
     SnapshotConfig,
     SweepConfig,
+    TrainingConfig,
     TrainOptions,
     rows,
 )
@@ -98,16 +99,19 @@ def test_the_options_table_is_the_tables_rows_in_order_with_their_defaults() -> 
     }
     assert sorted(found) == sorted(FindOptions.__optional_keys__)
     listed = list(found)
-    sweep = [row.name for row in rows(SweepConfig)]
-    memory = [row.name for row in rows(SnapshotConfig)]
-    assert listed == [*sweep, *TrainOptions.__annotations__, *memory]
-    defaults = {row.name: row.default for t in (SweepConfig, SnapshotConfig) for row in rows(t)}
-    for name, value in {**defaults, **TRAIN_DEFAULTS}.items():
+    tables = (SweepConfig, TrainingConfig, SnapshotConfig)
+    assert listed == [row.name for t in tables for row in rows(t)]  # the training rows too
+    defaults = {row.name: row.default for t in tables for row in rows(t)}
+    assert {name: defaults[name] for name in TRAIN_DEFAULTS} == TRAIN_DEFAULTS
+    for name, value in defaults.items():
         assert ast.literal_eval(found[name][1]) == value, name
     assert found["amp"][0] == "str or None"
+    assert found["grad_clip"][0] == "float or None"
+    assert (found["device"][0], found["grad_scaler"][0]) == ("any", "any")
     assert found["repeats"][0] == "int or str"
     assert "[`lrfind.find`][lrfind.find]'s default is 1 on the CPU" in table
-    for t in (SweepConfig, SnapshotConfig):  # each row's help text, as written in the table
+    assert "[`TrainingConfig`][lrfind.options.TrainingConfig]" in table
+    for t in tables:  # each row's help text, as written in the table
         for row in rows(t):
             assert " ".join(row.spec.help.split()[:3]).replace("``", "`") in table, row.name
 

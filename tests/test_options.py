@@ -12,17 +12,22 @@ import pytest
 
 import lrfind
 from lrfind.options import (
+    AMP_MODES,
     SNAPSHOT_DEFAULTS,
     SNAPSHOT_KEYS,
     SWEEP_KEYS,
+    TRAIN_DEFAULTS,
     TRAIN_KEYS,
     FindOptions,
+    GridOptions,
     IntegrationOptions,
     JobConfig,
     SnapshotConfig,
     SnapshotOptions,
     SweepConfig,
     SweepOptions,
+    TrainingConfig,
+    TrainOptions,
     check_known,
     option,
     rows,
@@ -63,8 +68,39 @@ def test_the_snapshot_options_are_their_tables_rows() -> None:
     assert SnapshotConfig.validated() == SnapshotConfig()
 
 
+def test_the_training_options_are_their_tables_rows() -> None:
+    assert [row.name for row in rows(TrainingConfig)] == [
+        "accumulation_steps",
+        "amp",
+        "grad_scaler",
+        "grad_clip",
+        "device",
+    ]
+    assert set(TRAIN_KEYS) == set(TRAIN_DEFAULTS) == {row.name for row in rows(TrainingConfig)}
+    assert TRAIN_DEFAULTS == {
+        "accumulation_steps": 1,
+        "amp": None,
+        "grad_scaler": None,
+        "grad_clip": None,
+        "device": None,
+    }
+    assert TrainingConfig.validated() == TrainingConfig()
+    assert rows(TrainingConfig)[1].spec.choices == AMP_MODES == ("bf16", "fp16")
+
+
+def test_only_the_grad_scaler_has_no_flag_and_only_the_objects_are_no_setting() -> None:
+    """``grad_scaler`` is an object: the table says it cannot be a flag. What a result
+    records of the training is the rows marked as settings (the device and the scaler
+    are where and how it ran, not what was measured)."""
+    no_flag = [r.name for t in (SweepConfig, SnapshotConfig, TrainingConfig) for r in rows(t)
+               if r.spec.flag_help is None]  # fmt: skip
+    assert no_flag == ["grad_scaler"]
+    settings = [row.name for row in rows(TrainingConfig) if row.spec.setting]
+    assert settings == ["accumulation_steps", "amp", "grad_clip"]
+
+
 def test_every_default_passes_its_own_check() -> None:
-    for table in (SweepConfig, SnapshotConfig):
+    for table in (SweepConfig, SnapshotConfig, TrainingConfig):
         for row in rows(table):
             assert row.spec.check(row.name, row.default) == row.default, row.name
 
@@ -85,6 +121,27 @@ def test_every_option_set_to_another_value_is_what_the_config_holds(
             assert getattr(alone, row.name) == values[row.name], row.name
     job = JobConfig.validated("find()", **non_default_options)
     assert job == JobConfig(SweepConfig(**sweep), SnapshotConfig(**memory))
+
+
+def test_every_training_option_set_to_another_value_is_what_the_config_holds(
+    non_default_training: dict[str, Any],
+) -> None:
+    """The training step's table as the others: each option set to a value other than its
+    default comes out as that value (all at once, and one at a time); an object (the
+    device, the GradScaler) is passed on as it is, for the framework's adapter to check."""
+    assert set(non_default_training) == set(TRAIN_KEYS)
+    config = TrainingConfig.validated(**non_default_training)
+    for row in rows(TrainingConfig):
+        value = non_default_training[row.name]
+        assert value != row.default, row.name
+        assert getattr(config, row.name) == value, row.name  # an object: itself
+        alone = TrainingConfig.validated(**{row.name: value})
+        assert getattr(alone, row.name) == value, row.name
+    assert config.grad_scaler is non_default_training["grad_scaler"]
+    assert TrainingConfig.validated(grad_clip=2).grad_clip == 2.0
+    assert type(TrainingConfig.validated(grad_clip=2).grad_clip) is float
+    # an integer too large for a float clips nothing (was an OverflowError)
+    assert TrainingConfig.validated(grad_clip=10**400).grad_clip == float("inf")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +167,13 @@ def test_a_new_row_is_validated_kept_and_on_the_command_line_with_no_other_edit(
 def test_the_typed_dicts_are_the_tables() -> None:
     """``SweepOptions`` and ``SnapshotOptions`` (the types of ``**options``) have the rows'
     keys and types."""
-    for typed, table in ((SweepOptions, SweepConfig), (SnapshotOptions, SnapshotConfig)):
+    for typed, table in (
+        (SweepOptions, SweepConfig),
+        (SnapshotOptions, SnapshotConfig),
+        (TrainOptions, TrainingConfig),
+    ):
         assert typing.get_type_hints(typed) == {row.name: row.type for row in rows(table)}
+        assert list(typed.__annotations__) == [row.name for row in rows(table)]
 
 
 def test_the_groups_are_disjoint_and_make_up_find_options() -> None:
@@ -120,6 +182,7 @@ def test_the_groups_are_disjoint_and_make_up_find_options() -> None:
     assert not TRAIN_KEYS & SNAPSHOT_KEYS
     assert set(FindOptions.__optional_keys__) == SWEEP_KEYS | TRAIN_KEYS | SNAPSHOT_KEYS
     assert set(IntegrationOptions.__optional_keys__) == SWEEP_KEYS | SNAPSHOT_KEYS
+    assert set(GridOptions.__optional_keys__) == TRAIN_KEYS | SNAPSHOT_KEYS
 
 
 def test_an_adapter_chooses_only_the_defaults_the_user_left_out() -> None:
@@ -155,6 +218,27 @@ def test_a_bad_snapshot_value_is_named(option: str, value: object) -> None:
         SnapshotConfig.validated(**{option: value})
     with pytest.raises(ValueError, match=f"^{option} must be"):
         JobConfig.validated("find()", **{option: value})
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("accumulation_steps", 0), ("accumulation_steps", 2.5), ("accumulation_steps", True),
+     ("amp", "fp8"), ("amp", "none"), ("grad_clip", 0), ("grad_clip", -1.0),
+     ("grad_clip", float("nan")), ("grad_clip", True), ("grad_clip", "1")],
+)  # fmt: skip
+def test_a_bad_training_value_is_named(option: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"^{option} must be"):
+        TrainingConfig.validated(**{option: value})
+
+
+def test_a_bad_training_value_says_what_it_must_be() -> None:
+    with pytest.raises(ValueError, match=r"^amp must be None, 'bf16' or 'fp16'; got 'fp8'$"):
+        TrainingConfig.validated(amp="fp8")
+    with pytest.raises(ValueError, match=r"^grad_clip must be None or a number > 0, got nan$"):
+        TrainingConfig.validated(grad_clip=float("nan"))
+    with pytest.raises(TypeError, match=r"^the training options got an unexpected keyword "
+                       r"argument 'num_steps'"):  # fmt: skip
+        TrainingConfig.validated(num_steps=5)
 
 
 @pytest.mark.parametrize(

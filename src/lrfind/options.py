@@ -1,15 +1,19 @@
 """The options contract: every keyword an adapter takes for the sweep, defined once.
 
-The sweep's options and the snapshot's are each one table: the fields of
-:class:`SweepConfig` and :class:`SnapshotConfig`. A field is an option's row: its name,
-its type (the annotation), its default, and (:func:`option`) its check, its help text
-and its command-line flag. Everything else is derived from those rows:
+The sweep's options, the snapshot's and the training step's are each one table: the
+fields of :class:`SweepConfig`, :class:`SnapshotConfig` and :class:`TrainingConfig`. A
+field is an option's row: its name, its type (the annotation), its default, and
+(:func:`option`) its check, its help text and its command-line flag. Everything else is
+derived from those rows:
 
 - ``validated()`` checks every row's value (the default when left out) with the row's
   check, so a value the user passes cannot be dropped for the default;
-- the command line's flags (``--start-lr`` for ``start_lr``; see ``lrfind.cli._options``);
+- the command line's flags (``--start-lr`` for ``start_lr``; see ``lrfind.cli._options``),
+  for every row that can be one (``grad_scaler``, an object, cannot: its ``flag_help`` is
+  ``None``);
 - the options tables of the documentation (``docs/hooks.py``);
-- :data:`SWEEP_KEYS`, :data:`SNAPSHOT_KEYS` and :data:`SNAPSHOT_DEFAULTS`.
+- :data:`SWEEP_KEYS`, :data:`TRAIN_KEYS`, :data:`SNAPSHOT_KEYS`, :data:`TRAIN_DEFAULTS`
+  and :data:`SNAPSHOT_DEFAULTS`.
 
 So a new option is one edit: a row here (plus its handling where it acts, and its key in
 the ``TypedDict`` that types ``**options``, which a test holds equal to the table).
@@ -36,6 +40,8 @@ Nothing here imports a framework.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +60,9 @@ T = TypeVar("T")
 
 SNAPSHOT_PLACES = ("cpu", "disk")
 """Where the PyTorch snapshot lives: host memory, or a temporary file."""
+
+AMP_MODES = ("bf16", "fp16")
+"""The mixed precisions a training step can run in (``amp``; ``None``: full precision)."""
 
 _ROW = "lrfind.option"
 """The key of a field's metadata that holds its :class:`Spec`."""
@@ -128,7 +137,8 @@ class Row:
 
 
 def rows(table: type[Any]) -> tuple[Row, ...]:
-    """The options of ``table`` (:class:`SweepConfig`, :class:`SnapshotConfig`), in order.
+    """The options of ``table`` (:class:`SweepConfig`, :class:`SnapshotConfig`,
+    :class:`TrainingConfig`), in order.
 
     >>> [row.name for row in rows(SnapshotConfig)]
     ['snapshot', 'restore_grads', 'skip_frozen']
@@ -212,6 +222,34 @@ _repeats_text.__name__ = "integer or 'auto'"  # argparse: "invalid integer or 'a
 
 def _boolean(name: str, value: Any) -> bool:
     return _validate.boolean(name, value)
+
+
+def _one_of_or_none(choices: tuple[str, ...]) -> Callable[[str, Any], str | None]:
+    def check(name: str, value: Any) -> str | None:
+        if value is not None and value not in choices:
+            *first, last = ["None", *map(repr, choices)]
+            raise ValueError(f"{name} must be {', '.join(first)} or {last}; got {value!r:.80}")
+        return value  # type: ignore[no-any-return]
+
+    return check
+
+
+def _positive_or_none(name: str, value: Any) -> float | None:
+    """``None``, or a number > 0 (``inf`` included: no clipping) as a float."""
+    if value is None:
+        return None
+    try:
+        number = float(value) if isinstance(value, numbers.Real) else math.nan
+    except OverflowError:  # an integer too large for a float: as good as no clipping
+        number = math.inf
+    if isinstance(value, bool) or not number > 0:  # NaN too
+        raise ValueError(f"{name} must be None or a number > 0, got {value!r:.80}")
+    return number
+
+
+def _checked_by_the_adapter(name: str, value: Any) -> Any:
+    """A framework's object (a GradScaler, a device): the framework's adapter checks it."""
+    return value
 
 
 def _boolean_or_none(name: str, value: Any) -> bool | None:
@@ -421,6 +459,77 @@ class SnapshotConfig:
         return cls(**_checked(cls, options, "the snapshot"))
 
 
+# ---- the training step's table ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How one PyTorch training step runs, validated; its fields are the table of
+    :class:`TrainOptions`.
+
+    The checks here are the framework-free ones; the PyTorch adapter
+    (``lrfind.torch``) then checks what only torch can: that ``device`` is a device this
+    build can put batches on, that ``amp`` runs there, and that ``grad_scaler`` is a
+    ``torch.amp.GradScaler``.
+
+    >>> TrainingConfig.validated(accumulation_steps=4, amp="bf16").accumulation_steps
+    4
+    """
+
+    accumulation_steps: int = option(
+        1,
+        check=_int_at_least(1),
+        help="Micro-batches per optimizer step (each loss scaled by 1/k); one point per "
+        "optimizer step, the mean of its micro-batch losses.",
+        flag_help="micro-batches per optimizer step",
+        metavar="K",
+    )
+    amp: str | None = option(
+        None,
+        check=_one_of_or_none(AMP_MODES),
+        choices=AMP_MODES,
+        help='``"bf16"``, ``"fp16"`` or ``None``: autocast on the device\'s type. fp16 uses '
+        "``grad_scaler`` or a fresh GradScaler; a step it skips for overflow is retried at "
+        "the same lr, not recorded.",
+        flag_help="mixed precision",
+        flag_default="none",
+    )
+    grad_scaler: Any = option(
+        None,
+        check=_checked_by_the_adapter,
+        help="The ``torch.amp.GradScaler`` you train with (restored afterwards). An optimizer "
+        "that steps through its own scaler (Accelerate's ``AcceleratedOptimizer`` under fp16) "
+        "is handled as ``accelerator.backward`` would.",
+        flag_help=None,  # an object: no flag
+        setting=False,
+    )
+    grad_clip: float | None = option(
+        None,
+        check=_positive_or_none,
+        help="Clip the gradient norm to this (after unscaling); ``None``: no clipping.",
+        flag_help="clip the gradient norm to this",
+        flag_default="none",
+        parse=float,
+        metavar="NORM",
+    )
+    device: Any = option(
+        None,
+        check=_checked_by_the_adapter,
+        help="Where batches go (a ``torch.device`` or its name); ``None``: the model's device.",
+        flag_help="move the model and batches there",
+        flag_default="the model's",
+        parse=str,
+        metavar="DEVICE",
+        setting=False,
+    )
+
+    @classmethod
+    def validated(cls, **options: Any) -> Self:
+        """Check every option at the door (``ValueError`` names the bad one,
+        ``TypeError`` an unknown keyword)."""
+        return cls(**_checked(cls, options, "the training options"))
+
+
 # ---- the keywords' types (held equal to the tables by tests/test_options.py) -----------
 
 
@@ -442,24 +551,14 @@ class SweepOptions(TypedDict, total=False):
 
 
 class TrainOptions(TypedDict, total=False):
-    """How one PyTorch training step runs (see :func:`lrfind.find`); defaults in
-    :data:`TRAIN_DEFAULTS`."""
+    """How one PyTorch training step runs (see :func:`lrfind.find`): the rows of
+    :class:`TrainingConfig`, which holds their defaults, checks and meanings."""
 
     accumulation_steps: int
-    """Micro-batches per optimizer step (each loss scaled by 1/k); one point per optimizer
-    step, the mean of its micro-batch losses."""
     amp: str | None
-    """``"bf16"``, ``"fp16"`` or ``None``: autocast on the device's type. fp16 uses
-    ``grad_scaler`` or a fresh GradScaler; a step it skips for overflow is retried at the
-    same lr, not recorded."""
     grad_scaler: Any
-    """The GradScaler you train with (restored afterwards). An optimizer that steps through
-    its own scaler (Accelerate's ``AcceleratedOptimizer`` under fp16) is handled as
-    ``accelerator.backward`` would."""
     grad_clip: float | None
-    """Clip the gradient norm to this (after unscaling)."""
     device: Any
-    """Where batches go; ``None``: the model's device."""
 
 
 class SnapshotOptions(TypedDict, total=False):
@@ -486,13 +585,7 @@ class GridOptions(TrainOptions, SnapshotOptions, total=False):
     sweep step does, and the job is put back from the same kind of snapshot."""
 
 
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "accumulation_steps": 1,
-    "amp": None,
-    "grad_scaler": None,
-    "grad_clip": None,
-    "device": None,
-}
+TRAIN_DEFAULTS: dict[str, Any] = {row.name: row.default for row in rows(TrainingConfig)}
 """What a training step does with a :class:`TrainOptions` key left out (tested against
 the adapter)."""
 
@@ -500,7 +593,7 @@ SNAPSHOT_DEFAULTS: dict[str, Any] = {row.name: row.default for row in rows(Snaps
 """What the snapshot does with a :class:`SnapshotOptions` key left out."""
 
 SWEEP_KEYS = frozenset(row.name for row in rows(SweepConfig))
-TRAIN_KEYS = frozenset(TrainOptions.__annotations__)
+TRAIN_KEYS = frozenset(row.name for row in rows(TrainingConfig))
 SNAPSHOT_KEYS = frozenset(row.name for row in rows(SnapshotConfig))
 
 

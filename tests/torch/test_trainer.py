@@ -3,6 +3,7 @@ loop, and its options are checked at the door."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -145,6 +146,55 @@ def test_nan_clipping_is_refused_and_numpy_numbers_are_taken():
     assert type(training.accumulation_steps) is int
     with pytest.raises(ValueError, match="accumulation_steps must be an integer >= 1, got inf"):
         Training.of(model, optimizer, accumulation_steps=float("inf"))
+
+
+def test_every_training_option_set_to_another_value_is_what_the_trainer_runs_with(
+    non_default_training,
+):
+    """The training table's rows, each set to a value other than its default, are what
+    ``Training.of`` holds (the stand-in scaler replaced by a real GradScaler); what a
+    result records is the rows marked as settings."""
+    from lrfind.options import TrainingConfig, rows
+
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu")
+    options = {**non_default_training, "grad_scaler": scaler}
+    training = Training.of(model, optimizer, **options)
+    assert training.accumulation_steps == options["accumulation_steps"] == 3
+    assert (training.amp, training.dtype) == (options["amp"], torch.bfloat16)
+    assert training.scaler is scaler
+    assert training.grad_clip == options["grad_clip"] == 0.5
+    assert training.device == torch.device(options["device"])
+    recorded = [row.name for row in rows(TrainingConfig) if row.spec.setting]
+    assert training.settings() == {name: options[name] for name in recorded}
+
+
+def test_the_amp_modes_are_the_tables_choices():
+    from lrfind.options import AMP_MODES
+    from lrfind.torch.precision import AMP_MODES as DTYPES
+
+    assert tuple(DTYPES) == AMP_MODES
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"device": "nowhere"}, "device must be a torch.device or its name"),
+     ({"device": 3.5}, "device must be a torch.device or its name"),
+     ({"device": "meta"}, "device must hold data"),
+     ({"grad_scaler": "yes"}, "grad_scaler must be a torch.amp.GradScaler or None, got 'yes'"),
+     ({"amp": "fp16", "grad_scaler": 5}, "grad_scaler must be a torch.amp.GradScaler"),
+     ({"amp": "fp8"}, "amp must be None, 'bf16' or 'fp16'; got 'fp8'")],
+    ids=["device-name", "device-float", "device-meta", "scaler-text", "scaler-number", "amp"],
+)  # fmt: skip
+def test_what_only_torch_can_check_is_a_value_error_naming_the_option(options, message):
+    """The table passes a device and a GradScaler on; the adapter checks them, and a bad
+    one is a ``ValueError`` that names the option (a bad device name was torch's
+    RuntimeError; a string for a GradScaler was taken, to fail later with an AttributeError)."""
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        Training.of(model, optimizer, **options)
 
 
 @pytest.mark.parametrize("accumulation_steps", [1, 2])

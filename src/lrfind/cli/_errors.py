@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import lrfind
 from lrfind.errors import LRFindError
-from lrfind.options import SnapshotConfig, SweepConfig, rows
+from lrfind.options import SnapshotConfig, SweepConfig, TrainingConfig, rows
 from lrfind.setup import SetupError
 
 if TYPE_CHECKING:
@@ -35,9 +35,12 @@ EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
 # lrfind's ValueErrors name the Python argument; the command line shows the option:
 # every option of the tables by its flag, and the other arguments the commands check.
 _OPTION_NAMES = {
-    **{row.name: row.flag for table in (SweepConfig, SnapshotConfig) for row in rows(table)},
-    "accumulation_steps": "--accumulation-steps",
-    "grad_clip": "--grad-clip",
+    **{
+        row.name: row.flag
+        for table in (SweepConfig, SnapshotConfig, TrainingConfig)
+        for row in rows(table)
+        if row.spec.flag_help is not None  # grad_scaler: no flag
+    },
     "val_batches": "--val-batches",
     "steps": "--steps",
     "eval_batches": "--eval-batches",

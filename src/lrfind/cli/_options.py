@@ -13,10 +13,10 @@ from lrfind.cli._errors import UsageError, one_line
 from lrfind.options import (
     SNAPSHOT_KEYS,
     SWEEP_KEYS,
-    TRAIN_KEYS,
     JobConfig,
     SnapshotConfig,
     SweepConfig,
+    TrainingConfig,
     rows,
 )
 from lrfind.setup import DEFAULT_FACTORY
@@ -122,18 +122,24 @@ THREADS_HELP = (
 """``--threads``' help, also quoted in docs/cli.md."""
 
 
-CLI_ONLY_CHOICES = {"method": ("all",)}
+CLI_ONLY_CHOICES = {"method": ("all",), "amp": ("none",)}
 """Values a flag takes beyond its option's: ``--method all`` marks every method in the
-plots (the result's default method stays ``auto``)."""
+plots (the result's default method stays ``auto``); ``--amp none`` is ``amp=None``."""
 
 _TEXT_TYPES: dict[Any, Callable[[str], Any]] = {float: float, int: int, str: str}
 """How a flag's text becomes its option's value, by the option's type (a row's ``parse``
 otherwise); the row's check runs on the whole config (:func:`sweep_options`)."""
 
 
+def flagged(table: type[Any]) -> list[str]:
+    """The options of ``table`` that have a flag (``grad_scaler``, an object, has none)."""
+    return [row.name for row in rows(table) if row.spec.flag_help is not None]
+
+
 def add_table_options(group: argparse._ArgumentGroup, table: type[Any]) -> None:
     """A flag for every option of ``table`` (:class:`~lrfind.options.SweepConfig`,
-    :class:`~lrfind.options.SnapshotConfig`) that has one, made from its row: ``--name``
+    :class:`~lrfind.options.SnapshotConfig`, :class:`~lrfind.options.TrainingConfig`)
+    that has one, made from its row: ``--name``
     (``--no-name`` for an option that is on by default), its choices, metavar, help and
     default. A value is checked with the rest of the config, and an error names the flag."""
     for row in rows(table):
@@ -168,26 +174,11 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """How each step trains (:class:`~lrfind.options.TrainOptions`), by their names."""
+    """How each step trains: a flag for every row of
+    :class:`~lrfind.options.TrainingConfig` that can be one, then ``--seed`` and
+    ``--threads`` (the command's own; a command may add more to the group it returns)."""
     train = parser.add_argument_group("training")
-    train.add_argument(
-        "--accumulation-steps",
-        type=int,
-        default=1,
-        help="micro-batches per optimizer step (default 1)",
-    )
-    train.add_argument(
-        "--amp",
-        choices=("bf16", "fp16", "none"),
-        default=None,
-        help="mixed precision (default none)",
-    )
-    train.add_argument(
-        "--grad-clip", type=finite_float, default=None, help="clip the gradient norm"
-    )
-    train.add_argument(
-        "--device", default=None, help="move the model and batches there (default: the model's)"
-    )
+    add_table_options(train, TrainingConfig)
     train.add_argument("--seed", type=int, default=0, help="seed before the factory (default 0)")
     train.add_argument(
         "--threads",
@@ -259,11 +250,15 @@ def job_options(args: argparse.Namespace) -> JobConfig:
 
 
 def training_options(args: argparse.Namespace) -> dict[str, Any]:
-    """How each step trains, from ``--accumulation-steps``, ``--amp`` (``none``: off),
-    ``--grad-clip`` and ``--device``; checked where they are used."""
-    options = _picked(args, TRAIN_KEYS - {"grad_scaler"})  # an object: no flag
-    if options.get("amp") == "none":
+    """How each step trains, from the flags of :class:`~lrfind.options.TrainingConfig`
+    (``--amp none``: off), checked by its rows before the set-up is loaded (a bad value
+    is a usage error naming the flag); ``--device`` as a ``torch.device``. The trainer
+    checks them against the job (a device this build has, amp on it)."""
+    options = _picked(args, flagged(TrainingConfig))
+    if options.get("amp") in CLI_ONLY_CHOICES["amp"]:
         options["amp"] = None
+    config = _usage(lambda: TrainingConfig.validated(**options))
+    options = {name: getattr(config, name) for name in options}
     if "device" in options:
         options["device"] = device(options["device"])
     return options

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 AMP_MODES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+"""The autocast dtype of each of :data:`lrfind.options.AMP_MODES`."""
 
 
 def check_amp(amp: str | None, device: torch.device) -> torch.dtype | None:
@@ -55,8 +56,13 @@ def stepping_scaler(optimizer: Any) -> Any:
 
 
 def make_scaler(amp: str | None, scaler: Any, device: torch.device) -> Any:
-    """The user's GradScaler, a fresh one for fp16, or ``None``."""
+    """The user's GradScaler, a fresh one for fp16, or ``None``; ``ValueError`` naming
+    ``grad_scaler`` when the user's is no ``torch.amp.GradScaler``."""
     if scaler is not None:
+        if not isinstance(scaler, torch.amp.GradScaler):
+            raise ValueError(
+                f"grad_scaler must be a torch.amp.GradScaler or None, got {scaler!r:.80}"
+            )
         return scaler
     if amp == "fp16":
         return torch.amp.GradScaler(device.type)

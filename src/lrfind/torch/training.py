@@ -23,8 +23,7 @@ from typing import Any, Unpack
 
 import torch
 
-from lrfind import _validate
-from lrfind.options import TRAIN_KEYS, TrainOptions, check_known
+from lrfind.options import TrainingConfig, TrainOptions
 from lrfind.torch.batches import ForwardFn, LossFn
 from lrfind.torch.precision import check_amp, make_scaler, stepping_scaler
 
@@ -80,14 +79,22 @@ def check_loss(loss_fn: LossFn | None, forward: ForwardFn | None) -> None:
         raise ValueError(f"forward must be callable, got {forward!r:.60}")
 
 
-def _check_device(device: torch.device) -> None:
-    """Refuse a device batches cannot be put on (no data there, or not in this build)."""
+def _check_device(value: Any) -> torch.device:
+    """``value`` as a ``torch.device`` batches can be put on; ``ValueError`` naming
+    ``device`` for no device at all, one that holds no data or one not in this build."""
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device must be a torch.device or its name (cpu, cuda, cuda:1, mps), got {value!r:.80}"
+        ) from None
     if device.type == "meta":
         raise ValueError("device must hold data; got 'meta'")
     try:
         torch.empty(0, device=device)
     except (RuntimeError, AssertionError) as error:
         raise ValueError(f"device {str(device)!r} is not usable here: {error}") from None
+    return device
 
 
 @dataclass(frozen=True)
@@ -115,24 +122,14 @@ class Training:
     def of(
         cls, model: torch.nn.Module, optimizer: Any, **options: Unpack[TrainOptions]
     ) -> Training:
-        """Check the options (``ValueError`` names the bad one) against this job."""
-        check_known(options, TRAIN_KEYS, "the training options")
-        accumulation_steps = _validate.int_at_least(
-            "accumulation_steps", options.get("accumulation_steps", 1), 1
-        )
-        grad_clip = options.get("grad_clip")
-        if grad_clip is not None and (
-            isinstance(grad_clip, bool)
-            or not isinstance(grad_clip, numbers.Real)
-            or not grad_clip > 0  # NaN too
-        ):
-            raise ValueError(f"grad_clip must be None or a number > 0, got {grad_clip!r}")
-        device = options.get("device")
-        target = torch.device(device) if device is not None else model_device(model)
-        _check_device(target)
-        amp = options.get("amp")
+        """Check the options (``ValueError`` names the bad one): the table's checks
+        (:meth:`~lrfind.options.TrainingConfig.validated`), then torch's against this job."""
+        config = TrainingConfig.validated(**options)
+        device = config.device
+        target = _check_device(device if device is not None else model_device(model))
+        amp = config.amp
         dtype = check_amp(amp, target)
-        grad_scaler = options.get("grad_scaler")
+        grad_scaler = config.grad_scaler
         own_scaler = stepping_scaler(optimizer)
         if own_scaler is not None and grad_scaler is not None and grad_scaler is not own_scaler:
             raise ValueError(
@@ -146,8 +143,8 @@ class Training:
             dtype=dtype,
             scaler=scaler,
             scaler_in_step=own_scaler is not None,
-            accumulation_steps=accumulation_steps,
-            grad_clip=None if grad_clip is None else float(grad_clip),
+            accumulation_steps=config.accumulation_steps,
+            grad_clip=config.grad_clip,
         )
 
     def settings(self) -> dict[str, Any]:
