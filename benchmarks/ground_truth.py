@@ -1,6 +1,6 @@
 """Grid ground truth that takes hours: trained one run at a time, cached as it goes.
 
-The third tier's grids (:mod:`tasks_real`) cost ~1 minute a training on one core, so they
+The third tier's grids (:mod:`lrbench.tier3`) cost ~1 minute a training on one core, so they
 are computed in the background over several sessions. Each finished training is merged
 into its task's cache file (``benchmarks/cache/real/<task>.json``, committed) at once,
 under a file lock, by a read-merge-replace: two runners (or a runner and a later session)
@@ -45,9 +45,8 @@ from typing import Any
 import numpy as np
 import torch
 
-import tasks as suite
-import tasks_real
-import tasks_work
+from lrbench import protocol, tier1, tier2, tier3
+from lrbench.protocol import FIT
 
 HERE = Path(__file__).resolve().parent
 LOG = HERE / ".cache" / "real-grid.log"
@@ -64,7 +63,7 @@ class Study:
     this order), cached where."""
 
     name: str
-    tasks: tuple[suite.Task, ...]
+    tasks: tuple[protocol.Task, ...]
     stages: tuple[tuple[str, str], ...]
     """``(schedule, "seeds" | OTHER)``: the tasks' seeds, or their replicated grid."""
     cache: Path
@@ -74,7 +73,7 @@ class Study:
     def claims(self) -> Path:
         return HERE / ".cache" / f"{self.name}-claims.json"
 
-    def by_name(self, name: str) -> suite.Task:
+    def by_name(self, name: str) -> protocol.Task:
         for task in self.tasks:
             if task.name == name:
                 return task
@@ -90,24 +89,24 @@ SHIFT_SCHEDULES = ("warmup-cosine", "constant", "linear", "wsd")
 STUDIES = {
     "real": Study(
         "real",
-        tasks_real.TASKS,
+        tier3.TASKS,
         (("onecycle", "seeds"), ("linear", "seeds"), ("onecycle", OTHER)),
         HERE / "cache" / "real",
-        tasks_real.FIT,
+        protocol.names(tier3.TASKS, FIT),
     ),
     "schedules": Study(
         "schedules",
-        tuple(replace(task, seeds=(0, 1), other_seeds=None) for task in suite.TASKS),
+        tuple(replace(task, seeds=(0, 1), other_seeds=None) for task in tier1.TASKS),
         tuple((schedule, "seeds") for schedule in SHIFT_SCHEDULES),
         HERE / "cache" / "schedules",
-        suite.FIT,
+        protocol.names(tier1.TASKS, FIT),
     ),
     "schedules2": Study(
         "schedules2",
-        tuple(replace(task, seeds=(0, 1), other_seeds=None) for task in tasks_work.TASKS),
+        tuple(replace(task, seeds=(0, 1), other_seeds=None) for task in tier2.TASKS),
         tuple((schedule, "seeds") for schedule in SHIFT_SCHEDULES),
         HERE / "cache" / "schedules" / "work",
-        tasks_work.FIT,
+        protocol.names(tier2.TASKS, FIT),
     ),
 }
 REAL = STUDIES["real"]
@@ -150,7 +149,7 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def header(task: suite.Task) -> dict[str, Any]:
+def header(task: protocol.Task) -> dict[str, Any]:
     """What a cached grid must agree with to be this task's (else it is stale)."""
     return {
         "task": task.name,
@@ -162,11 +161,11 @@ def header(task: suite.Task) -> dict[str, Any]:
     }
 
 
-def path_of(task: suite.Task, study: Study = REAL) -> Path:
+def path_of(task: protocol.Task, study: Study = REAL) -> Path:
     return study.cache / f"{task.name}.json"
 
 
-def load(task: suite.Task, study: Study = REAL) -> dict[str, Any]:
+def load(task: protocol.Task, study: Study = REAL) -> dict[str, Any]:
     """The task's cached runs (``runs[schedule][seed][lr_key] = val loss or None``), or an
     empty record when none is cached or the cached one is stale."""
     data = _read(path_of(task, study))
@@ -176,7 +175,7 @@ def load(task: suite.Task, study: Study = REAL) -> dict[str, Any]:
 
 
 def merge(
-    task: suite.Task, section: str, keys: tuple[str, ...], value: Any, study: Study = REAL
+    task: protocol.Task, section: str, keys: tuple[str, ...], value: Any, study: Study = REAL
 ) -> None:
     """Set ``data[section][keys...] = value`` in the task's file, merged under its lock."""
     path = path_of(task, study)
@@ -232,7 +231,7 @@ def best_index(means: np.ndarray) -> int | None:
 
 
 def wanted(
-    task: suite.Task, data: dict[str, Any], schedule: str, seeds: tuple[int, ...]
+    task: protocol.Task, data: dict[str, Any], schedule: str, seeds: tuple[int, ...]
 ) -> list[int]:
     """Grid indices to train next for ``schedule`` on ``seeds`` (coarse, then refine)."""
     grid = task.grid
@@ -250,7 +249,7 @@ def wanted(
     return [i for i in around if np.isnan(means[i])]
 
 
-def fine_indices(task: suite.Task, data: dict[str, Any]) -> list[int]:
+def fine_indices(task: protocol.Task, data: dict[str, Any]) -> list[int]:
     """Where the replicated grid is trained: the OneCycle optimum's neighbourhood."""
     means = mean_losses(data, "onecycle", task.seeds, task.grid)
     best = best_index(means)
@@ -306,9 +305,9 @@ class Incomplete(SystemExit):
 
 
 def as_grid(
-    task: suite.Task, schedule: str, seeds: tuple[int, ...], study: Study = REAL
+    task: protocol.Task, schedule: str, seeds: tuple[int, ...], study: Study = REAL
 ) -> dict[str, Any]:
-    """The trained part of a task's grid in :func:`quality.compute_grid`'s form (``grid``:
+    """The trained part of a task's grid in :func:`lrbench.protocol.compute_grid`'s form (``grid``:
     the lrs trained on every seed, ``losses[i][k]``: lr ``i``, seed ``k``, ``None`` where
     it diverged). Raises :class:`Incomplete` while the plan still has runs to do there."""
     data = load(task, study)
@@ -349,10 +348,10 @@ def run_job(study: Study, job: Job) -> None:
     task = study.by_name(job.task)
     data = load(task, study)
     if str(job.seed) not in data.get("untrained", {}):
-        loss = suite.untrained_loss(task, job.seed)
+        loss = protocol.untrained_loss(task, job.seed)
         merge(task, "untrained", (str(job.seed),), loss, study)
     start = time.perf_counter()
-    value = suite.train(task, job.lr, job.seed, job.schedule)
+    value = protocol.train(task, job.lr, job.seed, job.schedule)
     seconds = round(time.perf_counter() - start, 1)
     keys = (job.schedule, str(job.seed), lr_key(job.lr))
     merge(task, "runs", keys, value if math.isfinite(value) else None, study)
@@ -416,7 +415,7 @@ def report() -> None:
             "transformer take ~1 minute a training on one core, so they are trained in the "
             "background over several sessions; a grid is scored by `benchmarks/quality.py "
             "--tier 3` once it is complete. Runs = trainings cached on seeds "
-            f"{', '.join(map(str, tasks_real.SEEDS))}; best lr = the lowest mean validation "
+            f"{', '.join(map(str, tier3.SEEDS))}; best lr = the lowest mean validation "
             "loss so far (coarse-to-fine: not final until complete).",
             "",
             *status_rows(REAL),

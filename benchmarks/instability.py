@@ -8,7 +8,7 @@ when the first is unsure (its confidence below a threshold)?
 For every task of a tier and each of its seeds, one sweep with ``repeats=5`` (five data
 orders from the same start; ``Result.runs`` keeps each) gives each run's ``auto`` pick
 and confidence. The policies are scored offline from those runs, each pick trained for
-real under the tier's protocol (:func:`tasks.train`, memoized) and scored by normalized
+real under the tier's protocol (:func:`lrbench.protocol.train`, memoized) and scored by normalized
 regret against the committed grids, as :mod:`quality` does:
 
 - ``one sweep``: run 1 alone (today's default);
@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 import quality
-import tasks as suite
+from lrbench import protocol
+from lrbench.protocol import LOCAL, Memo, Task, grid_means
 
 HERE = Path(__file__).resolve().parent
 RUNS = 5
@@ -45,11 +46,11 @@ SPREAD = 0.5
 """Decades: the spread of three picks a user must hear about."""
 
 
-def runs_of(task: suite.Task, seed: int) -> list[tuple[float | None, float]]:
+def runs_of(task: Task, seed: int) -> list[tuple[float | None, float]]:
     """``(auto's lr, confidence)`` of each of :data:`RUNS` sweeps from the same start."""
     from lrfind.suggest import suggest
 
-    result = quality.sweep_once(task, seed, RUNS)  # the quality benchmark's own range test
+    result = protocol.sweep(task, seed, RUNS)  # the quality benchmark's own range test
     out = []
     for lrs, losses in result.runs:
         found = suggest(lrs, losses, "auto", smoothing=result.smoothing)
@@ -95,14 +96,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.tasks:
         wanted = set(args.tasks.split(","))
         chosen = tuple(t for t in tier.tasks if t.name in wanted)
-    store = quality.LOCAL / f"instability-tier{args.tier}.json"
+    store = LOCAL / f"instability-tier{args.tier}.json"
     cache: dict[str, Any] = json.loads(store.read_text()) if store.exists() else {}
-    memo = quality.Memo(quality.LOCAL / f"trainings-tier{args.tier}.json")
+    memo = Memo(LOCAL / f"trainings-tier{args.tier}.json")
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for task in chosen:
         data = quality.load_grid(task, log=quality.log)
-        means, l0 = quality.grid_means(data)
+        means, l0 = grid_means(data)
         l_star = float(means.min())
         per_seed: dict[str, list[float]] = {}
         costs: dict[str, list[int]] = {}

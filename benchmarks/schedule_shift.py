@@ -13,7 +13,7 @@ under each schedule and scored against that schedule's grid, as is, and scaled b
 median shift measured on the FIT tasks alone (the correction ``find(schedule=...)`` would
 apply): a correction is worth having only where it lowers the held-out regret.
 
-The second tier (fine-tuning, long runs, text from scratch: :mod:`tasks_work`) is measured
+The second tier (fine-tuning, long runs, text from scratch: :mod:`lrbench.tier2`) is measured
 the same way with ``--tier 2``, its schedules' grids trained by ``--study schedules2``.
 
     python benchmarks/schedule_shift.py [--tier 1|2]
@@ -34,8 +34,8 @@ import torch
 
 import ground_truth
 import quality
-import tasks as suite
-import tasks_work
+from lrbench import protocol, tier1, tier2
+from lrbench.protocol import FIT, LOCAL, Memo, Task, grid_means
 
 HERE = Path(__file__).resolve().parent
 SEEDS = (0, 1)
@@ -46,7 +46,7 @@ class Tier:
     """What one tier's measurement reads and writes."""
 
     number: int
-    tasks: tuple[suite.Task, ...]
+    tasks: tuple[Task, ...]
     fit: frozenset[str]
     study: str
     out: str
@@ -54,11 +54,18 @@ class Tier:
 
 
 TIERS = {
-    1: Tier(1, suite.TASKS, suite.FIT, "schedules", "schedules.md", "first tier"),
+    1: Tier(
+        1,
+        tier1.TASKS,
+        protocol.names(tier1.TASKS, FIT),
+        "schedules",
+        "schedules.md",
+        "first tier",
+    ),
     2: Tier(
         2,
-        tasks_work.TASKS,
-        tasks_work.FIT,
+        tier2.TASKS,
+        protocol.names(tier2.TASKS, FIT),
         "schedules2",
         "schedules_tier2.md",
         "second tier: fine-tuning, long runs, text",
@@ -66,7 +73,7 @@ TIERS = {
 }
 
 
-def onecycle_best(task: suite.Task) -> tuple[float, float, float]:
+def onecycle_best(task: Task) -> tuple[float, float, float]:
     """(best lr, L*, L0) of the committed OneCycle grid, on :data:`SEEDS`."""
     data = quality.load_grid(task)
     keep = [data["seeds"].index(s) for s in SEEDS]
@@ -81,7 +88,7 @@ def onecycle_best(task: suite.Task) -> tuple[float, float, float]:
 
 
 def schedule_best(
-    task: suite.Task, schedule: str, study_name: str = "schedules"
+    task: Task, schedule: str, study_name: str = "schedules"
 ) -> tuple[float, float, float] | None:
     """(best lr, L*, L0) under ``schedule``, or ``None`` while its grid is incomplete."""
     study = ground_truth.STUDIES[study_name]
@@ -90,14 +97,14 @@ def schedule_best(
         data = ground_truth.as_grid(mine, schedule, SEEDS, study)
     except ground_truth.Incomplete:
         return None
-    means, untrained = quality.grid_means(data)
+    means, untrained = grid_means(data)
     best = int(np.argmin(means))
     return float(data["grid"][best]), float(means[best]), untrained
 
 
 def first_picks(tier: int = 1) -> dict[str, list[float | None]]:
     """``auto``'s one-sweep pick per task and seed (run 1 of the instability sweeps)."""
-    store = quality.LOCAL / f"instability-tier{tier}.json"
+    store = LOCAL / f"instability-tier{tier}.json"
     cache: dict[str, Any] = json.loads(store.read_text()) if store.exists() else {}
     picks: dict[str, list[float | None]] = {}
     for key, runs in cache.items():
@@ -114,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     start = time.perf_counter()
     picks = first_picks(tier.number)
-    memo = quality.Memo(quality.LOCAL / f"trainings-tier{tier.number}.json")
+    memo = Memo(LOCAL / f"trainings-tier{tier.number}.json")
     by_name = {task.name: task for task in tier.tasks}
     shifts: dict[str, dict[str, float]] = {}
     scored: dict[str, dict[str, tuple[float, float, float]]] = {}

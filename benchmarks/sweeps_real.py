@@ -1,4 +1,4 @@
-"""lrfind's range tests on the third tier (:mod:`tasks_real`), kept whole.
+"""lrfind's range tests on the third tier (:mod:`lrbench.tier3`), kept whole.
 
 One sweep per task and seed with lrfind's defaults (and the task's ``find_options``, as a
 user would pass them), saved as lrfind's own result JSON in
@@ -13,37 +13,19 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 from pathlib import Path
 
 import torch
 
-import tasks as suite
-import tasks_real
+from lrbench import protocol, tier3
+from lrbench.protocol import Task
 
 HERE = Path(__file__).resolve().parent
 STORE = HERE / "cache" / "real" / "sweeps"
 
 
-def path_of(task: suite.Task, seed: int) -> Path:
+def path_of(task: Task, seed: int) -> Path:
     return STORE / f"{task.name}-{seed}.json"
-
-
-def sweep(task: suite.Task, seed: int) -> object:
-    """lrfind.find on a fresh model of ``task`` (seeded as its grid is), defaults."""
-    import lrfind
-
-    model, optimizer, loader = suite.fresh(task, seed, 1e-3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", lrfind.LRFindWarning)
-        return lrfind.find(
-            model,
-            optimizer,
-            loader,
-            loss_fn=task.loss_fn(),
-            progress=False,
-            **dict(task.find_options),  # type: ignore[arg-type]
-        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     STORE.mkdir(parents=True, exist_ok=True)
-    for task in tasks_real.TASKS:
+    for task in tier3.TASKS:
         if args.only and task.name not in args.only:
             continue
         for seed in task.seeds:
@@ -61,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
             if path.exists() and not args.redo:
                 continue
             start = time.perf_counter()
-            result = sweep(task, seed)
+            result = protocol.sweep(task, seed)  # lrfind's defaults (repeats="auto")
             result.save(path)  # type: ignore[attr-defined]
             found = result.suggest("auto")  # type: ignore[attr-defined]
             print(

@@ -28,7 +28,8 @@ def test_linear_by_hand() -> None:
 
 
 def test_linear_defaults_to_no_warmup_like_hugging_face_and_the_benchmark() -> None:
-    # The Trainer's default (warmup_ratio 0) and benchmarks/tasks.py's LambdaLR(1 - i / n).
+    # The Trainer's default (warmup_ratio 0) and the benchmark's LambdaLR(1 - i / n)
+    # (benchmarks/lrbench/protocol.py).
     np.testing.assert_allclose(
         ts.lrs("linear", 50, 0.3), [0.3 * (1.0 - i / 50) for i in range(50)], rtol=1e-14
     )

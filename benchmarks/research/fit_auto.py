@@ -8,11 +8,11 @@ make trainings reusable across candidate rules, a suggestion is rounded to a lat
 :data:`LATTICE` learning rates per decade (at most 1/24 decade away) before training;
 the trainings are cached in ``benchmarks/.cache/fit-trainings.json``.
 
-Only the ``fit`` tasks (``tasks.FIT``) are scored unless ``--all`` is given: the held-out
-half must not be used to choose anything.
+Only the ``fit`` tasks (``lrbench.tier1.FIT_NAMES``) are scored unless ``--all`` is given:
+the held-out half must not be used to choose anything.
 
-    python benchmarks/fit_auto.py            # auto as it is now, on the fit tasks
-    python benchmarks/fit_auto.py --all      # ... on every task (a check, not a fit)
+    python benchmarks/research/fit_auto.py            # auto as it is now, on the fit tasks
+    python benchmarks/research/fit_auto.py --all      # ... on every task (a check, not a fit)
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import _paths  # noqa: F401  (benchmarks/ on the path: lrbench)
 import numpy as np
 import torch
 
-import tasks as suite
+from lrbench import protocol, tier1
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # benchmarks/
 LOCAL = HERE / ".cache"
 CURVES = LOCAL / "curves.json"
 TRAININGS = LOCAL / "fit-trainings.json"
@@ -54,19 +55,19 @@ def _save(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
-def curves(chosen: tuple[suite.Task, ...]) -> dict[str, Any]:
+def curves(chosen: tuple[protocol.Task, ...]) -> dict[str, Any]:
     """Every (task, seed) curve of a default ``lrfind.find`` (repeats 1 and 3); cached."""
     import lrfind
 
     data = _load(CURVES)
     for task in chosen:
-        for seed in suite.SEEDS:
+        for seed in protocol.SEEDS:
             key = f"{task.name}|{seed}"
             if key in data:
                 continue
             entry: dict[str, Any] = {}
             for repeats in (1, 3):
-                model, optimizer, loader = suite.fresh(task, seed, 1e-3)
+                model, optimizer, loader = protocol.fresh(task, seed, 1e-3)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     result = lrfind.find(
@@ -114,11 +115,11 @@ class Judge:
         self.data: dict[str, float] = _load(TRAININGS)
         self.trained = 0
 
-    def loss(self, task: suite.Task, lr: float, seed: int) -> float:
+    def loss(self, task: protocol.Task, lr: float, seed: int) -> float:
         k = round(math.log10(lr) * LATTICE)
         key = f"{task.name}|{task.budget}|{seed}|{k}"
         if key not in self.data:
-            value = suite.train(task, 10.0 ** (k / LATTICE), seed)
+            value = protocol.train(task, 10.0 ** (k / LATTICE), seed)
             self.data[key] = value if math.isfinite(value) else 1e308
             self.trained += 1
             if self.trained % 20 == 0:
@@ -129,7 +130,7 @@ class Judge:
         _save(TRAININGS, self.data)
 
 
-def grid_reference(task: suite.Task) -> tuple[float, float]:
+def grid_reference(task: protocol.Task) -> tuple[float, float]:
     """(L*, L0) of a task from the cached grid, as quality.py computes them."""
     data = json.loads((HERE / "cache" / f"{task.name}.json").read_text(encoding="utf-8"))
     untrained = float(np.mean(data["untrained"]))
@@ -140,14 +141,14 @@ def grid_reference(task: suite.Task) -> tuple[float, float]:
 
 
 def score(
-    rule: Rule, chosen: tuple[suite.Task, ...], data: dict[str, Any], judge: Judge, repeats: int
+    rule: Rule, chosen: tuple[protocol.Task, ...], data: dict[str, Any], judge: Judge, repeats: int
 ) -> dict[str, float]:
     """Normalized regret per task of ``rule`` (mean loss over the seeds, as quality.py)."""
     regrets = {}
     for task in chosen:
         l_star, l0 = grid_reference(task)
         losses = []
-        for seed in suite.SEEDS:
+        for seed in protocol.SEEDS:
             runs = data[f"{task.name}|{seed}"][str(repeats)]
             picks = [rule(np.array(lrs), np.array(values)) for lrs, values in runs]
             found = [p for p in picks if p is not None]
@@ -185,7 +186,7 @@ current_auto = auto_rule()
 """``auto`` as it is now."""
 
 
-def densify(chosen: tuple[suite.Task, ...], data: dict[str, Any], judge: Judge) -> None:
+def densify(chosen: tuple[protocol.Task, ...], data: dict[str, Any], judge: Judge) -> None:
     """Train every lattice lr from 2 decades below to 0.75 above each curve's lowest point.
 
     The lowest point is that of lrfind's centred smoothing; a curve without a descent
@@ -195,7 +196,7 @@ def densify(chosen: tuple[suite.Task, ...], data: dict[str, Any], judge: Judge) 
     from lrfind.suggest import AUTO
 
     for task in chosen:
-        for seed in suite.SEEDS:
+        for seed in protocol.SEEDS:
             lrs, losses = (np.array(v, dtype=float) for v in data[f"{task.name}|{seed}"]["1"][0])
             ok = np.isfinite(losses)
             x = np.log10(lrs[ok])
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    chosen = tuple(t for t in suite.TASKS if args.all or t.name in suite.FIT)
+    chosen = tuple(t for t in tier1.TASKS if args.all or t.name in tier1.FIT_NAMES)
     data = curves(chosen)
     judge = Judge()
     if args.dense:

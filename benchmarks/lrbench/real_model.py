@@ -10,7 +10,7 @@ nothing imported) and ``pydoc_data.topics`` (the interpreter's help topics). Eve
 set is built deterministically and split by source file or by paragraph, so a validation
 example never shares its text with a training one.
 
-    python benchmarks/real_model.py     # extract, tokenize, time one training step
+    cd benchmarks && python -m lrbench.real_model    # extract, tokenize, time one step
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-HERE = Path(__file__).resolve().parent
-STORE = HERE / ".cache" / "minilm"
+from lrbench.protocol import LOCAL
+
+STORE = LOCAL / "minilm"
 MAX_TOKENS = 32
 """Sequence length: each text is cut to its first 32 word pieces ([CLS] and [SEP] included)."""
 

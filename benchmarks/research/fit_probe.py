@@ -3,7 +3,7 @@
 ``auto``'s misses are per task (the gap between its pick and each seed's best lattice lr
 spreads ~0.5 decades across tasks, ~0.14 within a task's seeds) and no feature known at
 call time predicts them. This script asks whether a few short trainings, started from the
-sweep's own initial state (``tasks.fresh(task, seed, ...)``: same init, same batch order),
+sweep's own initial state (``protocol.fresh(task, seed, ...)``: same init, same batch order),
 at candidate lrs ``pick * 10 ** d`` can tell which shift of the pick is best.
 
 For every fit sweep (40 tasks x 3 seeds, repeats=1 curves) and every candidate
@@ -20,9 +20,9 @@ validation data is used). A rule picks a candidate from the losses; its lr is ro
 the 12/decade lattice and scored with the cached protocol trainings of ``fit_auto.py``
 (a missing lattice point is trained with ``fit_auto.Judge``, which caches it).
 
-Only ``tasks.FIT`` is touched. Probe losses are cached in ``.cache/probe.json``.
+Only ``lrbench.tier1.FIT_NAMES`` is touched. Probe losses are cached in ``.cache/probe.json``.
 
-    cd benchmarks && ../.venv/bin/python fit_probe.py
+    python benchmarks/research/fit_probe.py
 """
 
 from __future__ import annotations
@@ -32,12 +32,14 @@ import time
 from itertools import product
 from typing import Any
 
+import _paths  # noqa: F401  (benchmarks/ on the path: lrbench)
+import fit_auto
+import fit_offsets
 import numpy as np
 import torch
 
-import fit_auto
-import fit_offsets
-import tasks as suite
+from lrbench import protocol, tier1
+from lrfind.torch.trainer import cycles_momentum
 
 L = fit_auto.LATTICE
 DELTAS = (-0.5, -0.25, 0.0, 0.25, 0.5)
@@ -63,13 +65,13 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- the probe
 
 
-def _fixed_batch(task: suite.Task) -> tuple[torch.Tensor, torch.Tensor]:
+def _fixed_batch(task: protocol.Task) -> tuple[torch.Tensor, torch.Tensor]:
     x, y, _, _ = task.data()
     idx = torch.from_numpy(np.random.default_rng(12345).permutation(len(x))[:FIXED])
     return x[idx], y[idx]
 
 
-def _fixed_loss(task: suite.Task, model: torch.nn.Module) -> float:
+def _fixed_loss(task: protocol.Task, model: torch.nn.Module) -> float:
     x, y = _fixed_batch(task)
     model.eval()
     with torch.no_grad():
@@ -79,19 +81,19 @@ def _fixed_loss(task: suite.Task, model: torch.nn.Module) -> float:
 
 
 def probe_run(
-    task: suite.Task, seed: int, lr: float, schedule: str, steps: int, marks: tuple[int, ...]
+    task: protocol.Task, seed: int, lr: float, schedule: str, steps: int, marks: tuple[int, ...]
 ) -> dict[int, tuple[float, float]]:
     """Train from the sweep's initial state; ``{mark: (last, fixed)}`` at each mark."""
-    assert task.name in suite.FIT
-    assert task.name not in suite.HELD_OUT
-    model, optimizer, loader = suite.fresh(task, seed, lr)
+    assert task.name in tier1.FIT_NAMES
+    assert task.name not in tier1.HELD_OUT_NAMES
+    model, optimizer, loader = protocol.fresh(task, seed, lr)
     scheduler = None
     if schedule == "cycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=lr,
             total_steps=steps,
-            cycle_momentum=suite._cycles_momentum(optimizer),
+            cycle_momentum=cycles_momentum(optimizer),
         )
     loss_fn = task.loss_fn()
     batches = loader.endless()
@@ -122,7 +124,7 @@ def probes(sweeps: list[fit_offsets.Sweep]) -> dict[str, list[float]]:
     for s in sweeps:
         if s.pick.x is None:
             continue
-        task = suite.by_name(s.task)
+        task = tier1.by_name(s.task)
         for d in DELTAS:
             lr = 10.0 ** (s.pick.x + d)
             key = f"{s.task}|{s.seed}|const|{SWEEP_STEPS}|{d}"
@@ -156,12 +158,12 @@ def choose(losses: np.ndarray, start: float, tol: float) -> int:
     return int(ok[0])
 
 
-def initial_loss(task: suite.Task, seed: int, measure: str) -> float:
-    model, _, _ = suite.fresh(task, seed, 1e-3)
+def initial_loss(task: protocol.Task, seed: int, measure: str) -> float:
+    model, _, _ = protocol.fresh(task, seed, 1e-3)
     if measure == "fixed":
         return _fixed_loss(task, model)
     # first mini-batch loss at init, averaged over LAST batches (train mode)
-    _, _, loader = suite.fresh(task, seed, 1e-3)
+    _, _, loader = protocol.fresh(task, seed, 1e-3)
     it = loader.endless()
     with torch.no_grad():
         vals = [float(task.loss_fn()(model(x), y)) for x, y in (next(it) for _ in range(LAST))]
@@ -173,8 +175,8 @@ def lattice_regret(s: fit_offsets.Sweep, x: float, judge: fit_auto.Judge) -> flo
     x = float(np.clip(x, s.lo, s.hi))
     k = round(x * L)
     if k not in s.lattice:
-        task = suite.by_name(s.task)
-        assert task.name in suite.FIT
+        task = tier1.by_name(s.task)
+        assert task.name in tier1.FIT_NAMES
         v = judge.loss(task, 10.0 ** (k / L), s.seed)
         s.lattice[k] = (min(v, s.l0) - s.l_star) / (s.l0 - s.l_star)
     return s.lattice[k]
@@ -202,12 +204,12 @@ def main() -> None:
     torch.set_num_threads(1)
     sweeps = fit_offsets.collect()
     assert len({s.task for s in sweeps}) == 40
-    assert not any(s.task in suite.HELD_OUT for s in sweeps)
+    assert not any(s.task in tier1.HELD_OUT_NAMES for s in sweeps)
     data = probes(sweeps)
     judge = fit_auto.Judge()
 
     starts = {
-        (s.task, s.seed, m): initial_loss(suite.by_name(s.task), s.seed, m)
+        (s.task, s.seed, m): initial_loss(tier1.by_name(s.task), s.seed, m)
         for s in sweeps
         for m in MEASURES
     }

@@ -4,20 +4,19 @@ Fine-tuning pretrained models (:mod:`pretrain`; full, head-only with a frozen bo
 last layers, discriminative lrs; AdamW, Adam and SGD with momentum), long runs (first-tier
 tasks at 10x and 30x their budget, so the sweep is a few percent of one training) and a
 small GPT-style character model trained from scratch on real text. Every task is a
-:class:`tasks.Task`, trained and scored under the first tier's protocol
-(:func:`tasks.train`: OneCycleLR over the budget, the final validation loss).
+:class:`~lrbench.protocol.Task`, trained and scored under the first tier's protocol
+(:func:`lrbench.protocol.train`: OneCycleLR over the budget, the final validation loss).
 
 The character GPT has 119K parameters, not the ~1M of a real small model: one
 training of a 1M model takes minutes on this benchmark's 2 CPUs, and a grid needs
 ~30 of them per task.
 
-    python benchmarks/tasks_work.py    # one training per task at a middle lr, timed
+    cd benchmarks && python -m lrbench.tier2    # one training per task at a middle lr, timed
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 from functools import cache
 
@@ -25,9 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-import pretrain
-import tasks
-from tasks import Arrays, Task
+from lrbench import data, models, pretrain, protocol, tier1
+from lrbench.protocol import FIT, HELD_OUT, Arrays, Task
 
 ADAM_GRID = tuple(10.0 ** (-6 + k / 3) for k in range(19))
 """Adam-family fine-tuning: 1e-6 .. 1, 3 per decade."""
@@ -101,7 +99,7 @@ def topics() -> Arrays:
 @cache
 def digits59() -> Arrays:
     """Digits 5-9 (relabelled 0-4), a small training set of 200: fine-tuning data."""
-    x, y, xv, yv = tasks.digits_images()
+    x, y, xv, yv = data.digits_images()
     keep, keep_v = y >= 5, yv >= 5
     return x[keep][:200], y[keep][:200] - 5, xv[keep_v], yv[keep_v] - 5
 
@@ -146,7 +144,7 @@ def pretrained_lm() -> nn.Module:
 
 
 def pretrained_cnn(freeze: bool = False) -> nn.Module:
-    model = tasks.cnn()
+    model = models.cnn()
     model.load_state_dict(pretrain.state("cnn_digits04"))
     if freeze:
         model.requires_grad_(False)
@@ -157,7 +155,7 @@ def pretrained_cnn(freeze: bool = False) -> nn.Module:
 
 def pretrained_mlp() -> nn.Module:
     recipe = pretrain.RECIPES["mlp_blobs04"]
-    model = tasks.mlp(20, 10, int(recipe["width"]), int(recipe["depth"]))  # type: ignore[call-overload]
+    model = models.mlp(20, 10, int(recipe["width"]), int(recipe["depth"]))  # type: ignore[call-overload]
     model.load_state_dict(pretrain.state("mlp_blobs04"))
     model[-1] = nn.Linear(int(recipe["width"]), 5)  # type: ignore[call-overload]
     _mark_head(model[-1])
@@ -225,7 +223,7 @@ FINE_TUNE: tuple[Task, ...] = (
         "ft_gpt_snip4_head_adam",
         snippets4,
         lambda: Classifier(4, "body"),
-        tasks.adam,
+        models.adam,
         "ce",
         16,
         200,
@@ -236,7 +234,7 @@ FINE_TUNE: tuple[Task, ...] = (
         "ft_gpt_snip4_sgdm",
         snippets4,
         lambda: Classifier(4),
-        tasks.sgd_momentum,
+        models.sgd_momentum,
         "ce",
         16,
         200,
@@ -247,7 +245,7 @@ FINE_TUNE: tuple[Task, ...] = (
         "ft_gpt_snip8_last_adam",
         snippets8,
         lambda: Classifier(8, "lower"),
-        tasks.adam,
+        models.adam,
         "ce",
         16,
         200,
@@ -288,7 +286,7 @@ FINE_TUNE: tuple[Task, ...] = (
         "ft_gpt_topics_lm_sgdm",
         topics,
         pretrained_lm,
-        tasks.sgd_momentum,
+        models.sgd_momentum,
         "lm",
         16,
         200,
@@ -299,7 +297,7 @@ FINE_TUNE: tuple[Task, ...] = (
         "ft_cnn_digits59_adam",
         digits59,
         pretrained_cnn,
-        tasks.adam,
+        models.adam,
         "ce",
         16,
         150,
@@ -310,7 +308,7 @@ FINE_TUNE: tuple[Task, ...] = (
         "ft_cnn_digits59_head_sgdm",
         digits59,
         lambda: pretrained_cnn(freeze=True),
-        tasks.sgd_momentum,
+        models.sgd_momentum,
         "ce",
         16,
         150,
@@ -345,7 +343,7 @@ FINE_TUNE: tuple[Task, ...] = (
         "ft_mlp_blobs59_sgdm",
         blobs59,
         pretrained_mlp,
-        tasks.sgd_momentum,
+        models.sgd_momentum,
         "ce",
         32,
         150,
@@ -357,7 +355,7 @@ FINE_TUNE: tuple[Task, ...] = (
 
 
 def _long(name: str, factor: int) -> Task:
-    base = tasks.by_name(name)
+    base = tier1.by_name(name)
     return dataclasses.replace(
         base,
         name=f"{name}_x{factor}",
@@ -393,9 +391,7 @@ SCRATCH: tuple[Task, ...] = (
     ),
 )
 
-TASKS: tuple[Task, ...] = FINE_TUNE + LONG + SCRATCH
-
-FIT = frozenset(
+FIT_NAMES = frozenset(
     {
         "ft_gpt_snip4_adamw",
         "ft_gpt_topics_lm_adamw",
@@ -407,28 +403,22 @@ FIT = frozenset(
     }
 )
 """The tasks a change to ``auto`` may be fitted on (chosen before any was scored; the
-first two are the configurations of the prototype that found the problem)."""
-HELD_OUT = frozenset(task.name for task in TASKS) - FIT
-"""Never used to fit anything."""
+first two are the configurations of the prototype that found the problem); the others
+are held out: never used to fit anything."""
+
+TASKS: tuple[Task, ...] = tuple(
+    dataclasses.replace(task, role=FIT if task.name in FIT_NAMES else HELD_OUT, batch=1)
+    for task in FINE_TUNE + LONG + SCRATCH
+)
+HELD_OUT_NAMES = protocol.names(TASKS, HELD_OUT)
 
 
 def by_name(name: str) -> Task:
-    for task in TASKS:
-        if task.name == name:
-            return task
-    raise ValueError(f"unknown task {name!r}")
+    return protocol.by_name(TASKS, name)
 
 
 def main() -> None:
-    torch.set_num_threads(1)
-    for task in TASKS:
-        task.data()
-        start = time.perf_counter()
-        lr = task.grid[len(task.grid) // 2]
-        loss = tasks.train(task, lr, 0)
-        seconds = time.perf_counter() - start
-        untrained = tasks.untrained_loss(task, 0)
-        print(f"{task.name:30s} {seconds:6.2f}s  lr {lr:.1e} val {loss:.4f}  L0 {untrained:.4f}")
+    protocol.time_trainings(TASKS, lambda task: task.grid[len(task.grid) // 2])
 
 
 if __name__ == "__main__":

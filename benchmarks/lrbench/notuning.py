@@ -5,7 +5,7 @@ The rows of the quality benchmark that need no learning rate from anyone (issue 
 - ``prodigy``: ``prodigyopt.Prodigy``, lr=1, ``CosineAnnealingLR(T_max=budget)``.
 - ``d-adaptation``: ``dadaptation.DAdaptAdam`` (Adam, AdamW, RMSprop tasks) or
   ``DAdaptSGD`` (SGD tasks, the task's momentum), lr=1, under the task's own schedule
-  (``OneCycleLR(max_lr=1)``, as :func:`tasks.train`).
+  (``OneCycleLR(max_lr=1)``, as :func:`lrbench.protocol.train`).
 - ``dog``, ``l-dog``: ``dog.DoG`` / ``dog.LDoG`` with ``PolynomialDecayAverager``; the
   averaged model is the one evaluated.
 - ``schedule-free``: ``schedulefree.AdamWScheduleFree`` or ``SGDScheduleFree`` at the
@@ -15,8 +15,8 @@ The rows of the quality benchmark that need no learning rate from anyone (issue 
 
 Each runs as its README and docstrings say (the line followed is quoted next to each
 configuration below) on the task's model, seeded initial weights and seeded batch order
-(:func:`tasks.fresh`), for ``task.budget`` optimizer steps, and returns the validation
-loss (:func:`tasks.evaluate`). The task's param groups carry over: the same trainable
+(:func:`lrbench.protocol.fresh`), for ``task.budget`` optimizer steps, and returns the validation
+loss (:func:`lrbench.protocol.evaluate`). The task's param groups carry over: the same trainable
 parameters per group, the group's lr as a ratio to the task's lr (the first group's, in
 every task that sets the first group at it), its weight decay;
 frozen parameters stay out of every optimizer. Each package is imported lazily: a
@@ -25,8 +25,8 @@ missing one gives a ``not installed`` row.
 Random search (:func:`random_search`) draws k learning rates log-uniformly over the
 task's grid range, trains each on another seed than the one scored, and keeps the best.
 
-    python benchmarks/notuning.py                       # ~15 tier-1 tasks, 3 seeds
-    python benchmarks/notuning.py --tasks a,b --seeds 0
+    cd benchmarks && python -m lrbench.notuning                 # ~15 tier-1 tasks, 3 seeds
+    cd benchmarks && python -m lrbench.notuning --tasks a,b --seeds 0
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ import numpy as np
 import torch
 from torch import nn
 
-import tasks as suite
+from lrbench import protocol, tier1
+from lrfind.torch.trainer import cycles_momentum
 
 ROWS = ("prodigy", "d-adaptation", "dog", "l-dog", "schedule-free")
 """The optimizer rows of the report, in order."""
@@ -225,8 +226,8 @@ def _one_lr(s: Spec, name: str) -> None:
 # ---------------------------------------------------------------- training
 
 
-def _step(task: suite.Task, model: nn.Module, batches: Iterator[Any], optimizer: Any) -> bool:
-    """One optimizer step on the next batch, as :func:`tasks.train` takes it.
+def _step(task: protocol.Task, model: nn.Module, batches: Iterator[Any], optimizer: Any) -> bool:
+    """One optimizer step on the next batch, as :func:`lrbench.protocol.train` takes it.
 
     Returns False (and takes no step) when the batch's loss is not finite.
     """
@@ -241,9 +242,9 @@ def _step(task: suite.Task, model: nn.Module, batches: Iterator[Any], optimizer:
 
 
 def _fit(
-    task: suite.Task,
+    task: protocol.Task,
     model: nn.Module,
-    loader: suite.Loader,
+    loader: protocol.Loader,
     optimizer: Any,
     scheduler: Any = None,
     after: Callable[[], None] | None = None,
@@ -269,7 +270,7 @@ def _quiet() -> contextlib.redirect_stdout[io.StringIO]:
     return contextlib.redirect_stdout(io.StringIO())
 
 
-def prodigy(task: suite.Task, seed: int) -> float:
+def prodigy(task: protocol.Task, seed: int) -> float:
     """Prodigy at lr=1 with cosine annealing over the budget; the validation loss.
 
     README (prodigyopt 1.1.2): "We recommend using `lr=1.` (default) for all networks";
@@ -283,7 +284,7 @@ def prodigy(task: suite.Task, seed: int) -> float:
     """
     from prodigyopt import Prodigy
 
-    model, task_optimizer, loader = suite.fresh(task, seed, 1.0)
+    model, task_optimizer, loader = protocol.fresh(task, seed, 1.0)
     s = spec(model, task_optimizer)
     _one_lr(s, "Prodigy")
     betas = s.betas or (0.9, 0.999)
@@ -292,16 +293,16 @@ def prodigy(task: suite.Task, seed: int) -> float:
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=task.budget)
     if not _fit(task, model, loader, optimizer, scheduler):
         return math.inf
-    return suite.evaluate(task, model)
+    return protocol.evaluate(task, model)
 
 
-def d_adaptation(task: suite.Task, seed: int) -> float:
+def d_adaptation(task: protocol.Task, seed: int) -> float:
     """D-Adaptation at lr=1 under the task's own schedule; the validation loss.
 
     README (dadaptation 3.2): "Set the LR parameter to 1.0"; "Use the same learning rate
     scheduler you would normally use on the problem": the protocol's
     ``OneCycleLR(max_lr=1)``, momentum cycled when the task's optimizer has one (as
-    :func:`tasks.train`); "The Adam variant supports AdamW style weight decay, just set
+    :func:`lrbench.protocol.train`); "The Adam variant supports AdamW style weight decay, just set
     decouple=True ... make sure you use decoupled if necessary": decoupled for AdamW
     tasks; "Different per-layer learning rates can be achieved by setting the layer_scale
     value in each parameter-group": DAdaptAdam's groups get ``layer_scale`` = their ratio.
@@ -311,7 +312,7 @@ def d_adaptation(task: suite.Task, seed: int) -> float:
     """
     from dadaptation import DAdaptAdam, DAdaptSGD
 
-    model, task_optimizer, loader = suite.fresh(task, seed, 1.0)
+    model, task_optimizer, loader = protocol.fresh(task, seed, 1.0)
     s = spec(model, task_optimizer)
     optimizer: torch.optim.Optimizer
     if s.family == "sgd":
@@ -330,14 +331,14 @@ def d_adaptation(task: suite.Task, seed: int) -> float:
         optimizer,
         max_lr=1.0,
         total_steps=task.budget,
-        cycle_momentum=suite._cycles_momentum(task_optimizer),
+        cycle_momentum=cycles_momentum(task_optimizer),
     )
     if not _fit(task, model, loader, optimizer, scheduler):
         return math.inf
-    return suite.evaluate(task, model)
+    return protocol.evaluate(task, model)
 
 
-def _dog(task: suite.Task, seed: int, layerwise: bool) -> float:
+def _dog(task: protocol.Task, seed: int, layerwise: bool) -> float:
     """DoG or L-DoG with polynomial-decay averaging; the averaged model's validation loss.
 
     README (dog-optimizer 1.0.3): "For best performance ... DoG/L-DoG must be combined
@@ -352,7 +353,7 @@ def _dog(task: suite.Task, seed: int, layerwise: bool) -> float:
     """
     from dog import DoG, LDoG, PolynomialDecayAverager
 
-    model, task_optimizer, loader = suite.fresh(task, seed, 1.0)
+    model, task_optimizer, loader = protocol.fresh(task, seed, 1.0)
     s = spec(model, task_optimizer)
     kind = LDoG if layerwise else DoG
     optimizer = kind(param_groups(s, 1.0), reps_rel=1e-4 if s.batchnorm else 1e-6)
@@ -372,20 +373,20 @@ def _dog(task: suite.Task, seed: int, layerwise: bool) -> float:
 
     if not _fit(task, model, loader, optimizer, after=average):
         return math.inf
-    return suite.evaluate(task, averaged)
+    return protocol.evaluate(task, averaged)
 
 
-def dog(task: suite.Task, seed: int) -> float:
+def dog(task: protocol.Task, seed: int) -> float:
     """DoG (one step size for the whole model); see :func:`_dog`."""
     return _dog(task, seed, layerwise=False)
 
 
-def l_dog(task: suite.Task, seed: int) -> float:
+def l_dog(task: protocol.Task, seed: int) -> float:
     """L-DoG (one step size per parameter tensor); see :func:`_dog`."""
     return _dog(task, seed, layerwise=True)
 
 
-def schedule_free(task: suite.Task, seed: int) -> float:
+def schedule_free(task: protocol.Task, seed: int) -> float:
     """Schedule-free AdamW or SGD at its default lr with warmup; the validation loss.
 
     README (schedulefree 1.4.1): "calling `optimizer.train()` at the same place you call
@@ -401,7 +402,7 @@ def schedule_free(task: suite.Task, seed: int) -> float:
     """
     import schedulefree
 
-    model, task_optimizer, loader = suite.fresh(task, seed, 1.0)
+    model, task_optimizer, loader = protocol.fresh(task, seed, 1.0)
     s = spec(model, task_optimizer)
     warmup = math.ceil(WARMUP * task.budget)
     optimizer: Any
@@ -427,10 +428,10 @@ def schedule_free(task: suite.Task, seed: int) -> float:
         with torch.no_grad():
             for _ in range(BN_BATCHES):
                 model(next(batches)[0])
-    return suite.evaluate(task, model)
+    return protocol.evaluate(task, model)
 
 
-OPTIMIZERS: dict[str, Callable[[suite.Task, int], float]] = {
+OPTIMIZERS: dict[str, Callable[[protocol.Task, int], float]] = {
     "prodigy": prodigy,
     "d-adaptation": d_adaptation,
     "dog": dog,
@@ -452,7 +453,7 @@ def installed() -> dict[str, str | None]:
     return versions
 
 
-def run(name: str, task: suite.Task, seed: int, versions: dict[str, str | None]) -> Run:
+def run(name: str, task: protocol.Task, seed: int, versions: dict[str, str | None]) -> Run:
     """One optimizer row on one task and seed; an optimizer that raises gives a note.
 
     ``versions``: :func:`installed`'s answer (a row whose distribution maps to None is
@@ -470,7 +471,7 @@ def run(name: str, task: suite.Task, seed: int, versions: dict[str, str | None])
 
 
 def run_all(
-    task: suite.Task, seed: int, versions: dict[str, str | None] | None = None
+    task: protocol.Task, seed: int, versions: dict[str, str | None] | None = None
 ) -> dict[str, Run]:
     """Every optimizer row (:data:`ROWS`) on one task and seed."""
     versions = installed() if versions is None else versions
@@ -480,38 +481,38 @@ def run_all(
 # ---------------------------------------------------------------- random search
 
 
-def draws(task: suite.Task, seed: int, k: int) -> tuple[float, ...]:
+def draws(task: protocol.Task, seed: int, k: int) -> tuple[float, ...]:
     """k learning rates, log-uniform over the task's grid range, fixed by (task, seed).
 
     The first draws do not depend on k, so a smaller search is a prefix of a larger one.
 
-    >>> task = suite.TASKS[0]
+    >>> task = tier1.TASKS[0]
     >>> five = draws(task, 0, 5)
     >>> draws(task, 0, 3) == five[:3], all(1e-5 <= lr <= 10 for lr in five)
     (True, True)
     """
     if k < 1:
         raise ValueError(f"k={k}: a random search needs at least one draw")
-    grid = getattr(task, "grid", suite.GRID)
+    grid = getattr(task, "grid", protocol.GRID)
     low, high = math.log10(min(grid)), math.log10(max(grid))
     rng = np.random.default_rng([zlib.crc32(task.name.encode()), seed])
     return tuple(float(10.0**e) for e in rng.uniform(low, high, k))
 
 
 def random_search(
-    task: suite.Task,
+    task: protocol.Task,
     seed: int,
     k: int,
-    train: Callable[[suite.Task, float, int], float] = suite.train,
+    train: Callable[[protocol.Task, float, int], float] = protocol.train,
 ) -> Search:
     """Train k drawn lrs (:func:`draws`) and keep the one with the lowest validation loss.
 
-    The trainings use seed ``seed + len(tasks.SEEDS)`` (other initial weights, another
+    The trainings use seed ``seed + len(protocol.SEEDS)`` (other initial weights, another
     batch order), as ``quality.checked`` does, so the choice is not made on the run that
-    scores it; ``train`` is ``tasks.train`` or a memo of it (``quality.Memo.train``).
+    scores it; ``train`` is ``protocol.train`` or a memo of it (``protocol.Memo.train``).
     Ties go to the lower lr.
     """
-    other = seed + len(suite.SEEDS)
+    other = seed + len(protocol.SEEDS)
     tried = tuple((lr, float(train(task, lr, other))) for lr in draws(task, seed, k))
     finite = sorted((loss, lr) for lr, loss in tried if math.isfinite(loss))
     return Search(finite[0][1] if finite else None, k * task.budget, tried)
@@ -531,15 +532,13 @@ def _summary(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Score every row on a few tier-1 tasks against their cached grids; print tables."""
-    import quality
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", help="comma-separated task names (default: a varied 15)")
     parser.add_argument("--seeds", help="comma-separated seeds (default: 0,1,2)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     names = args.tasks.split(",") if args.tasks else DEFAULT_TASKS
-    seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else suite.SEEDS
+    seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else protocol.SEEDS
     versions = installed()
     print("installed: " + ", ".join(f"{k} {v}" for k, v in versions.items()), flush=True)
     rows = [*ROWS, *(f"random search k={k}" for k in SEARCH_KS)]
@@ -548,8 +547,8 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     print(f"{'task':28s} {'L*':>7s} " + " ".join(f"{row:>{len(row)}s}" for row in rows), flush=True)
     for name in names:
-        task = suite.by_name(name)
-        means, untrained = quality.grid_means(quality.load_grid(task))
+        task = tier1.by_name(name)
+        means, untrained = protocol.grid_means(protocol.load_grid(task))
         l_star = float(means.min())
         losses: dict[str, list[float]] = {row: [] for row in rows}
         notes: set[str] = set()
@@ -565,7 +564,7 @@ def main(argv: list[str] | None = None) -> None:
             for k in SEARCH_KS:
                 row = f"random search k={k}"
                 began = time.perf_counter()
-                memo = quality.Memo(None)  # one per k, so each row's time is its own
+                memo = protocol.Memo(None)  # one per k, so each row's time is its own
                 chosen = random_search(task, seed, k, memo.train)
                 loss = untrained if chosen.lr is None else memo.train(task, chosen.lr, seed)
                 seconds[row] += time.perf_counter() - began

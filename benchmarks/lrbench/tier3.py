@@ -1,6 +1,6 @@
 """The benchmark's third tier: a real pretrained transformer fine-tuned on real text.
 
-all-MiniLM-L6-v2 (:mod:`real_model`; BERT, 22.7M parameters, from a registry package)
+all-MiniLM-L6-v2 (:mod:`lrbench.real_model`; BERT, 22.7M parameters, from a registry package)
 fine-tuned with AdamW on English text that ships with Python: full fine-tuning, LoRA
 through ``peft`` (r=8 on query/value, and r=16 on every linear layer), and the last two
 layers + head with a frozen body (``skip_frozen=True``); classification and regression
@@ -10,17 +10,15 @@ The FIT/held-out split was fixed when the tasks were written, before any grid or
 of this tier was run: the three ``packages4`` variants are FIT (what a rule may be fitted
 on); the other eight are held out.
 
-    python benchmarks/tasks_real.py    # one training per task at 1e-4, timed
+    cd benchmarks && python -m lrbench.tier3    # one training per task at 1e-4, timed
 """
 
 from __future__ import annotations
 
-import time
-
 import torch
 
-import real_model
-from tasks import Task
+from lrbench import protocol, real_model
+from lrbench.protocol import FIT, HELD_OUT, Task
 
 FULL_GRID = tuple(10.0 ** (-6 + k / 3) for k in range(16))
 """Full fine-tuning with AdamW: 1e-6 .. 1e-1, 3 per decade."""
@@ -74,6 +72,7 @@ def _task(data: str, train: str, budget: int = SHORT) -> Task:
         find_options=(("skip_frozen", True),) if frozen else (),
         recipe=real_model.fingerprint,
         kind="real",
+        role=FIT if data == "packages4" else HELD_OUT,
     )
 
 
@@ -90,27 +89,17 @@ TASKS: tuple[Task, ...] = (
     _task("packages8", "lora", LONG),
     _task("kinds3", "last", LONG),
 )
-FIT = frozenset({"bert_packages4_full", "bert_packages4_lora", "bert_packages4_last"})
-HELD_OUT = frozenset(task.name for task in TASKS) - FIT
+FIT_NAMES = protocol.names(TASKS, FIT)
+"""The three ``packages4`` variants."""
+HELD_OUT_NAMES = protocol.names(TASKS, HELD_OUT)
 
 
 def by_name(name: str) -> Task:
-    for task in TASKS:
-        if task.name == name:
-            return task
-    raise ValueError(f"unknown task {name!r}")
+    return protocol.by_name(TASKS, name)
 
 
 def main() -> None:
-    import tasks as suite
-
-    torch.set_num_threads(1)
-    for task in TASKS:
-        task.data()
-        start = time.perf_counter()
-        loss = suite.train(task, 1e-4, 0)
-        seconds = time.perf_counter() - start
-        print(f"{task.name:28s} {seconds:7.1f}s  val loss {loss:.4f}", flush=True)
+    protocol.time_trainings(TASKS, lambda task: 1e-4)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ weights (``benchmarks/.cache/pretrained/<name>-<hash>.pt``), and the fine-tuning
 record it, so a grid computed from other weights is stale. One thread, a fixed seed:
 the same machine rebuilds the same weights.
 
-    python benchmarks/pretrain.py          # build (or load) every model; print its loss
+    cd benchmarks && python -m lrbench.pretrain    # build (or load) every model; print its loss
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
-HERE = Path(__file__).resolve().parent
-STORE = HERE / ".cache" / "pretrained"
+from lrbench import data, models
+from lrbench.protocol import LOCAL, SeqCE
+
+STORE = LOCAL / "pretrained"
 
 VOCAB = 128
 """Characters: ASCII; anything else maps to 0."""
@@ -126,13 +128,6 @@ class GPT(nn.Module):
         return self.lm_head(self.features(x)).reshape(-1, VOCAB)
 
 
-class SeqCE(nn.Module):
-    """Cross-entropy of flattened next-character logits against ``(batch, time)`` targets."""
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(logits, target.reshape(-1))
-
-
 def windows(codes: np.ndarray, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` random windows of ``CONTEXT`` characters and their next characters."""
     rng = np.random.default_rng(seed)
@@ -208,17 +203,13 @@ def _build(name: str) -> tuple[nn.Module, float]:
         x, y = windows(code_corpus(), steps * batch, seed)
         loss = _pretrain(model, _shuffled(x, y, batch, seed), SeqCE(), steps, lr)
     elif name == "cnn_digits04":
-        import tasks
-
-        model = tasks.cnn()
-        x, y, _, _ = tasks.digits_images()
+        model = models.cnn()
+        x, y, _, _ = data.digits_images()
         keep = y < 5
         batches = _shuffled(x[keep], y[keep], batch, seed)
         loss = _pretrain(model, batches, nn.CrossEntropyLoss(), steps, lr)
     elif name == "mlp_blobs04":
-        import tasks
-
-        model = tasks.mlp(20, 10, int(recipe["width"]), int(recipe["depth"]))  # type: ignore[call-overload]
+        model = models.mlp(20, 10, int(recipe["width"]), int(recipe["depth"]))  # type: ignore[call-overload]
         x, y = blobs10()
         keep = y < 5
         batches = _shuffled(x[keep], y[keep], batch, seed)

@@ -1,8 +1,8 @@
 """Research: which uncertainty measure of ``auto``'s suggestion predicts its regret?
 
 Issue #5 asks for a ``confidence`` that goes with the regret of the suggestion. This
-script scores candidate measures on the ``fit`` tasks only (``tasks.FIT``; the held-out
-tasks are never loaded): for every (task, seed) range-test curve of ``lrfind.find``'s
+script scores candidate measures on the ``fit`` tasks only (``lrbench.tier1.FIT_NAMES``;
+the held-out tasks are never loaded): for every (task, seed) range-test curve of ``lrfind.find``'s
 defaults (``repeats=1``, cached by ``fit_auto.py``) it computes ``auto``'s suggestion,
 the normalized regret of training with it (per sweep, on ``fit_auto``'s lattice of
 trainings), and each candidate, then prints
@@ -15,7 +15,7 @@ trainings), and each candidate, then prints
 - a leave-one-task-out check of the chosen mapping to [0, 1] and of its low-confidence
   threshold.
 
-    cd benchmarks && ../.venv/bin/python fit_confidence.py
+    python benchmarks/research/fit_confidence.py
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
+import _paths  # noqa: F401  (benchmarks/ on the path: lrbench)
+import fit_auto
 import numpy as np
 import numpy.typing as npt
 import torch
-from scipy.stats import spearmanr
 
-import fit_auto
-import tasks as suite
+from lrbench import protocol, tier1
+from lrbench.stats import spearman
 from lrfind.smoothing import centred_smooth
 
 sg = importlib.import_module("lrfind.suggest")  # ``lrfind.suggest`` is also a function
@@ -119,7 +120,7 @@ class Sweep:
 
 
 def regret_of(
-    judge: fit_auto.Judge, task: suite.Task, seed: int, x: float | None, ref: tuple[float, float]
+    judge: fit_auto.Judge, task: protocol.Task, seed: int, x: float | None, ref: tuple[float, float]
 ) -> float:
     l_star, l0 = ref
     if x is None:
@@ -204,7 +205,7 @@ CANDIDATES = (
 def rho(conf: FloatArray, regret: FloatArray) -> float:
     if np.ptp(conf) == 0:
         return math.nan
-    return float(spearmanr(conf, regret).statistic)
+    return spearman(list(conf), list(regret))
 
 
 def cluster_ci(
@@ -278,7 +279,7 @@ def decompose(judge: fit_auto.Judge, sweeps: list[Sweep]) -> tuple[FloatArray, F
     """
     floor, offset = [], []
     for s in sweeps:
-        task = suite.by_name(s.task)
+        task = tier1.by_name(s.task)
         l_star, l0 = fit_auto.grid_reference(task)
         prefix = f"{task.name}|{task.budget}|{s.seed}|"
         lattice = {
@@ -312,13 +313,13 @@ def loo_ridge(matrix: FloatArray, regret: FloatArray, groups: FloatArray, lam: f
 
 
 def collect(judge: fit_auto.Judge) -> list[Sweep]:
-    chosen = tuple(t for t in suite.TASKS if t.name in suite.FIT)
-    assert not any(t.name in suite.HELD_OUT for t in chosen)
+    chosen = tuple(t for t in tier1.TASKS if t.name in tier1.FIT_NAMES)
+    assert not any(t.name in tier1.HELD_OUT_NAMES for t in chosen)
     data = fit_auto._with_nan(fit_auto._load(fit_auto.CURVES))
     out = []
     for task in chosen:
         ref = fit_auto.grid_reference(task)
-        for seed in suite.SEEDS:
+        for seed in protocol.SEEDS:
             lrs, losses = (np.array(v, dtype=float) for v in data[f"{task.name}|{seed}"]["1"][0])
             x, loss = finite(lrs, losses)
             pick = auto_pick(x, loss)
@@ -336,12 +337,12 @@ def repeats3(
     """Per (task, seed): the span of auto's picks over the 3 sweeps, the regret of their
     median (what ``repeats=3`` suggests), the combined confidence, the task index and
     the median pick (log10; nan when there is none)."""
-    chosen = tuple(t for t in suite.TASKS if t.name in suite.FIT)
+    chosen = tuple(t for t in tier1.TASKS if t.name in tier1.FIT_NAMES)
     data = fit_auto._with_nan(fit_auto._load(fit_auto.CURVES))
     span, regret, conf, group, centre = [], [], [], [], []
     for i, task in enumerate(chosen):
         ref = fit_auto.grid_reference(task)
-        for seed in suite.SEEDS:
+        for seed in protocol.SEEDS:
             picks, confs = [], []
             for lrs, losses in data[f"{task.name}|{seed}"]["3"]:
                 s = sg.suggest(np.array(lrs, dtype=float), np.array(losses, dtype=float), "auto")
@@ -385,7 +386,7 @@ def report(
 
 def timing(data: dict[str, Any]) -> None:
     """Wall time of auto alone and of auto + a 40-run flip bootstrap, per 100-point curve."""
-    key = next(k for k in data if k.split("|")[0] in suite.FIT)
+    key = next(k for k in data if k.split("|")[0] in tier1.FIT_NAMES)
     lrs, losses = (np.array(v, dtype=float) for v in data[key]["1"][0])
     x, loss = finite(lrs, losses)
     t0 = time.perf_counter()
@@ -414,7 +415,7 @@ def main() -> None:
     half = np.array([half_of[s.task] for s in sweeps])
     regret = np.array([s.regret for s in sweeps])
     print(
-        f"{len(sweeps)} fit sweeps ({len(names)} tasks x {len(suite.SEEDS)} seeds), repeats=1; "
+        f"{len(sweeps)} fit sweeps ({len(names)} tasks x {len(protocol.SEEDS)} seeds), repeats=1; "
         f"regret median {np.median(regret):.3f}, mean {regret.mean():.3f}, "
         f">{HIGH_REGRET:g} in {np.mean(regret > HIGH_REGRET):.0%}; "
         f"halves A/B = {int((half == 0).sum())}/{int((half == 1).sum())} sweeps"

@@ -13,7 +13,7 @@ Only the ``fit`` tasks are used. Scoring trains at the suggestion rounded to 1/1
 (``fit_auto.Judge``, cached in ``.cache/fit-trainings.json``). Nothing here changes
 ``auto``.
 
-    cd benchmarks && ../.venv/bin/python fit_val.py     # ~1 min with a warm cache
+    python benchmarks/research/fit_val.py     # ~1 min with a warm cache
 """
 
 from __future__ import annotations
@@ -21,24 +21,25 @@ from __future__ import annotations
 import argparse
 import warnings
 
+import _paths  # noqa: F401  (benchmarks/ on the path: lrbench)
+import fit_auto
 import numpy as np
 import torch
 
-import fit_auto
-import tasks as suite
+from lrbench import protocol, tier1
 
 KINDS = ("train", "val")
 METHODS = ("auto", "minimum")
 
 
-def picks(task: suite.Task, seed: int) -> dict[str, float | None]:
+def picks(task: protocol.Task, seed: int) -> dict[str, float | None]:
     """Each method's suggestion on the training-loss and the validation-loss curve."""
     import lrfind
 
     _, _, x_val, y_val = task.data()
     out: dict[str, float | None] = {}
     for kind in KINDS:
-        model, optimizer, loader = suite.fresh(task, seed, 1e-3)  # same state, same order
+        model, optimizer, loader = protocol.fresh(task, seed, 1e-3)  # same state, same order
         extra = {"val_data": [(x_val, y_val)]} if kind == "val" else {}
         result = lrfind.find(
             model, optimizer, loader, loss_fn=task.loss_fn(), progress=False, **extra
@@ -60,15 +61,15 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     judge = fit_auto.Judge()
-    chosen = [t for t in suite.TASKS if t.name in suite.FIT]
+    chosen = [t for t in tier1.TASKS if t.name in tier1.FIT_NAMES]
     assert len(chosen) == 40
-    assert not any(t.name in suite.HELD_OUT for t in chosen)
+    assert not any(t.name in tier1.HELD_OUT_NAMES for t in chosen)
     names = [f"{kind} {method}" for kind in KINDS for method in METHODS]
     table: dict[str, list[float]] = {name: [] for name in names}
     for task in chosen:
         l_star, l0 = fit_auto.grid_reference(task)
         per_seed: dict[str, list[float]] = {name: [] for name in names}
-        for seed in suite.SEEDS:
+        for seed in protocol.SEEDS:
             for name, lr in picks(task, seed).items():
                 loss = l0 if lr is None else min(judge.loss(task, lr, seed), l0)
                 per_seed[name].append(loss)
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
             table[name].append(regrets[name])
         print(f"{task.name:30s} " + "  ".join(f"{n} {regrets[n]:+.3f}" for n in names))
     judge.save()
-    print(f"\n{len(chosen)} fit tasks x {len(suite.SEEDS)} seeds; normalized regret:")
+    print(f"\n{len(chosen)} fit tasks x {len(protocol.SEEDS)} seeds; normalized regret:")
     for name in names:
         print(f"  {name:14s} {summary(np.array(table[name]))}")
     train, val = np.array(table["train auto"]), np.array(table["val auto"])

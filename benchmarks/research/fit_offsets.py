@@ -9,13 +9,13 @@ explains part of that per-task offset, and whether a corrected rule
 ``auto' = auto * 10 ** c_group`` with ``c_group`` fitted leave-one-TASK-out beats ``auto``
 on normalized regret.
 
-Only the ``fit`` tasks (``tasks.FIT``) are used; the held-out tasks' curves, grids and
+Only the ``fit`` tasks (``lrbench.tier1.FIT_NAMES``) are used; the held-out tasks' curves, grids and
 trainings are dropped unread. Nothing is trained: every score comes from lattice
 trainings already cached in ``.cache/fit-trainings.json`` (``fit_auto.py``); a lattice
 point that is not cached is replaced by its nearest cached neighbour within 1/12 decade
 or counted as missing.
 
-    cd benchmarks && ../.venv/bin/python fit_offsets.py [--perms 100]   # ~15 s / ~75 s
+    python benchmarks/research/fit_offsets.py [--perms 100]   # ~15 s / ~75 s
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import _paths  # noqa: F401  (benchmarks/ on the path: lrbench)
+import fit_auto
 import numpy as np
 import torch
+from fit_confidence import Pick, auto_pick, finite
 from torch import nn
 
-import fit_auto
-import tasks as suite
-from fit_confidence import Pick, auto_pick, finite
+from lrbench import protocol, tier1
 
 sg = importlib.import_module("lrfind.suggest")
 
@@ -46,14 +47,14 @@ PERMUTATIONS = 20
 # --------------------------------------------------------------------------- data
 
 
-def fit_tasks() -> tuple[suite.Task, ...]:
-    chosen = tuple(t for t in suite.TASKS if t.name in suite.FIT)
+def fit_tasks() -> tuple[protocol.Task, ...]:
+    chosen = tuple(t for t in tier1.TASKS if t.name in tier1.FIT_NAMES)
     assert len(chosen) == 40
-    assert not any(t.name in suite.HELD_OUT for t in chosen)
+    assert not any(t.name in tier1.HELD_OUT_NAMES for t in chosen)
     return chosen
 
 
-def load_fit(chosen: tuple[suite.Task, ...]) -> tuple[dict[str, Any], dict[str, float]]:
+def load_fit(chosen: tuple[protocol.Task, ...]) -> tuple[dict[str, Any], dict[str, float]]:
     """The repeats=1 curves and the cached lattice trainings of the fit tasks only."""
     names = {t.name for t in chosen}
     raw = fit_auto._load(fit_auto.CURVES)
@@ -62,7 +63,7 @@ def load_fit(chosen: tuple[suite.Task, ...]) -> tuple[dict[str, Any], dict[str, 
     trainings = {
         k: v for k, v in fit_auto._load(fit_auto.TRAININGS).items() if k.split("|")[0] in names
     }
-    assert not any(k.split("|")[0] in suite.HELD_OUT for k in (*curves, *trainings))
+    assert not any(k.split("|")[0] in tier1.HELD_OUT_NAMES for k in (*curves, *trainings))
     return curves, trainings
 
 
@@ -84,13 +85,13 @@ class Sweep:
     basin: float = math.nan  # decades of cached lattice within 0.02 of the seed's best
 
 
-def has_bn(task: suite.Task) -> bool:
+def has_bn(task: protocol.Task) -> bool:
     torch.manual_seed(0)
     model = task.model()
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
-def arch(task: suite.Task) -> str:
+def arch(task: protocol.Task) -> str:
     name = task.name
     for key, label in (
         ("logreg", "linear"),
@@ -105,7 +106,7 @@ def arch(task: suite.Task) -> str:
     return "mlp"
 
 
-def training_length(task: suite.Task) -> dict[str, float]:
+def training_length(task: protocol.Task) -> dict[str, float]:
     """log10 of how long the task trains and on how much data (known to whoever calls
     ``find``, though not to ``find`` itself): epochs in the budget, training examples,
     optimizer steps, parameters, and parameters per training example."""
@@ -143,7 +144,7 @@ def collect() -> list[Sweep]:
         l_star, l0 = fit_auto.grid_reference(task)
         bn = has_bn(task)
         length = training_length(task)
-        for seed in suite.SEEDS:
+        for seed in protocol.SEEDS:
             lrs, losses = (np.array(v, dtype=float) for v in curves[f"{task.name}|{seed}"])
             x, loss = finite(lrs, losses)
             pick = auto_pick(x, loss)
@@ -558,7 +559,7 @@ def main(argv: list[str] | None = None) -> None:
     dq = np.array([s.d_quad for s in sweeps])
     edges = sum(s.edge for s in sweeps)
     print(
-        f"{len(sweeps)} fit sweeps ({n} tasks x {len(suite.SEEDS)} seeds); auto picks None on "
+        f"{len(sweeps)} fit sweeps ({n} tasks x {len(protocol.SEEDS)} seeds); auto picks None on "
         f"{int(np.sum(~np.isfinite(d)))}; cached lattice points per sweep "
         f"{min(len(s.lattice) for s in sweeps)}..{max(len(s.lattice) for s in sweeps)}"
     )

@@ -13,11 +13,18 @@ Each is imported lazily: when a peer is missing, its rows say ``not installed``
 (``pip install -e ".[bench]"`` installs them all). Every adapter takes a task and a
 seed, builds the same seeded model as the lrfind sweep and the grid, and returns a
 :class:`Found` per suggestion.
+
+The overhead benchmark runs the same peers differently, as a cost to measure rather than
+a suggestion to score: exactly ``steps`` steps over lrfind's range with no early stop
+(:func:`torch_lr_finder_steps`, :func:`fastai_learner` and :func:`fastai_steps`).
+:func:`installed` says which peers can run, for both.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.metadata
 import io
 import logging
 import tempfile
@@ -30,7 +37,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-import tasks as suite
+from lrbench import protocol
 
 FASTAI_FUNCS = ("valley", "slide", "minimum", "steep")
 ROWS = (
@@ -50,14 +57,14 @@ class Found:
     note: str = ""
 
 
-def _loader(task: suite.Task, seed: int) -> DataLoader[Any]:
+def _loader(task: protocol.Task, seed: int) -> DataLoader[Any]:
     x, y, _, _ = task.data()
     generator = torch.Generator().manual_seed(seed + 1000)
     dataset = TensorDataset(x, y)
     return DataLoader(dataset, batch_size=task.batch_size, shuffle=True, generator=generator)
 
 
-def _valid_loader(task: suite.Task) -> DataLoader[Any]:
+def _valid_loader(task: protocol.Task) -> DataLoader[Any]:
     _, _, x, y = task.data()
     return DataLoader(TensorDataset(x, y), batch_size=256)
 
@@ -87,7 +94,7 @@ def _quiet() -> Any:
             logging.disable(previous)
 
 
-def fastai(task: suite.Task, seed: int) -> dict[str, Found]:
+def fastai(task: protocol.Task, seed: int) -> dict[str, Found]:
     """fastai ``lr_find`` with ``suggest_funcs=(valley, slide, minimum, steep)``."""
     from fastai.callback.schedule import minimum, slide, steep, valley
     from fastai.data.core import DataLoaders
@@ -97,7 +104,7 @@ def fastai(task: suite.Task, seed: int) -> dict[str, Found]:
     def make_opt(params: Any, lr: float, **_: Any) -> torch.optim.Optimizer:
         return task.optimizer(list(params), lr)
 
-    model, _, _ = suite.fresh(task, seed, 1e-3)
+    model, _, _ = protocol.fresh(task, seed, 1e-3)
     dls = DataLoaders(_loader(task, seed), _valid_loader(task), device=torch.device("cpu"))
     with tempfile.TemporaryDirectory() as tmp, _quiet():
         learn = Learner(
@@ -114,7 +121,7 @@ def fastai(task: suite.Task, seed: int) -> dict[str, Found]:
     return {f"fastai {name}": Found(_finite(values[name]), steps) for name in FASTAI_FUNCS}
 
 
-def torch_lr_finder(task: suite.Task, seed: int) -> dict[str, Found]:
+def torch_lr_finder(task: protocol.Task, seed: int) -> dict[str, Found]:
     """torch-lr-finder's ``range_test`` and ``plot(suggest_lr=True)``."""
     import matplotlib
 
@@ -122,7 +129,7 @@ def torch_lr_finder(task: suite.Task, seed: int) -> dict[str, Found]:
     import matplotlib.pyplot as plt
     from torch_lr_finder import LRFinder
 
-    model, _, _ = suite.fresh(task, seed, 1e-7)
+    model, _, _ = protocol.fresh(task, seed, 1e-7)
     optimizer = task.optimizer(list(model.parameters()), 1e-7)
     with _quiet():
         finder = LRFinder(model, optimizer, task.loss_fn(), device="cpu")
@@ -138,7 +145,7 @@ def torch_lr_finder(task: suite.Task, seed: int) -> dict[str, Found]:
     return {"torch-lr-finder": Found(lr, steps, "" if lr else "no suggestion")}
 
 
-def lightning(task: suite.Task, seed: int) -> dict[str, Found]:
+def lightning(task: protocol.Task, seed: int) -> dict[str, Found]:
     """Lightning's ``Tuner.lr_find`` and ``suggestion()``."""
     import lightning.pytorch as pl
     from lightning.pytorch.tuner import Tuner
@@ -160,7 +167,7 @@ def lightning(task: suite.Task, seed: int) -> dict[str, Found]:
         def configure_optimizers(self) -> torch.optim.Optimizer:
             return task.optimizer(list(self.parameters()), self.lr)
 
-    model, _, _ = suite.fresh(task, seed, 1e-3)
+    model, _, _ = protocol.fresh(task, seed, 1e-3)
     with tempfile.TemporaryDirectory() as tmp, _quiet():
         trainer = pl.Trainer(
             accelerator="cpu",
@@ -177,7 +184,77 @@ def lightning(task: suite.Task, seed: int) -> dict[str, Found]:
     return {"lightning": Found(lr, steps, "" if lr else "no suggestion")}
 
 
-ADAPTERS: dict[str, tuple[str, Callable[[suite.Task, int], dict[str, Found]]]] = {
+# ---------------------------------------------------------------- fixed steps (overhead)
+
+
+def torch_lr_finder_steps(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: torch.nn.Module,
+    loader: DataLoader[Any],
+    steps: int,
+    start_lr: float,
+    end_lr: float,
+    diverge_th: float,
+) -> int:
+    """torch-lr-finder: ``LRFinder(...).range_test(...)`` over ``steps`` exponential steps,
+    then ``reset()``; the steps it took."""
+    from torch_lr_finder import LRFinder
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        finder = LRFinder(model, optimizer, loss_fn, device="cpu")
+        finder.range_test(
+            loader,
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_iter=steps,
+            step_mode="exp",
+            diverge_th=diverge_th,
+        )
+        finder.reset()
+    return len(finder.history["lr"])
+
+
+def fastai_learner(
+    loader: DataLoader[Any], model: torch.nn.Module, loss_fn: torch.nn.Module, lr: float, path: str
+) -> Any:
+    """A fastai ``Learner`` over plain torch DataLoaders (``loader`` for both training and
+    validation), torch's AdamW wrapped."""
+    for patches in ("fastai.callback.progress", "fastai.callback.schedule"):
+        importlib.import_module(patches)  # they add Learner.no_bar and Learner.lr_find
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner
+    from fastai.optimizer import OptimWrapper
+
+    return Learner(
+        DataLoaders(loader, loader),
+        model,
+        loss_func=loss_fn,
+        opt_func=partial(OptimWrapper, opt=torch.optim.AdamW),
+        lr=lr,
+        path=path,
+    )
+
+
+def fastai_steps(learn: Any, steps: int, start_lr: float, end_lr: float) -> int:
+    """fastai: ``Learner.lr_find`` over ``steps`` steps, never stopping early; the steps."""
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        learn.no_bar(),
+    ):
+        warnings.simplefilter("ignore")
+        learn.lr_find(
+            start_lr=start_lr, end_lr=end_lr, num_it=steps, stop_div=False, show_plot=False
+        )
+    return len(learn.recorder.lrs)
+
+
+# ---------------------------------------------------------------- which peers run here
+
+
+ADAPTERS: dict[str, tuple[str, Callable[[protocol.Task, int], dict[str, Found]]]] = {
     "fastai": ("fastai.learner", fastai),
     "torch-lr-finder": ("torch_lr_finder", torch_lr_finder),
     "lightning": ("lightning.pytorch", lightning),
@@ -187,8 +264,6 @@ ADAPTERS: dict[str, tuple[str, Callable[[suite.Task, int], dict[str, Found]]]] =
 
 def installed() -> dict[str, str | None]:
     """Each peer's version, or None when it cannot be imported."""
-    import importlib
-    import importlib.metadata
 
     versions: dict[str, str | None] = {}
     for name, (module, _) in ADAPTERS.items():
@@ -201,7 +276,7 @@ def installed() -> dict[str, str | None]:
     return versions
 
 
-def run_all(task: suite.Task, seed: int, versions: dict[str, str | None]) -> dict[str, Found]:
+def run_all(task: protocol.Task, seed: int, versions: dict[str, str | None]) -> dict[str, Found]:
     """Every installed peer's suggestions for one task and seed (errors become notes)."""
     out: dict[str, Found] = {}
     for name, (_, adapter) in ADAPTERS.items():
