@@ -3,7 +3,7 @@
 The sweep's options, the snapshot's and the training step's are each one table: the
 fields of :class:`SweepConfig`, :class:`SnapshotConfig` and :class:`TrainingConfig`. A
 field is an option's row: its name, its type (the annotation), its default, and
-(:func:`option`) its check, its help text and its command-line flag. Everything else is
+(``option()``) its check, its help text and its command-line flag. Everything else is
 derived from those rows:
 
 - ``validated()`` checks every row's value (the default when left out) with the row's
@@ -40,17 +40,21 @@ Nothing here imports a framework.
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
-import typing
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self, TypedDict, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from lrfind import _option_checks as checks
 from lrfind import _validate, train_schedules
+from lrfind._table import Row as Row
+from lrfind._table import Spec as Spec
+from lrfind._table import check_known as check_known
+from lrfind._table import checked, left_out
+from lrfind._table import option as option
+from lrfind._table import rows as rows
+from lrfind._table import split as split
 from lrfind.schedule import lr_schedule
 from lrfind.smoothing import DEFAULT_SMOOTHING
 from lrfind.suggest import METHODS
@@ -63,200 +67,6 @@ SNAPSHOT_PLACES = ("cpu", "disk")
 
 AMP_MODES = ("bf16", "fp16")
 """The mixed precisions a training step can run in (``amp``; ``None``: full precision)."""
-
-_ROW = "lrfind.option"
-"""The key of a field's metadata that holds its :class:`Spec`."""
-
-
-@dataclass(frozen=True)
-class Spec:
-    """An option's row besides its name, type and default (which are the field's).
-
-    Attributes:
-        check: ``check(name, value) -> value``: the value as the sweep keeps it, or a
-            ``ValueError`` that names ``name``.
-        help: what the option does (reStructuredText; the documentation's tables).
-        flag_help: the help of its flag, ``--name-with-dashes`` (``--no-name`` for an
-            option on by default), on the command line; ``None``: no flag.
-        flag_default: how the command line's help shows the default (else ``str(default)``).
-        choices: the values a text option takes (its check and the flag's choices).
-        parse: the flag's text as a value, when the annotation does not say
-            (``float``, ``int`` and text are read as such; ``bool``: an on/off flag).
-        metavar: the flag's value in the help.
-        setting: recorded in :attr:`Result.settings <lrfind.result.Result.settings>`.
-        adapter_default: ``None`` (or leaving it out) lets the adapter choose the
-            default (:meth:`SweepConfig.with_defaults`); the command line then passes
-            it only when the flag is given.
-    """
-
-    check: Callable[[str, Any], Any]
-    help: str
-    flag_help: str | None
-    flag_default: str | None = None
-    choices: tuple[str, ...] = ()
-    parse: Callable[[str], Any] | None = None
-    metavar: str | None = None
-    setting: bool = True
-    adapter_default: bool = False
-
-
-def option(
-    default: T,
-    *,
-    check: Callable[[str, Any], Any],
-    help: str,
-    flag_help: str | None,
-    flag_default: str | None = None,
-    choices: tuple[str, ...] = (),
-    parse: Callable[[str], Any] | None = None,
-    metavar: str | None = None,
-    setting: bool = True,
-    adapter_default: bool = False,
-) -> T:
-    """A row of an options table: a dataclass field whose default is ``default``, with its
-    :class:`Spec` (the other arguments) in the field's metadata."""
-    row = Spec(
-        check, help, flag_help, flag_default, choices, parse, metavar, setting, adapter_default
-    )
-    return field(default=default, metadata={_ROW: row})
-
-
-@dataclass(frozen=True)
-class Row:
-    """One option of a table, read back: name, type, default and :class:`Spec`."""
-
-    name: str
-    type: Any
-    default: Any
-    spec: Spec
-
-    @property
-    def flag(self) -> str:
-        """The command line's flag (``--start-lr`` for ``start_lr``)."""
-        return "--" + self.name.replace("_", "-")
-
-
-def rows(table: type[Any]) -> tuple[Row, ...]:
-    """The options of ``table`` (:class:`SweepConfig`, :class:`SnapshotConfig`,
-    :class:`TrainingConfig`), in order.
-
-    >>> [row.name for row in rows(SnapshotConfig)]
-    ['snapshot', 'restore_grads', 'skip_frozen']
-    """
-    found = _ROWS.get(table)
-    if found is None:
-        hints = typing.get_type_hints(table)
-        found = _ROWS[table] = tuple(
-            Row(f.name, hints[f.name], f.default, f.metadata[_ROW])
-            for f in dataclasses.fields(table)
-            if _ROW in f.metadata
-        )
-    return found
-
-
-_ROWS: dict[type[Any], tuple[Row, ...]] = {}
-
-
-def _checked(table: type[Any], options: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Every option of ``table`` checked: the value given, else the default."""
-    table_rows = rows(table)
-    check_known(options, [row.name for row in table_rows], where)
-    values: dict[str, Any] = {}
-    for row in table_rows:
-        given = options.get(row.name, row.default)
-        if given is None and row.spec.adapter_default:
-            given = row.default
-        values[row.name] = row.spec.check(row.name, given)
-    return values
-
-
-def _left_out(table: type[Any], options: Mapping[str, Any]) -> frozenset[str]:
-    """The options the user did not set (an adapter may choose their defaults)."""
-    return frozenset(
-        row.name
-        for row in rows(table)
-        if row.name not in options or (row.spec.adapter_default and options[row.name] is None)
-    )
-
-
-# ---- the checks the rows use: check(name, value) -> value --------------------------
-
-
-def _int_at_least(minimum: int) -> Callable[[str, Any], int]:
-    def check(name: str, value: Any) -> int:
-        return _validate.int_at_least(name, value, minimum)
-
-    return check
-
-
-def _one_of(choices: Iterable[str]) -> Callable[[str, Any], str]:
-    def check(name: str, value: Any) -> str:
-        return _validate.one_of(name, value, choices)
-
-    return check
-
-
-def _positive(name: str, value: Any) -> float:
-    return _validate.positive_float(name, value)
-
-
-def _smoothing(name: str, value: Any) -> float:
-    return _validate.smoothing(value)
-
-
-def _diverge_factor(name: str, value: Any) -> float:
-    return _validate.diverge_factor(value)
-
-
-def _repeats(name: str, value: Any) -> int | str:
-    return _validate.repeats(value)
-
-
-def _repeats_text(text: str) -> int | str:
-    """``--repeats``: ``auto`` or a whole number."""
-    return text if text == _validate.SECOND_LOOK else int(text)
-
-
-_repeats_text.__name__ = "integer or 'auto'"  # argparse: "invalid integer or 'auto' value"
-
-
-def _boolean(name: str, value: Any) -> bool:
-    return _validate.boolean(name, value)
-
-
-def _one_of_or_none(choices: tuple[str, ...]) -> Callable[[str, Any], str | None]:
-    def check(name: str, value: Any) -> str | None:
-        if value is not None and value not in choices:
-            *first, last = ["None", *map(repr, choices)]
-            raise ValueError(f"{name} must be {', '.join(first)} or {last}; got {value!r:.80}")
-        return value  # type: ignore[no-any-return]
-
-    return check
-
-
-def _positive_or_none(name: str, value: Any) -> float | None:
-    """``None``, or a number > 0 (``inf`` included: no clipping) as a float."""
-    if value is None:
-        return None
-    try:
-        number = float(value) if isinstance(value, numbers.Real) else math.nan
-    except OverflowError:  # an integer too large for a float: as good as no clipping
-        number = math.inf
-    if isinstance(value, bool) or not number > 0:  # NaN too
-        raise ValueError(f"{name} must be None or a number > 0, got {value!r:.80}")
-    return number
-
-
-def _checked_by_the_adapter(name: str, value: Any) -> Any:
-    """A framework's object (a GradScaler, a device): the framework's adapter checks it."""
-    return value
-
-
-def _boolean_or_none(name: str, value: Any) -> bool | None:
-    if value is not None and not isinstance(value, bool):
-        raise ValueError(f"{name} must be True, False or None (automatic), got {value!r}")
-    return value
-
 
 # ---- the sweep's table ---------------------------------------------------------------
 
@@ -272,7 +82,7 @@ class SweepConfig:
 
     start_lr: float = option(
         1e-7,
-        check=_positive,
+        check=checks.positive,
         help="The first learning rate, > 0.",
         flag_help="first lr",
         flag_default="1e-7",
@@ -280,7 +90,7 @@ class SweepConfig:
     )
     end_lr: float = option(
         10.0,
-        check=_positive,
+        check=checks.positive,
         help="The last learning rate, > ``start_lr``.",
         flag_help="last lr",
         flag_default="10",
@@ -288,28 +98,28 @@ class SweepConfig:
     )
     num_steps: int = option(
         100,
-        check=_int_at_least(_validate.MIN_STEPS),
+        check=checks.int_at_least(_validate.MIN_STEPS),
         help="Steps in the sweep, at least 5 (the suggestion methods need five points).",
         flag_help="steps, >= 5",
         metavar="N",
     )
     mode: str = option(
         "exp",
-        check=_one_of(_validate.MODES),
+        check=checks.one_of(_validate.MODES),
         choices=_validate.MODES,
         help='``"exp"`` (evenly spaced in log lr) or ``"linear"``.',
         flag_help="lr spacing",
     )
     smoothing: float = option(
         DEFAULT_SMOOTHING,
-        check=_smoothing,
+        check=checks.smoothing,
         help="EMA coefficient in [0, 1) for the stop rule and the peers' methods.",
         flag_help="EMA coefficient in [0, 1)",
         metavar="BETA",
     )
     diverge_factor: float = option(
         4.0,
-        check=_diverge_factor,
+        check=checks.diverge_factor,
         help="Stop when the smoothed loss rises this much over its best (> 1; the rule is "
         ':func:`lrfind.sweep`\'s). ``float("inf")`` switches the rule off: the whole range '
         "is recorded, only a non-finite loss stops the sweep early, and a saved result "
@@ -320,7 +130,7 @@ class SweepConfig:
     )
     check_every: int = option(
         1,
-        check=_int_at_least(1),
+        check=checks.int_at_least(1),
         help="Read the losses (one host sync) every this many steps; the stop rule then "
         "lags by up to ``check_every - 1`` steps. :func:`lrfind.find`'s default is 1 on "
         "the CPU and 10 on an accelerator.",
@@ -331,7 +141,7 @@ class SweepConfig:
     )
     repeats: int | str = option(
         "auto",
-        check=_repeats,
+        check=checks.repeats,
         help="Sweeps from the same starting state (the data order differs); the suggestion "
         "is their median and :meth:`Result.interval <lrfind.result.Result.interval>` their "
         'spread. ``"auto"`` (the default): one sweep, and a second look (two more sweeps, '
@@ -340,12 +150,12 @@ class SweepConfig:
         "put the start back, one sweep.",
         flag_help="sweeps from the same start; the median is suggested",
         flag_default="auto: one, and two more only when the first is unsure",
-        parse=_repeats_text,
+        parse=checks.repeats_text,
         metavar="N|auto",
     )
     method: str = option(
         "auto",
-        check=_one_of(METHODS),
+        check=checks.one_of(METHODS),
         choices=tuple(METHODS),
         help="The result's default suggestion method (see :data:`lrfind.suggest.METHODS`).",
         flag_help="suggestion to mark in the plots",
@@ -353,7 +163,7 @@ class SweepConfig:
     )
     schedule: str = option(
         "onecycle",
-        check=_one_of(train_schedules.SCHEDULES),
+        check=checks.one_of(train_schedules.SCHEDULES),
         choices=train_schedules.SCHEDULES,
         help="The schedule you will train with (:data:`lrfind.train_schedules.SCHEDULES`): "
         '``"onecycle"`` (what a suggestion is calibrated for), ``"warmup-cosine"``, '
@@ -366,7 +176,7 @@ class SweepConfig:
     )
     progress: bool = option(
         True,
-        check=_boolean,
+        check=checks.boolean,
         help="Show a progress bar (rank 0's only under torch.distributed).",
         flag_help="no progress bar",
         setting=False,  # how it was shown, not what was measured
@@ -379,9 +189,9 @@ class SweepConfig:
     def validated(cls, **options: Any) -> Self:
         """Check every option at the door; ``ValueError`` names the bad one,
         ``TypeError`` an unknown keyword."""
-        values = _checked(cls, options, "the sweep")
+        values = checked(cls, options, "the sweep")
         _validate.lr_range(values["start_lr"], values["end_lr"])
-        return cls(**values, defaulted=_left_out(cls, options))
+        return cls(**values, defaulted=left_out(cls, options))
 
     def with_defaults(self, **defaults: Any) -> Self:
         """This config with an adapter's own defaults (checked) for the options the user
@@ -421,7 +231,7 @@ class SnapshotConfig:
 
     snapshot: str = option(
         "cpu",
-        check=_one_of(SNAPSHOT_PLACES),
+        check=checks.one_of(SNAPSHOT_PLACES),
         choices=SNAPSHOT_PLACES,
         help="Where the copy of the parameters, buffers and optimizer state lives: "
         '``"cpu"`` (host memory) or ``"disk"`` (a temporary file, removed on every exit '
@@ -433,7 +243,7 @@ class SnapshotConfig:
     )
     restore_grads: bool = option(
         True,
-        check=_boolean,
+        check=checks.boolean,
         help="``True``: the parameters' ``.grad`` come back exactly (the snapshot holds a "
         "copy). ``False``: no copy, and afterwards every ``.grad`` is ``None`` as "
         "``zero_grad()`` leaves them; saves one gradient-sized copy when the next thing you "
@@ -443,7 +253,7 @@ class SnapshotConfig:
     )
     skip_frozen: bool | None = option(
         None,
-        check=_boolean_or_none,
+        check=checks.boolean_or_none,
         help="``True``: parameters with ``requires_grad=False`` (a frozen backbone, LoRA's "
         "base weights) are not copied but checked at the restore (same storage, no in-place "
         "write); :class:`~lrfind.errors.LRFindError` names any that changed. ``None``: "
@@ -456,7 +266,7 @@ class SnapshotConfig:
     @classmethod
     def validated(cls, **options: Any) -> Self:
         """Check every option at the door (``ValueError`` names the bad one)."""
-        return cls(**_checked(cls, options, "the snapshot"))
+        return cls(**checked(cls, options, "the snapshot"))
 
 
 # ---- the training step's table ---------------------------------------------------------
@@ -478,7 +288,7 @@ class TrainingConfig:
 
     accumulation_steps: int = option(
         1,
-        check=_int_at_least(1),
+        check=checks.int_at_least(1),
         help="Micro-batches per optimizer step (each loss scaled by 1/k); one point per "
         "optimizer step, the mean of its micro-batch losses.",
         flag_help="micro-batches per optimizer step",
@@ -486,7 +296,7 @@ class TrainingConfig:
     )
     amp: str | None = option(
         None,
-        check=_one_of_or_none(AMP_MODES),
+        check=checks.one_of_or_none(AMP_MODES),
         choices=AMP_MODES,
         help='``"bf16"``, ``"fp16"`` or ``None``: autocast on the device\'s type. fp16 uses '
         "``grad_scaler`` or a fresh GradScaler; a step it skips for overflow is retried at "
@@ -496,7 +306,7 @@ class TrainingConfig:
     )
     grad_scaler: Any = option(
         None,
-        check=_checked_by_the_adapter,
+        check=checks.checked_by_the_adapter,
         help="The ``torch.amp.GradScaler`` you train with (restored afterwards). An optimizer "
         "that steps through its own scaler (Accelerate's ``AcceleratedOptimizer`` under fp16) "
         "is handled as ``accelerator.backward`` would.",
@@ -505,7 +315,7 @@ class TrainingConfig:
     )
     grad_clip: float | None = option(
         None,
-        check=_positive_or_none,
+        check=checks.positive_or_none,
         help="Clip the gradient norm to this (after unscaling); ``None``: no clipping.",
         flag_help="clip the gradient norm to this",
         flag_default="none",
@@ -514,7 +324,7 @@ class TrainingConfig:
     )
     device: Any = option(
         None,
-        check=_checked_by_the_adapter,
+        check=checks.checked_by_the_adapter,
         help="Where batches go (a ``torch.device`` or its name); ``None``: the model's device.",
         flag_help="move the model and batches there",
         flag_default="the model's",
@@ -527,7 +337,7 @@ class TrainingConfig:
     def validated(cls, **options: Any) -> Self:
         """Check every option at the door (``ValueError`` names the bad one,
         ``TypeError`` an unknown keyword)."""
-        return cls(**_checked(cls, options, "the training options"))
+        return cls(**checked(cls, options, "the training options"))
 
 
 # ---- the keywords' types (held equal to the tables by tests/test_options.py) -----------
@@ -595,39 +405,6 @@ SNAPSHOT_DEFAULTS: dict[str, Any] = {row.name: row.default for row in rows(Snaps
 SWEEP_KEYS = frozenset(row.name for row in rows(SweepConfig))
 TRAIN_KEYS = frozenset(row.name for row in rows(TrainingConfig))
 SNAPSHOT_KEYS = frozenset(row.name for row in rows(SnapshotConfig))
-
-
-def check_known(options: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
-    """Refuse a keyword ``where`` does not take, naming it and the ones it does take.
-
-    >>> check_known({"num_step": 5}, SWEEP_KEYS, "sweep()")
-    Traceback (most recent call last):
-    ...
-    TypeError: sweep() got an unexpected keyword argument 'num_step'; it takes ...
-    """
-    known = frozenset(allowed)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise TypeError(
-            f"{where} got an unexpected keyword argument {unknown[0]!r}; it takes "
-            f"{', '.join(sorted(known))}"
-        )
-
-
-def split(options: Mapping[str, Any], *groups: Iterable[str]) -> list[dict[str, Any]]:
-    """The options of each group, in order (a key belongs to the first group naming it).
-
-    >>> split({"num_steps": 9, "amp": "bf16"}, SWEEP_KEYS, TRAIN_KEYS)
-    [{'num_steps': 9}, {'amp': 'bf16'}]
-    """
-    sets = [frozenset(group) for group in groups]
-    out: list[dict[str, Any]] = [{} for _ in sets]
-    for key, value in options.items():
-        for part, group in zip(out, sets, strict=True):
-            if key in group:
-                part[key] = value
-                break
-    return out
 
 
 @dataclass(frozen=True)
