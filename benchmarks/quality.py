@@ -1111,6 +1111,25 @@ def render_tier3(
         f"are the only ones a change to `auto` may look at; the {len(held)} `held out` "
         "tasks were not used to fit anything."
     )
+    missing = [t.name for t in tier3.TASKS if t.name not in {s.task.name for s in scores}]
+    if missing:
+        intro += (
+            f" **Partial: {len(scores)} of the tier's {len(tier3.TASKS)} tasks** (not scored "
+            f"here: {', '.join(missing)}; their grids are still being trained, or the run "
+            "was given fewer tasks)."
+        )
+    replicated = sum(REFERENCE in s.losses for s in scores)
+    if replicated < len(scores):
+        intro += (
+            f" The replicated grid is complete on {replicated} of these tasks: the excess-"
+            "regret targets are judged where it is."
+        )
+    skipped = sorted(SKIPPED)
+    if skipped:
+        intro += (
+            " Rows not computed in this run (`--skip`, to spend the trainings on the rows "
+            "the targets name): " + ", ".join(skipped) + "."
+        )
     heading = f"## Quality, third tier: a real pretrained transformer ({schedule})"
     return render_work(scores, versions, command, seconds, trained, heading, intro)
 
