@@ -22,6 +22,18 @@ def test_find_is_lazy():
     assert out.stdout.split() == ["True", "lrfind.torch.find"]
 
 
+def test_find_is_the_function_even_where_the_package_attribute_is_its_module():
+    # pytest's importlib mode (and any loader that imports the file by path) binds the
+    # submodule ``lrfind.torch.find`` over the function of the same name on lrfind.torch.
+    code = (
+        "import sys, lrfind, lrfind.torch\n"
+        "lrfind.torch.find = sys.modules['lrfind.torch.find']\n"
+        "print(callable(lrfind.find), lrfind.find.__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "find"]
+
+
 def test_public_api():
     import lrfind
 

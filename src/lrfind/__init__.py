@@ -24,7 +24,7 @@ from lrfind.sweep import sweep
 
 if TYPE_CHECKING:
     from lrfind import integrations as integrations
-    from lrfind.torch import find
+    from lrfind.torch.find import find
 
 __version__ = "0.1.0"
 
@@ -45,7 +45,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "find":
-        from lrfind.torch import find
+        from lrfind.torch.find import find
 
         return find
     if name == "integrations":
