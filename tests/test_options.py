@@ -245,15 +245,20 @@ def test_a_bad_training_value_says_what_it_must_be() -> None:
     ("option", "value"),
     [("num_steps", float("inf")), ("num_steps", float("nan")), ("num_steps", 7.5),
      ("repeats", float("inf")), ("check_every", float("nan")), ("num_steps", True),
-     ("smoothing", 10**400), ("start_lr", 10**400), ("diverge_factor", 10**400)],
+     ("smoothing", 10**400), ("start_lr", 10**400), ("diverge_factor", 10**400),
+     ("num_steps", 10**400), ("num_steps", 10**7 + 1)],
     ids=["steps-inf", "steps-nan", "steps-7.5", "repeats-inf", "check-nan", "steps-bool",
-         "smoothing-huge", "start-huge", "diverge-huge"],
+         "smoothing-huge", "start-huge", "diverge-huge", "steps-huge", "steps-over"],
 )  # fmt: skip
 def test_a_non_finite_or_huge_number_is_a_value_error_naming_the_option(
     option: str, value: object
 ) -> None:
     with pytest.raises(ValueError, match=f"^{option} must be"):
         SweepConfig.validated(**{option: value})
+
+
+def test_the_most_steps_a_sweep_may_have_is_accepted() -> None:
+    assert SweepConfig.validated(num_steps=10**7).num_steps == 10**7
 
 
 def test_the_lr_range_is_checked_together() -> None:

@@ -29,6 +29,7 @@ def test_hand_computed_small_schedules():
         ({"start_lr": float("nan")}, "start_lr"),
         ({"num_steps": 1}, "num_steps"),
         ({"num_steps": 2.5}, "num_steps"),
+        ({"num_steps": 10**400}, "num_steps"),
         ({"mode": "cosine"}, "mode"),
     ],
 )

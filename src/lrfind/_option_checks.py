@@ -17,9 +17,9 @@ from typing import Any
 from lrfind import _validate
 
 
-def int_at_least(minimum: int) -> Callable[[str, Any], int]:
+def int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str, Any], int]:
     def check(name: str, value: Any) -> int:
-        return _validate.int_at_least(name, value, minimum)
+        return _validate.int_at_least(name, value, minimum, maximum)
 
     return check
 

@@ -9,6 +9,9 @@ from collections.abc import Iterable
 MODES = ("exp", "linear")
 MIN_STEPS = 5
 """The fewest steps a sweep may have: the suggestion methods need five points."""
+MAX_STEPS = 10_000_000
+"""The most steps a sweep may have: its schedule and curve are arrays of this length
+(80 MB each), and a sweep is a few hundred training steps."""
 
 
 def positive_float(name: str, value: object) -> float:
@@ -46,8 +49,9 @@ def _digits(value: object) -> int:
     return len(str(abs(value))) if isinstance(value, int) else 0
 
 
-def int_at_least(name: str, value: object, minimum: int) -> int:
-    """Return ``value`` as an int >= ``minimum``, or raise ``ValueError`` naming ``name``.
+def int_at_least(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` as an int >= ``minimum`` (and <= ``maximum`` where given), or
+    raise ``ValueError`` naming ``name``.
 
     Any integer type counts (``numpy.int64`` too), and a float with a whole value;
     ``True``, ``nan`` and ``inf`` do not.
@@ -59,6 +63,10 @@ def int_at_least(name: str, value: object, minimum: int) -> int:
     Traceback (most recent call last):
     ...
     ValueError: num_steps must be an integer >= 5, got inf
+    >>> int_at_least("num_steps", 10**400, 5, maximum=10**7)
+    Traceback (most recent call last):
+    ...
+    ValueError: num_steps must be <= 10000000, got 1000000...
     """
     whole = isinstance(value, float) and value.is_integer()  # False for nan and inf
     if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)) and not whole:
@@ -66,6 +74,8 @@ def int_at_least(name: str, value: object, minimum: int) -> int:
     number: int = int(value)  # type: ignore[call-overload]
     if number < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value!r:.80}")
     return number
 
 

@@ -98,9 +98,10 @@ class SweepConfig:
     )
     num_steps: int = option(
         100,
-        check=checks.int_at_least(_validate.MIN_STEPS),
-        help="Steps in the sweep, at least 5 (the suggestion methods need five points).",
-        flag_help="steps, >= 5",
+        check=checks.int_at_least(_validate.MIN_STEPS, _validate.MAX_STEPS),
+        help="Steps in the sweep, at least 5 (the suggestion methods need five points)"
+        " and at most 10,000,000.",
+        flag_help="steps, 5..10000000",
         metavar="N",
     )
     mode: str = option(

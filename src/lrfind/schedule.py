@@ -42,13 +42,13 @@ def lr_schedule(
     Args:
         start_lr: first learning rate, > 0.
         end_lr: last learning rate, > ``start_lr``.
-        num_steps: number of steps, at least 2 here (a sweep needs 5).
+        num_steps: number of steps, at least 2 here (a sweep needs 5), at most 10,000,000.
         mode: ``"exp"`` (evenly spaced in log lr) or ``"linear"``.
 
     Raises:
         ValueError: naming the bad argument.
     """
     start, end = _validate.lr_range(start_lr, end_lr)
-    n = _validate.int_at_least("num_steps", num_steps, 2)
+    n = _validate.int_at_least("num_steps", num_steps, 2, _validate.MAX_STEPS)
     _validate.one_of("mode", mode, _validate.MODES)
     return np.array([lr_at(i, start, end, n, mode) for i in range(n)], dtype=np.float64)
