@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 import quality
-from lrbench import protocol
+from lrbench import protocol, stats
 from lrbench.protocol import LOCAL, Memo, Task, grid_means
 
 HERE = Path(__file__).resolve().parent
@@ -147,12 +147,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _summary(rows: list[dict[str, Any]], name: str) -> str:
-    r = np.array([row["regret"][name] for row in rows])
-    cost = np.mean([row["cost"][name] for row in rows])
-    return (
-        f"| {name} | {np.median(r):.3f} | {r.mean():.3f} | {r.max():.3f} | "
-        f"{np.mean(r <= quality.GOOD):.0%} | {cost:.2f} |"
+    median, mean, worst, share = stats.regret_summary(
+        [row["regret"][name] for row in rows], quality.GOOD
     )
+    cost = np.mean([row["cost"][name] for row in rows])
+    return f"| {name} | {median:.3f} | {mean:.3f} | {worst:.3f} | {share:.0%} | {cost:.2f} |"
 
 
 def render(rows: list[dict[str, Any]], command: str, seconds: float, tier: int) -> str:

@@ -34,7 +34,7 @@ import torch
 
 import ground_truth
 import quality
-from lrbench import protocol, tier1, tier2
+from lrbench import protocol, stats, tier1, tier2
 from lrbench.protocol import FIT, LOCAL, Memo, Task, grid_means
 
 HERE = Path(__file__).resolve().parent
@@ -175,8 +175,8 @@ def _stats(values: list[float]) -> str:
 def _regret(values: list[float]) -> str:
     if not values:
         return "—"
-    v = np.array(values)
-    return f"{np.median(v):.3f} / {v.mean():.3f} / {v.max():.3f} / {np.mean(v <= quality.GOOD):.0%}"
+    median, mean, worst, share = stats.regret_summary(values, quality.GOOD)
+    return f"{median:.3f} / {mean:.3f} / {worst:.3f} / {share:.0%}"
 
 
 def render(rows: list[Any], seconds: float, tier: Tier = TIERS[1]) -> str:

@@ -29,3 +29,13 @@ def spearman(a: list[float], b: list[float]) -> float:
     if ra.std() == 0 or rb.std() == 0:
         return float("nan")
     return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def regret_summary(values: list[float], good: float) -> tuple[float, float, float, float]:
+    """Median, mean, worst and the share <= ``good`` of normalized regrets.
+
+    >>> regret_summary([0.0, 0.02, 0.5], good=0.05)
+    (0.02, 0.17333333333333334, 0.5, 0.6666666666666666)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    return float(np.median(v)), float(v.mean()), float(v.max()), float(np.mean(v <= good))
