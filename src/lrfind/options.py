@@ -340,6 +340,15 @@ class TrainingConfig:
         ``TypeError`` an unknown keyword)."""
         return cls(**checked(cls, options, "the training options"))
 
+    def settings(self) -> dict[str, Any]:
+        """What a result records of the training: the rows marked as settings (not the
+        device and the scaler, which say where and how it ran), JSON-ready.
+
+        >>> TrainingConfig.validated(amp="bf16", device="cpu").settings()
+        {'accumulation_steps': 1, 'amp': 'bf16', 'grad_clip': None}
+        """
+        return {row.name: getattr(self, row.name) for row in rows(type(self)) if row.spec.setting}
+
 
 # ---- the keywords' types (held equal to the tables by tests/test_options.py) -----------
 

@@ -108,6 +108,7 @@ class Training:
         scaler_in_step: the optimizer's own ``step()`` drives ``scaler`` (Accelerate).
         accumulation_steps: micro-batches per optimizer step.
         grad_clip: the gradient norm clipped to, or ``None``.
+        config: the options as the table checked them.
     """
 
     device: torch.device
@@ -117,6 +118,7 @@ class Training:
     scaler_in_step: bool
     accumulation_steps: int
     grad_clip: float | None
+    config: TrainingConfig
 
     @classmethod
     def of(
@@ -145,15 +147,12 @@ class Training:
             scaler_in_step=own_scaler is not None,
             accumulation_steps=config.accumulation_steps,
             grad_clip=config.grad_clip,
+            config=config,
         )
 
     def settings(self) -> dict[str, Any]:
         """What a result records of the training (JSON-ready)."""
-        return {
-            "accumulation_steps": self.accumulation_steps,
-            "amp": self.amp,
-            "grad_clip": self.grad_clip,
-        }
+        return self.config.settings()
 
 
 def check_val_batches(val_data: Any, val_batches: Any) -> None:
