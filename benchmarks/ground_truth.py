@@ -14,8 +14,9 @@ What is trained, in this order (coarse-to-fine, each task's grid of 3 per decade
    width), then every lr within 2/3 of a decade of the best mean so far, repeated until
    the best has both neighbours on each side (so the optimum is resolved at 3 per decade
    and the grid spans at least two decades on each side of it, the grid's edges allowing);
-2. the same under linear decay to zero (the Hugging Face Trainer's default);
-3. the replicated grid (seeds 3 and 4) around the OneCycle optimum: the noise floor.
+2. the replicated grid (seeds 3 and 4) around the OneCycle optimum: the noise floor, which
+   the quality targets are judged against (so it comes before the next stage);
+3. the seeds' grids under linear decay to zero (the Hugging Face Trainer's default).
 
 The same runner trains the first tier's grids under the other training schedules
 (study ``schedules``: warmup + cosine, linear decay, constant, warmup-stable-decay, on
@@ -90,7 +91,7 @@ STUDIES = {
     "real": Study(
         "real",
         tier3.TASKS,
-        (("onecycle", "seeds"), ("linear", "seeds"), ("onecycle", OTHER)),
+        (("onecycle", "seeds"), ("onecycle", OTHER), ("linear", "seeds")),
         HERE / "cache" / "real",
         protocol.names(tier3.TASKS, FIT),
     ),
