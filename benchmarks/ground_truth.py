@@ -37,6 +37,7 @@ import json
 import math
 import os
 import platform
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -360,20 +361,36 @@ def run_job(study: Study, job: Job) -> None:
     log(f"{study.name} {job.key}: {value:.4f} in {seconds}s")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def run(study: Study, hours: float, names: list[str] | None) -> None:
+    """Train the study's pending jobs until ``hours`` have passed or none is left.
+
+    SIGINT or SIGTERM stops it at once, the training in progress abandoned and its claim
+    released, so that another runner takes the job up without waiting for the claim to go
+    stale. (A runner started in the background by a non-interactive shell inherits an
+    ignored SIGINT, and SIGTERM would end it without releasing: both are handled here.)
+    """
     torch.set_num_threads(1)
     deadline = time.time() + 3600 * hours
     longest = max(t.budget for t in study.tasks)
     stale = max(600.0, 4 * longest * 3.0)  # a claim older than 4x a slow training: abandoned
-    while time.time() < deadline:
-        job = claim(study, names, stale)
-        if job is None:
-            log(f"{study.name}: nothing left to train")
-            return
-        try:
-            run_job(study, job)
-        finally:
-            release(study, job)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    try:
+        while time.time() < deadline:
+            job = claim(study, names, stale)
+            if job is None:
+                log(f"{study.name}: nothing left to train")
+                return
+            try:
+                run_job(study, job)
+            finally:
+                release(study, job)
+    except KeyboardInterrupt as stop:
+        log(f"{study.name}: stopped by {stop}; the job in progress was released")
 
 
 def status_rows(study: Study = REAL) -> list[str]:

@@ -109,3 +109,47 @@ def test_as_grid_gives_the_trained_part_once_it_is_complete(tmp_path: Path) -> N
     assert {(j.seed, j.lr) for j in jobs} == {
         (s, task.grid[i]) for s in (3, 4) for i in range(6, 11)
     }
+
+
+def _runner(root: str, started: str) -> None:
+    """A runner as the background shells start one: SIGINT ignored, a training that hangs."""
+    import signal
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ground_truth.HERE = Path(root)  # the claims file and the log go under the test's folder
+    ground_truth.LOG = Path(root) / "grid.log"
+
+    def hang(_study: ground_truth.Study, job: ground_truth.Job) -> None:
+        Path(started).write_text(job.key, encoding="utf-8")
+        time.sleep(60)
+
+    ground_truth.run_job = hang
+    ground_truth.run(study(Path(root)), hours=1.0, names=None)
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_runner_mid_training_and_releases_its_claim(
+    tmp_path: Path, signum: str
+) -> None:
+    import os
+    import signal
+    import time
+
+    started = tmp_path / "started"
+    context = multiprocessing.get_context("fork")
+    worker = context.Process(target=_runner, args=(str(tmp_path), str(started)))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    claims = tmp_path / ".cache" / "test-claims.json"
+    job = started.read_text(encoding="utf-8")
+    assert list(ground_truth._read(claims)) == [job]
+    assert worker.pid is not None
+    os.kill(worker.pid, getattr(signal, signum))
+    worker.join(30)
+    assert worker.exitcode == 0
+    assert ground_truth._read(claims) == {}
+    log = (tmp_path / "grid.log").read_text(encoding="utf-8")
+    assert f"stopped by {signum}" in log
