@@ -134,6 +134,17 @@ def checked(table: type[Any], options: Mapping[str, Any], where: str) -> dict[st
     return values
 
 
+def settings(config: Any) -> dict[str, Any]:
+    """The rows of ``config``'s table marked as settings, with ``config``'s values: what a
+    :class:`~lrfind.result.Result` records of it (JSON-ready).
+
+    >>> from lrfind.options import TrainingConfig
+    >>> settings(TrainingConfig.validated(grad_clip=1.0))
+    {'accumulation_steps': 1, 'amp': None, 'grad_clip': 1.0}
+    """
+    return {row.name: getattr(config, row.name) for row in rows(type(config)) if row.spec.setting}
+
+
 def left_out(table: type[Any], options: Mapping[str, Any]) -> frozenset[str]:
     """The options the user did not set (an adapter may choose their defaults)."""
     return frozenset(

@@ -47,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lrfind import _option_checks as checks
-from lrfind import _validate, train_schedules
+from lrfind import _table, _validate, train_schedules
 from lrfind._table import Row as Row
 from lrfind._table import Spec as Spec
 from lrfind._table import check_known as check_known
@@ -99,9 +99,9 @@ class SweepConfig:
     num_steps: int = option(
         100,
         check=checks.int_at_least(_validate.MIN_STEPS, _validate.MAX_STEPS),
-        help="Steps in the sweep, at least 5 (the suggestion methods need five points)"
-        " and at most 10,000,000.",
-        flag_help="steps, 5..10000000",
+        help=f"Steps in the sweep, at least {_validate.MIN_STEPS} (the suggestion methods need"
+        f" five points) and at most {_validate.MAX_STEPS:,}.",
+        flag_help=f"steps, {_validate.MIN_STEPS}..{_validate.MAX_STEPS}",
         metavar="N",
     )
     mode: str = option(
@@ -219,7 +219,7 @@ class SweepConfig:
 
     def settings(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict (what :class:`~lrfind.result.Result` keeps)."""
-        return {row.name: getattr(self, row.name) for row in rows(type(self)) if row.spec.setting}
+        return _table.settings(self)
 
 
 # ---- the snapshot's table -------------------------------------------------------------
@@ -347,7 +347,7 @@ class TrainingConfig:
         >>> TrainingConfig.validated(amp="bf16", device="cpu").settings()
         {'accumulation_steps': 1, 'amp': 'bf16', 'grad_clip': None}
         """
-        return {row.name: getattr(self, row.name) for row in rows(type(self)) if row.spec.setting}
+        return _table.settings(self)
 
 
 # ---- the keywords' types (held equal to the tables by tests/test_options.py) -----------

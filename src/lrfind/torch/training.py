@@ -103,22 +103,33 @@ class Training:
 
     Attributes:
         device: where batches go.
-        amp: ``"bf16"``, ``"fp16"`` or ``None``; ``dtype`` its autocast dtype.
+        dtype: the autocast dtype of ``config.amp``, or ``None``.
         scaler: the GradScaler the loss is scaled with, or ``None``.
         scaler_in_step: the optimizer's own ``step()`` drives ``scaler`` (Accelerate).
-        accumulation_steps: micro-batches per optimizer step.
-        grad_clip: the gradient norm clipped to, or ``None``.
-        config: the options as the table checked them.
+        config: the options as the table checked them (``accumulation_steps``,
+            ``grad_clip``, ``amp``: the properties of the same names read them).
     """
 
     device: torch.device
-    amp: str | None
     dtype: torch.dtype | None
     scaler: Any
     scaler_in_step: bool
-    accumulation_steps: int
-    grad_clip: float | None
     config: TrainingConfig
+
+    @property
+    def amp(self) -> str | None:
+        """``"bf16"``, ``"fp16"`` or ``None``."""
+        return self.config.amp
+
+    @property
+    def accumulation_steps(self) -> int:
+        """Micro-batches per optimizer step."""
+        return self.config.accumulation_steps
+
+    @property
+    def grad_clip(self) -> float | None:
+        """The gradient norm clipped to, or ``None``."""
+        return self.config.grad_clip
 
     @classmethod
     def of(
@@ -141,12 +152,9 @@ class Training:
         scaler = own_scaler if own_scaler is not None else make_scaler(amp, grad_scaler, target)
         return cls(
             device=target,
-            amp=amp,
             dtype=dtype,
             scaler=scaler,
             scaler_in_step=own_scaler is not None,
-            accumulation_steps=config.accumulation_steps,
-            grad_clip=config.grad_clip,
             config=config,
         )
 
