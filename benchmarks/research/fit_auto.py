@@ -57,7 +57,6 @@ def _save(path: Path, data: dict[str, Any]) -> None:
 
 def curves(chosen: tuple[protocol.Task, ...]) -> dict[str, Any]:
     """Every (task, seed) curve of a default ``lrfind.find`` (repeats 1 and 3); cached."""
-    import lrfind
 
     data = _load(CURVES)
     for task in chosen:
@@ -67,17 +66,9 @@ def curves(chosen: tuple[protocol.Task, ...]) -> dict[str, Any]:
                 continue
             entry: dict[str, Any] = {}
             for repeats in (1, 3):
-                model, optimizer, loader = protocol.fresh(task, seed, 1e-3)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    result = lrfind.find(
-                        model,
-                        optimizer,
-                        loader,
-                        loss_fn=task.loss_fn(),
-                        repeats=repeats,
-                        progress=False,
-                    )
+                    result = protocol.sweep(task, seed, repeats)  # the task's find_options too
                 runs = result.runs if repeats > 1 else [(result.lrs, result.losses)]
                 entry[str(repeats)] = [
                     [list(map(float, lrs)), [float(v) for v in losses]] for lrs, losses in runs

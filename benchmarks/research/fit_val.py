@@ -42,7 +42,13 @@ def picks(task: protocol.Task, seed: int) -> dict[str, float | None]:
         model, optimizer, loader = protocol.fresh(task, seed, 1e-3)  # same state, same order
         extra = {"val_data": [(x_val, y_val)]} if kind == "val" else {}
         result = lrfind.find(
-            model, optimizer, loader, loss_fn=task.loss_fn(), progress=False, **extra
+            model,
+            optimizer,
+            loader,
+            loss_fn=task.loss_fn(),
+            progress=False,
+            **extra,
+            **dict(task.find_options),
         )
         for method in METHODS:
             out[f"{kind} {method}"] = result.suggest(method).lr
