@@ -54,6 +54,9 @@ HERE = Path(__file__).resolve().parent
 LOG = HERE / ".cache" / "real-grid.log"
 FINE_SPAN = 2
 """Grid points on each side of the best mean that are trained (2 = 2/3 of a decade)."""
+ROOM_DECADES = 2.0
+"""A grid spans at least this many decades on each side of its optimum (the edges of a
+grid that does not are flagged by ``status``)."""
 OTHER = "other"
 """A stage that trains the replicated grid (the tasks' ``other_seeds``) around the
 OneCycle optimum."""
@@ -169,11 +172,19 @@ def path_of(task: protocol.Task, study: Study = REAL) -> Path:
 
 def load(task: protocol.Task, study: Study = REAL) -> dict[str, Any]:
     """The task's cached runs (``runs[schedule][seed][lr_key] = val loss or None``), or an
-    empty record when none is cached or the cached one is stale."""
+    empty record when none is cached or the cached one is stale.
+
+    A grid that was widened keeps its runs (they are keyed by their lr): the cache is
+    this task's when everything else in its header agrees and every lr it was made for
+    is still in the task's grid; the next merge records the wider grid.
+    """
     data = _read(path_of(task, study))
-    if {k: data.get(k) for k in header(task)} != header(task):
-        return {**header(task), "runs": {}, "untrained": {}, "seconds": {}}
-    return data
+    wanted = header(task)
+    same = all(data.get(k) == v for k, v in wanted.items() if k != "grid")
+    cached = data.get("grid")
+    if not (same and cached and set(cached) <= set(wanted["grid"])):
+        return {**wanted, "runs": {}, "untrained": {}, "seconds": {}}
+    return {**data, "grid": wanted["grid"]}
 
 
 def merge(
@@ -395,11 +406,12 @@ def run(study: Study, hours: float, names: list[str] | None) -> None:
 
 def status_rows(study: Study = REAL) -> list[str]:
     """A Markdown table: per task and schedule, the runs cached, the best mean lr so far
-    and whether the grid is complete; the runs still to do."""
+    and whether the grid is complete; the runs still to do; the decades of grid on each
+    side of the OneCycle optimum (:func:`room`)."""
     rows = [
         "| task | split | " + " | ".join(f"{s}: runs, best lr" for s in study.schedules)
-        + " | replicated runs | runs to do | core-hours so far |",
-        "|---|---|" + "---|" * len(study.schedules) + "---:|---:|---:|",
+        + " | replicated runs | runs to do | core-hours so far | decades below, above the best |",
+        "|---|---|" + "---|" * len(study.schedules) + "---:|---:|---:|---|",
     ]  # fmt: skip
     for task in study.tasks:
         data = load(task, study)
@@ -416,9 +428,22 @@ def status_rows(study: Study = REAL) -> list[str]:
         hours = sum(data.get("seconds", {}).values()) / 3600
         split = "fit" if task.name in study.fit else "held out"
         rows.append(
-            f"| {task.name} | {split} | {' | '.join(cells)} | {other} | {pending} | {hours:.2f} |"
+            f"| {task.name} | {split} | {' | '.join(cells)} | {other} | {pending} | {hours:.2f} "
+            f"| {room(task, data)} |"
         )
     return rows
+
+
+def room(task: protocol.Task, data: dict[str, Any], schedule: str = "onecycle") -> str:
+    """The decades of grid below and above the best mean lr (``"—"`` before there is one),
+    ``" (narrow)"`` added when either is under :data:`ROOM_DECADES`."""
+    i = best_index(mean_losses(data, schedule, task.seeds, task.grid))
+    if i is None:
+        return "—"
+    below = math.log10(task.grid[i] / task.grid[0])
+    above = math.log10(task.grid[-1] / task.grid[i])
+    narrow = " (narrow)" if min(below, above) < ROOM_DECADES - 1e-9 else ""
+    return f"{below:.2f}, {above:.2f}{narrow}"
 
 
 def report() -> None:

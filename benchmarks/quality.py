@@ -1082,6 +1082,11 @@ def render_tier2(
     return render_work(scores, versions, command, seconds, trained, heading, intro)
 
 
+def _span(grid: tuple[float, ...]) -> str:
+    """``"1e-07..1"``: a grid's first and last lr."""
+    return f"{grid[0]:.0e}..{grid[-1]:g}".replace("e-0", "e-")
+
+
 def render_tier3(
     scores: list[TaskScore],
     versions: dict[str, str | None],
@@ -1101,8 +1106,10 @@ def render_tier3(
         "fine-tuning, `peft` LoRA (r=8 on query/value; r=16 on every linear layer), and the "
         "last two layers with a frozen body (`skip_frozen=True`); classification and "
         "regression heads; 60 steps of 16, and 360 on two tasks. Trained under "
-        f"{words.get(schedule, schedule)}. Each task's grid is 3 per decade (1e-6..0.1 for "
-        "full fine-tuning, 1e-5..1 for adapters and last layers), trained coarse-to-fine by "
+        f"{words.get(schedule, schedule)}. Each task's grid is 3 per decade "
+        f"({_span(tier3.FULL_GRID)} for full fine-tuning, {_span(tier3.ADAPTER_GRID)} for "
+        "adapters and last layers: two decades or more on each side of the optimum), "
+        "trained coarse-to-fine by "
         "`benchmarks/ground_truth.py` (one lr per decade over the whole width, then every "
         "lr within 2/3 of a decade of the best), on seeds "
         f"{', '.join(map(str, tier3.SEEDS))}, replicated around the optimum on seeds "

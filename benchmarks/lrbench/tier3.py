@@ -22,8 +22,9 @@ from lrbench.protocol import FIT, HELD_OUT, Task
 
 FULL_GRID = tuple(10.0 ** (-6 + k / 3) for k in range(16))
 """Full fine-tuning with AdamW: 1e-6 .. 1e-1, 3 per decade."""
-ADAPTER_GRID = tuple(10.0 ** (-5 + k / 3) for k in range(16))
-"""LoRA adapters and the last layers: 1e-5 .. 1, 3 per decade."""
+ADAPTER_GRID = tuple(10.0 ** (-7 + k / 3) for k in range(22))
+"""LoRA adapters and the last layers: 1e-7 .. 1, 3 per decade (first 1e-5 .. 1, widened
+when the last layers' optima came out at 1e-4 and below: two decades on each side)."""
 SEEDS = (0, 1)
 OTHER_SEEDS = (3, 4)
 SHORT = 60

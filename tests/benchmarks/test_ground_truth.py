@@ -153,3 +153,42 @@ def test_a_signal_stops_a_runner_mid_training_and_releases_its_claim(
     assert ground_truth._read(claims) == {}
     log = (tmp_path / "grid.log").read_text(encoding="utf-8")
     assert f"stopped by {signum}" in log
+
+
+def test_a_widened_grid_keeps_its_runs_and_a_shifted_one_does_not(tmp_path: Path) -> None:
+    narrow = FakeTask()
+    ground_truth.merge(narrow, "runs", ("onecycle", "0", "x"), 1.0, study(tmp_path))
+    ground_truth.merge(narrow, "runs", ("onecycle", "0", "y"), 2.0, study(tmp_path))
+    wide = FakeTask(grid=tuple(10.0 ** (-8 + k / 3) for k in range(22)))
+    data = ground_truth.load(wide, study(tmp_path))
+    assert data["runs"] == {"onecycle": {"0": {"x": 1.0, "y": 2.0}}}
+    assert data["grid"] == [ground_truth.lr_key(lr) for lr in wide.grid]
+    ground_truth.merge(wide, "runs", ("onecycle", "0", "z"), 3.0, study(tmp_path))
+    assert ground_truth._read(tmp_path / "fake.json")["grid"] == data["grid"]
+    assert ground_truth.load(wide, study(tmp_path))["runs"]["onecycle"]["0"] == {
+        "x": 1.0,
+        "y": 2.0,
+        "z": 3.0,
+    }
+    shifted = FakeTask(grid=tuple(10.0 ** (-6.5 + k / 3) for k in range(22)))
+    assert ground_truth.load(shifted, study(tmp_path))["runs"] == {}
+
+
+def test_room_flags_an_optimum_near_the_grid_edge() -> None:
+    task = FakeTask()  # 1e-6 .. 1e-1
+    near_low = fill(task, "onecycle", task.seeds, lambda x: (x + 5.667) ** 2)
+    assert ground_truth.room(task, near_low) == "0.33, 4.67 (narrow)"  # type: ignore[arg-type]
+    centred = fill(task, "onecycle", task.seeds, lambda x: (x + 3.333) ** 2)
+    assert ground_truth.room(task, centred) == "2.67, 2.33"  # type: ignore[arg-type]
+    assert ground_truth.room(task, {"runs": {}}) == "—"  # type: ignore[arg-type]
+
+
+def test_every_complete_third_tier_grid_spans_two_decades_each_side_of_its_optimum() -> None:
+    checked = 0
+    for task in ground_truth.REAL.tasks:
+        data = ground_truth.load(task)
+        if ground_truth.wanted(task, data, "onecycle", task.seeds):
+            continue  # still being trained in the background
+        checked += 1
+        assert "narrow" not in ground_truth.room(task, data), task.name
+    assert checked >= 1
