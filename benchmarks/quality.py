@@ -1068,9 +1068,9 @@ def render_tier2(
         "0.1x the head, two param groups). The long runs are first-tier tasks at 10x and "
         "30x their budget. The protocol is the first tier's (OneCycleLR over the budget, "
         "the final validation loss, normalized regret (L - L*) / (L0 - L*), L0 the loss "
-        "before fine-tuning); each task has its own grid, 3 per decade and wide enough for "
-        "two decades on each side of the optimum (1e-6..1 for Adam-family fine-tuning, "
-        "1e-4..100 for SGD, the first tier's 1e-5..10 for the long runs), on seeds "
+        "before fine-tuning); each task has its own grid, 3 per decade (1e-6..1 for "
+        "Adam-family fine-tuning, 1e-4..100 for SGD, the first tier's 1e-5..10 for the long "
+        f"runs; {_room(scores)}), on seeds "
         f"{', '.join(map(str, tier2.SEEDS))}, replicated on seeds "
         f"{', '.join(map(str, tier2.OTHER_SEEDS))} (*{REFERENCE}*). Sweep cost = the "
         "sweep's steps as a fraction of one seed's grid. "
@@ -1080,6 +1080,22 @@ def render_tier2(
     )
     heading = "## Quality, second tier: fine-tuning, long runs, text"
     return render_work(scores, versions, command, seconds, trained, heading, intro)
+
+
+def _room(scores: list[TaskScore]) -> str:
+    """How much grid the tasks' optima have on each side, in decades, from the scores.
+
+    >>> from types import SimpleNamespace as Fake
+    >>> grid = tuple(10.0 ** (-6 + k / 3) for k in range(19))
+    >>> _room([Fake(task=Fake(grid=grid), best_lr=grid[i]) for i in (6, 12)])
+    'the best lr has 2.0 to 4.0 decades of grid below it and 2.0 to 4.0 above'
+    """
+    below = [math.log10(s.best_lr / s.task.grid[0]) for s in scores]
+    above = [math.log10(s.task.grid[-1] / s.best_lr) for s in scores]
+    return (
+        f"the best lr has {min(below):.1f} to {max(below):.1f} decades of grid below it and "
+        f"{min(above):.1f} to {max(above):.1f} above"
+    )
 
 
 def _span(grid: tuple[float, ...]) -> str:
@@ -1108,8 +1124,7 @@ def render_tier3(
         "regression heads; 60 steps of 16, and 360 on two tasks. Trained under "
         f"{words.get(schedule, schedule)}. Each task's grid is 3 per decade "
         f"({_span(tier3.FULL_GRID)} for full fine-tuning, {_span(tier3.ADAPTER_GRID)} for "
-        "adapters and last layers: two decades or more on each side of the optimum), "
-        "trained coarse-to-fine by "
+        f"adapters and last layers; {_room(scores)}), trained coarse-to-fine by "
         "`benchmarks/ground_truth.py` (one lr per decade over the whole width, then every "
         "lr within 2/3 of a decade of the best), on seeds "
         f"{', '.join(map(str, tier3.SEEDS))}, replicated around the optimum on seeds "
