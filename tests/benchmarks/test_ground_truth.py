@@ -186,7 +186,9 @@ def test_room_flags_an_optimum_near_the_grid_edge() -> None:
 def test_every_complete_third_tier_grid_spans_two_decades_each_side_of_its_optimum() -> None:
     checked = 0
     for task in ground_truth.REAL.tasks:
-        data = ground_truth.load(task)
+        # the cached runs as committed (load() would also check the weights' hash, which
+        # needs the model package: the grids' width does not)
+        data = ground_truth._read(ground_truth.path_of(task))
         if ground_truth.wanted(task, data, "onecycle", task.seeds):
             continue  # still being trained in the background
         checked += 1
