@@ -58,6 +58,12 @@ def main(out: Path) -> None:
     runs = {"plain": run(accelerator, sweep=False), "swept": run(accelerator, sweep=True)}
     runs["world"] = accelerator.num_processes  # type: ignore[assignment]
     (out / f"rank{accelerator.process_index}.json").write_text(json.dumps(runs))
+    # Leave together and tear the process group down before the interpreter exits: a
+    # gloo group left to exit-time destruction can abort a rank ("terminate called
+    # without an active exception") when the other rank has already closed its end.
+    accelerator.wait_for_everyone()
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
