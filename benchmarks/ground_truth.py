@@ -243,6 +243,11 @@ def best_index(means: np.ndarray) -> int | None:
     return None if not np.isfinite(finite).any() else int(np.argmin(finite))
 
 
+def best_of(task: protocol.Task, data: dict[str, Any], schedule: str = "onecycle") -> int | None:
+    """The grid index of the task's best mean lr over its seeds under ``schedule`` so far."""
+    return best_index(mean_losses(data, schedule, task.seeds, task.grid))
+
+
 def wanted(
     task: protocol.Task, data: dict[str, Any], schedule: str, seeds: tuple[int, ...]
 ) -> list[int]:
@@ -264,8 +269,7 @@ def wanted(
 
 def fine_indices(task: protocol.Task, data: dict[str, Any]) -> list[int]:
     """Where the replicated grid is trained: the OneCycle optimum's neighbourhood."""
-    means = mean_losses(data, "onecycle", task.seeds, task.grid)
-    best = best_index(means)
+    best = best_of(task, data)
     if best is None:
         return []
     return list(range(max(0, best - FINE_SPAN), min(len(task.grid), best + FINE_SPAN + 1)))
@@ -419,7 +423,7 @@ def status_rows(study: Study = REAL) -> list[str]:
         cells = []
         for schedule in study.schedules:
             n = sum(len(runs.get(schedule, {}).get(str(s), {})) for s in task.seeds)
-            i = best_index(mean_losses(data, schedule, task.seeds, task.grid))
+            i = best_of(task, data, schedule)
             best = "—" if i is None else f"{task.grid[i]:.2g}"
             complete = "" if wanted(task, data, schedule, task.seeds) else " (complete)"
             cells.append(f"{n}, {best}{complete}")
@@ -437,7 +441,7 @@ def status_rows(study: Study = REAL) -> list[str]:
 def room(task: protocol.Task, data: dict[str, Any], schedule: str = "onecycle") -> str:
     """The decades of grid below and above the best mean lr (``"—"`` before there is one),
     ``" (narrow)"`` added when either is under :data:`ROOM_DECADES`."""
-    i = best_index(mean_losses(data, schedule, task.seeds, task.grid))
+    i = best_of(task, data, schedule)
     if i is None:
         return "—"
     below = math.log10(task.grid[i] / task.grid[0])

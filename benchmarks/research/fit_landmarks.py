@@ -37,28 +37,25 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 import _paths  # noqa: F401  (benchmarks/ on the path: lrbench)
 import numpy as np
 
 import ground_truth
+import sweeps_real
 from lrbench import protocol, tier3
 from lrfind import Result
 from lrfind._curve import prepare
-from lrfind.smoothing import lag_free_smooth
+from lrfind.smoothing import DEFAULT_SMOOTHING, lag_free_smooth
 from lrfind.suggest import AUTO, place_auto
 
-SWEEPS = Path(ground_truth.HERE) / "cache" / "real" / "sweeps"
 LANDMARKS = ("descent start", "lowest", "back at start", "blow-up", "auto")
 
 
 def best_lr(task: protocol.Task) -> float:
     """The lr of the lowest mean validation loss over the seeds' OneCycle grids (what the
     quality benchmark's regret is judged against)."""
-    data = ground_truth.load(task)
-    means = ground_truth.mean_losses(data, "onecycle", task.seeds, task.grid)
-    i = ground_truth.best_index(means)
+    i = ground_truth.best_of(task, ground_truth.load(task))
     assert i is not None, task.name
     return task.grid[i]
 
@@ -66,7 +63,7 @@ def best_lr(task: protocol.Task) -> float:
 def landmarks(result: Result) -> tuple[dict[str, float | None], str]:
     """Each landmark's log10 lr on the sweep (``None`` where the curve has none), and
     ``auto``'s branch."""
-    curve = prepare(result.lrs, result.losses, 0.98)
+    curve = prepare(result.lrs, result.losses, DEFAULT_SMOOTHING)
     x = curve.x
     smooth = lag_free_smooth(x, curve.loss, AUTO.smooth_decades)
     placed = place_auto(x, curve.loss)
@@ -94,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     for task in tasks:
         best = best_lr(task)
         for seed in task.seeds:
-            found, branch = landmarks(Result.load(SWEEPS / f"{task.name}-{seed}.json"))
+            found, branch = landmarks(Result.load(sweeps_real.path_of(task, seed)))
             cells = []
             for name in LANDMARKS:
                 value = found[name]
