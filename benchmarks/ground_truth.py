@@ -31,9 +31,6 @@ measure how far each schedule moves the optimum (:mod:`schedule_shift`).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
-import json
 import math
 import os
 import platform
@@ -47,7 +44,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lrbench import protocol, tier1, tier2, tier3
+from lrbench import jsonfile, protocol, tier1, tier2, tier3
+from lrbench.jsonfile import locked
 from lrbench.protocol import FIT
 
 HERE = Path(__file__).resolve().parent
@@ -132,26 +130,12 @@ def lr_key(lr: float) -> str:
     return f"{lr:.6e}"
 
 
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` + ``.lock`` for the duration (across processes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(str(path) + ".lock", "a+", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _read(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return jsonfile.read(path)
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    jsonfile.write(path, data)
 
 
 def header(task: protocol.Task) -> dict[str, Any]:

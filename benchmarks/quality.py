@@ -44,7 +44,7 @@ import torch
 
 import ground_truth
 import sweeps_real
-from lrbench import notuning, peers, protocol, tier1, tier2, tier3
+from lrbench import jsonfile, notuning, peers, protocol, tier1, tier2, tier3
 from lrbench.protocol import FIT, LOCAL, Memo, Task, grid_means
 from lrbench.stats import spearman
 
@@ -1385,9 +1385,9 @@ def main(argv: list[str] | None = None) -> None:
                 log(f"  no replicated grid yet: {missing}")
         log(f"{task.name}: sweeps, suggestions and their trainings")
         scores.append(score_task(task, data, memo, versions, picks_cache, other))
-        memo.save()
-        LOCAL.mkdir(parents=True, exist_ok=True)
-        picks_path.write_text(json.dumps({**stored, **picks_cache}), encoding="utf-8")
+        # merged under a lock: a run on other tasks may be writing the same file
+        mine = {key: picks_cache[key] for key in (f"{task.name}|{seed}" for seed in task.seeds)}
+        jsonfile.merge(picks_path, mine)
         s = scores[-1]
         log(f"  auto {s.regret('auto'):.3f}  karpathy {s.regret('karpathy 3e-4'):.3f}")
     command = "python benchmarks/quality.py" + (" " + " ".join(argv) if argv else "")

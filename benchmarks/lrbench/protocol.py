@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lrbench import jsonfile
 from lrfind.torch.trainer import cycles_momentum
 from lrfind.train_schedules import SCHEDULES, lr_at
 
@@ -235,13 +236,18 @@ def train(task: Task, lr: float, seed: int, schedule: str | None = None) -> floa
 
 
 class Memo:
-    """Validation losses of trainings already done (task, seed, lr); optionally on disk."""
+    """Validation losses of trainings already done (task, seed, lr); optionally on disk.
+
+    With a path, every new training is merged into the file at once, under its lock
+    (:mod:`lrbench.jsonfile`): a run that is stopped keeps what it trained, and two runs
+    on different tasks can share the file.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.data: dict[str, float] = {}
-        if path is not None and path.exists():
-            self.data = json.loads(path.read_text(encoding="utf-8"))
+        if path is not None:
+            self.data = jsonfile.read(path)
         self.trained = 0
 
     @staticmethod
@@ -255,13 +261,17 @@ class Memo:
             value = train(task, lr, seed)
             self.data[key] = value if math.isfinite(value) else float("inf")
             self.trained += 1
+            self.save({key: self.data[key]})
         return self.data[key]
 
-    def save(self) -> None:
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            text = json.dumps({k: (v if math.isfinite(v) else 1e308) for k, v in self.data.items()})
-            self.path.write_text(text, encoding="utf-8")
+    def save(self, entries: dict[str, float] | None = None) -> None:
+        """Merge ``entries`` (default: every entry) into the file; other runs' entries stay."""
+        if self.path is None:
+            return
+        entries = self.data if entries is None else entries
+        jsonfile.merge(
+            self.path, {k: (v if math.isfinite(v) else 1e308) for k, v in entries.items()}
+        )
 
 
 # ---------------------------------------------------------------- the grid (ground truth)

@@ -69,9 +69,22 @@ def test_tier1_memo_trains_once(tmp_path: Path) -> None:
     first = memo.train(task, 0.1, 0)
     assert memo.train(task, 0.1, 0) == first
     assert memo.trained == 1
-    memo.save()
+    # on disk as soon as it is trained, before any save
     again = protocol.Memo(tmp_path / "trainings.json")
     assert again.data == {protocol.Memo.key(task, 0, 0.1): first}
+
+
+def test_tier1_memos_on_one_file_keep_each_others_trainings(tmp_path: Path) -> None:
+    task = dataclasses.replace(tier1.by_name("logreg_cancer_sgd"), budget=20)
+    path = tmp_path / "trainings.json"
+    one, other = protocol.Memo(path), protocol.Memo(path)  # two runs, started together
+    a = one.train(task, 0.1, 0)
+    b = other.train(task, 0.01, 0)
+    one.save()  # a whole save merges too: it does not drop what the other run wrote
+    assert protocol.Memo(path).data == {
+        protocol.Memo.key(task, 0, 0.1): a,
+        protocol.Memo.key(task, 0, 0.01): b,
+    }
 
 
 def test_tier1_range_test_suggests_inside_the_sweep() -> None:
