@@ -1149,10 +1149,12 @@ def render_tier3(
     skipped = sorted(SKIPPED)
     if skipped:
         intro += (
-            " Rows not computed in this run (`--skip`, to spend the trainings on the rows "
-            "the targets name): " + ", ".join(skipped) + "."
+            " Rows not computed in this run (`--skip`, to fit the trainings into the time "
+            "there was): " + ", ".join(skipped) + "."
         )
-    heading = f"## Quality, third tier: a real pretrained transformer ({schedule})"
+    heading = (
+        f"## Quality, third tier: a real pretrained transformer ({schedule}, {len(scores)} tasks)"
+    )
     return render_work(scores, versions, command, seconds, trained, heading, intro)
 
 
