@@ -1391,7 +1391,12 @@ def main(argv: list[str] | None = None) -> None:
         mine = {key: picks_cache[key] for key in (f"{task.name}|{seed}" for seed in task.seeds)}
         jsonfile.merge(picks_path, mine)
         s = scores[-1]
-        log(f"  auto {s.regret('auto'):.3f}  karpathy {s.regret('karpathy 3e-4'):.3f}")
+        log(
+            "  "
+            + "  ".join(
+                f"{row} {s.regret(row):.3f}" for row in ("auto", "karpathy 3e-4") if row in s.losses
+            )
+        )
     command = "python benchmarks/quality.py" + (" " + " ".join(argv) if argv else "")
     if argv is None and len(sys.argv) > 1:
         command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
