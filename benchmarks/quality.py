@@ -27,14 +27,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import json
 import math
 import os
 import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,11 +59,11 @@ REFERENCE = "grid search, other seeds"
 CHECK_FACTORS = (10.0 ** (-1 / 3), 1.0, 10.0 ** (1 / 3))
 """``auto``'s pick times these: the three full trainings of :data:`CHECKED`."""
 CHECKED = "auto, checked (3 trainings)"
+"""Its row: of ``auto``'s pick and its neighbours a third of a decade away, the one whose
+full training (the task's budget, on another seed) ends with the lowest validation loss."""
 WALK = 2
 WALKED = f"auto, checked, walk={WALK} (3-{3 + WALK} trainings)"
 """Its row: the same, with up to :data:`WALK` more trainings while the best is at an edge."""
-"""Its row: of ``auto``'s pick and its neighbours a third of a decade away, the one whose
-full training (the task's budget, on another seed) ends with the lowest validation loss."""
 KARPATHY = 3e-4
 REPEATS = 3
 SKIPPED: set[str] = set()
@@ -192,24 +191,35 @@ def lrfind_picks(task: Task, seed: int, repeats: int) -> dict[str, Pick]:
     return picks
 
 
-def sweeps(task: Task, seed: int, versions: dict[str, str | None]) -> dict[str, Pick]:
+def sweeps(
+    task: Task, seed: int, versions: dict[str, str | None], have: Collection[str] = ()
+) -> dict[str, Pick]:
     """Every method's suggestion for one task and seed, and the learning-rate-free
-    optimizers' own runs (:mod:`notuning`)."""
-    picks = lrfind_picks(task, seed, 1)
-    if f"auto, repeats={REPEATS}" not in SKIPPED:
+    optimizers' own runs (:mod:`notuning`): the rows not in :data:`SKIPPED` nor in
+    ``have`` (the rows a cache already holds), each sweep run only if a row it gives is
+    wanted (lrfind's five methods come from one sweep, fastai's four from one)."""
+    from lrfind.suggest import METHODS
+
+    def want(row: str) -> bool:
+        return row not in SKIPPED and row not in have
+
+    picks: dict[str, Pick] = {}
+    if any(want(name) for name in METHODS):
+        picks.update(lrfind_picks(task, seed, 1))
+    if want(f"auto, repeats={REPEATS}"):
         picks[f"auto, repeats={REPEATS}"] = lrfind_picks(task, seed, REPEATS)["auto"]
     picks["karpathy 3e-4"] = Pick(KARPATHY, 0)
     wanted = {
-        peer: None if all(row in SKIPPED for row in peer_rows(peer)) else version
+        peer: version if any(want(row) for row in peer_rows(peer)) else None
         for peer, version in versions.items()
     }
     for name, found in peers.run_all(task, seed, wanted).items():
         picks[name] = Pick(found.lr, found.steps, None, found.note)
     for name in notuning.ROWS:
-        if name not in SKIPPED:
+        if want(name):
             ran = notuning.run(name, task, seed, versions)
             picks[name] = Pick(None, ran.steps, None, ran.note, loss=ran.loss)
-    return {name: pick for name, pick in picks.items() if name not in SKIPPED}
+    return {name: pick for name, pick in picks.items() if want(name)}
 
 
 def peer_rows(peer: str) -> list[str]:
@@ -311,30 +321,13 @@ def score_task(
     if other is not None:
         steps = len(other["grid"]) * task.budget * len(other["seeds"])
         reference = Pick(other["grid"][int(np.argmin(grid_means(other)[0]))], steps)
-    from lrfind.suggest import METHODS
-
-    theirs = [r for r in ("karpathy 3e-4", *peers.ROWS, *notuning.ROWS) if r not in SKIPPED]
-    ours = [r for r in (*METHODS, f"auto, repeats={REPEATS}") if r not in SKIPPED]
     for seed in task.seeds:
         key = f"{task.name}|{seed}"
-        cached = picks_cache.get(key, {})
-        if any(r not in cached for r in theirs) or (
-            "auto" in cached and any(r not in cached for r in ours)
-        ):
-            picks_cache.pop(key, None)  # cached by a run that skipped rows this one wants
-        if key in picks_cache and not picks_cache[key].get("auto"):
-            # peers reused, lrfind swept afresh
-            found = {name: Pick(**_unjson(p)) for name, p in picks_cache[key].items()}
-            fresh = lrfind_picks(task, seed, 1)
-            if f"auto, repeats={REPEATS}" not in SKIPPED:
-                fresh[f"auto, repeats={REPEATS}"] = lrfind_picks(task, seed, REPEATS)["auto"]
-            found = {**fresh, **found}
-            picks_cache[key] = {name: p.__dict__ for name, p in found.items()}
-        elif key in picks_cache:
-            found = {name: Pick(**_unjson(p)) for name, p in picks_cache[key].items()}
-        else:
-            found = sweeps(task, seed, versions)
-            picks_cache[key] = {name: p.__dict__ for name, p in found.items()}
+        # the rows a cache lacks (a run that skipped them, a peer since installed) are
+        # swept now; the ones it holds are kept (every sweep is seeded: the same picks)
+        found = {name: Pick(**_unjson(p)) for name, p in picks_cache.get(key, {}).items()}
+        found.update(sweeps(task, seed, versions, have=found))
+        picks_cache[key] = {name: p.__dict__ for name, p in found.items()}
         found = {name: pick for name, pick in found.items() if name not in SKIPPED}
         if CHECKED not in SKIPPED:
             found[CHECKED] = checked(task, found["auto"], seed, memo)
@@ -378,6 +371,8 @@ def summary_table(scores: list[TaskScore], methods: list[str], notes: dict[str, 
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name in methods:
+        if name in SKIPPED:  # named once, in the intro
+            continue
         if notes.get(name):
             lines.append(f"| {name} | {notes[name]} | | | | | |")
             continue
@@ -1150,7 +1145,7 @@ def render_tier3(
     if skipped:
         intro += (
             " Rows not computed in this run (`--skip`, to fit the trainings into the time "
-            "there was): " + ", ".join(skipped) + "."
+            "there was), left out of the tables: " + ", ".join(f"`{row}`" for row in skipped) + "."
         )
     heading = (
         f"## Quality, third tier: a real pretrained transformer ({schedule}, {len(scores)} tasks)"
@@ -1256,23 +1251,31 @@ def render_work(
 
 
 def runnable_picks(cache: dict[str, Any], versions: dict[str, str | None]) -> dict[str, Any]:
-    """The cached picks a run may reuse: without the (task, seed) entries made while a
-    peer that is installed now was not (a run with ``--no-peers``, or in another venv),
-    which would score that peer as if it had suggested nothing.
+    """The cached picks a run may reuse: without the rows made while their package, which
+    is installed now, was not (a run with ``--no-peers``, or in another venv), which
+    would score it as if it had suggested nothing. :func:`score_task` sweeps the rows
+    left out.
 
-    >>> cache = {"a|0": {"lightning": {"note": "not installed"}}, "b|0": {"lightning": {}}}
-    >>> list(runnable_picks(cache, {"lightning": "2.6.6"})), len(runnable_picks(cache, {}))
-    (['b|0'], 2)
+    >>> cache = {"a|0": {"lightning": {"note": "not installed"}, "auto": {}},
+    ...          "b|0": {"lightning": {}}}
+    >>> runnable_picks(cache, {"lightning": "2.6.6"})
+    {'a|0': {'auto': {}}, 'b|0': {'lightning': {}}}
+    >>> runnable_picks(cache, {}) == cache
+    True
     """
     installed = {
         row
         for row in peers.ROWS
         if versions.get("fastai" if row.startswith("fastai") else row) is not None
     }
+    installed |= {row for row in notuning.ROWS if versions.get(notuning.PACKAGES[row][0])}
     return {
-        key: picks
+        key: {
+            row: pick
+            for row, pick in picks.items()
+            if not (row in installed and pick.get("note") == "not installed")
+        }
         for key, picks in cache.items()
-        if not any(picks.get(row, {}).get("note") == "not installed" for row in installed)
     }
 
 
@@ -1355,9 +1358,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.reuse:
         memo.data = {}
     picks_path = LOCAL / "picks.json"
-    stored: dict[str, Any] = {}
-    if picks_path.exists():  # kept whole: a run on a few tasks adds to it, never shrinks it
-        stored = json.loads(picks_path.read_text(encoding="utf-8"))
+    stored = jsonfile.read(picks_path)  # kept whole: a run on a few tasks adds to it
     picks_cache: dict[str, Any] = {}
     if args.reuse or args.reuse_peers:
         picks_cache = runnable_picks(stored, versions)
