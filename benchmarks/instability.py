@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 import quality
-from lrbench import protocol, stats
+from lrbench import protocol, scores, stats
 from lrbench.protocol import LOCAL, Memo, Task, grid_means
 
 HERE = Path(__file__).resolve().parent
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", help="comma-separated task names (default: all)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    tier = quality.TIERS[args.tier]
+    tier = scores.TIERS[args.tier]
     chosen = tier.tasks
     if args.tasks:
         wanted = set(args.tasks.split(","))
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _summary(rows: list[dict[str, Any]], name: str) -> str:
     median, mean, worst, share = stats.regret_summary(
-        [row["regret"][name] for row in rows], quality.GOOD
+        [row["regret"][name] for row in rows], scores.GOOD
     )
     cost = np.mean([row["cost"][name] for row in rows])
     return f"| {name} | {median:.3f} | {mean:.3f} | {worst:.3f} | {share:.0%} | {cost:.2f} |"

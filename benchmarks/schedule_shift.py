@@ -34,7 +34,7 @@ import torch
 
 import ground_truth
 import quality
-from lrbench import protocol, stats, tier1, tier2
+from lrbench import protocol, scores, stats, tier1, tier2
 from lrbench.protocol import FIT, LOCAL, Memo, Task, grid_means
 
 HERE = Path(__file__).resolve().parent
@@ -175,7 +175,7 @@ def _stats(values: list[float]) -> str:
 def _regret(values: list[float]) -> str:
     if not values:
         return "—"
-    median, mean, worst, share = stats.regret_summary(values, quality.GOOD)
+    median, mean, worst, share = stats.regret_summary(values, scores.GOOD)
     return f"{median:.3f} / {mean:.3f} / {worst:.3f} / {share:.0%}"
 
 

@@ -8,7 +8,15 @@ import importlib
 
 import pytest
 
-MODULES = ("lrbench.jsonfile", "lrbench.protocol", "lrbench.stats", "lrbench.notuning", "quality")
+MODULES = (
+    "lrbench.jsonfile",
+    "lrbench.protocol",
+    "lrbench.stats",
+    "lrbench.notuning",
+    "lrbench.scores",
+    "lrbench.quality_report",
+    "quality",
+)
 
 
 @pytest.mark.parametrize("name", MODULES)
