@@ -35,7 +35,7 @@ from lrbench.scores import (
     TaskScore,
     branch_of,
 )
-from lrbench.stats import spearman
+from lrbench.stats import CLUSTER_RUNS, cluster_interval, spearman
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -147,41 +147,6 @@ def targets(scores: list[TaskScore], rivals: list[str], method: str = "auto") ->
         ),
     ]
     return [f"- {'met' if ok else 'NOT met'}: {what} ({value})" for what, ok, value in checks]
-
-
-CLUSTER_RUNS = 2000
-"""Bootstrap resamples of whole tasks for the intervals of the confidence section."""
-
-
-def cluster_interval(
-    statistic: Callable[[np.ndarray], float], groups: np.ndarray, runs: int = CLUSTER_RUNS
-) -> tuple[float, float, float]:
-    """``statistic`` of all rows and its 95% interval, resampling whole tasks.
-
-    ``statistic`` takes the indices of the rows to use; ``groups`` names each row's
-    task. A task's seeds share its curve shape and its grid, so they are not
-    independent draws: the bootstrap draws tasks with replacement and keeps each
-    drawn task's rows together.
-
-    >>> groups = np.repeat(np.arange(20), 3)
-    >>> value, lo, hi = cluster_interval(lambda idx: float(np.mean(idx % 3)), groups, 200)
-    >>> value, lo <= value <= hi
-    (1.0, True)
-    """
-    rng = np.random.default_rng(0)
-    names = np.unique(groups)
-    rows = [np.flatnonzero(groups == name) for name in names]
-    values = []
-    for _ in range(runs):
-        drawn = rng.integers(0, len(rows), size=len(rows))
-        value = statistic(np.concatenate([rows[i] for i in drawn]))
-        if math.isfinite(value):
-            values.append(value)
-    whole = statistic(np.arange(len(groups)))
-    if not values:
-        return whole, math.nan, math.nan
-    lo, hi = np.percentile(values, [2.5, 97.5])
-    return whole, float(lo), float(hi)
 
 
 def miss_gap(conf: np.ndarray, regret: np.ndarray, threshold: float) -> float:

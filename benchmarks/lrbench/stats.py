@@ -1,6 +1,10 @@
-"""Statistics the reports share (numpy only: the ``bench`` extra needs no scipy)."""
+"""Statistics the reports share: rank correlation, regret summaries, a bootstrap over
+whole tasks (numpy only: the ``bench`` extra needs no scipy)."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -39,3 +43,38 @@ def regret_summary(values: list[float], good: float) -> tuple[float, float, floa
     """
     v = np.asarray(values, dtype=np.float64)
     return float(np.median(v)), float(v.mean()), float(v.max()), float(np.mean(v <= good))
+
+
+CLUSTER_RUNS = 2000
+"""Bootstrap resamples of whole tasks for the intervals of the confidence section."""
+
+
+def cluster_interval(
+    statistic: Callable[[np.ndarray], float], groups: np.ndarray, runs: int = CLUSTER_RUNS
+) -> tuple[float, float, float]:
+    """``statistic`` of all rows and its 95% interval, resampling whole tasks.
+
+    ``statistic`` takes the indices of the rows to use; ``groups`` names each row's
+    task. A task's seeds share its curve shape and its grid, so they are not
+    independent draws: the bootstrap draws tasks with replacement and keeps each
+    drawn task's rows together.
+
+    >>> groups = np.repeat(np.arange(20), 3)
+    >>> value, lo, hi = cluster_interval(lambda idx: float(np.mean(idx % 3)), groups, 200)
+    >>> value, lo <= value <= hi
+    (1.0, True)
+    """
+    rng = np.random.default_rng(0)
+    names = np.unique(groups)
+    rows = [np.flatnonzero(groups == name) for name in names]
+    values = []
+    for _ in range(runs):
+        drawn = rng.integers(0, len(rows), size=len(rows))
+        value = statistic(np.concatenate([rows[i] for i in drawn]))
+        if math.isfinite(value):
+            values.append(value)
+    whole = statistic(np.arange(len(groups)))
+    if not values:
+        return whole, math.nan, math.nan
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return whole, float(lo), float(hi)
