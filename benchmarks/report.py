@@ -18,7 +18,7 @@ ORDER = (
     "quality",
     "quality_tier2",
     "quality_tier3",
-    "quality_tier3_every_row",
+    "quality_tier3_checked",
     "quality_tier3_linear",
     "real_grids",
     "sweep_range",
