@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 import math
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -385,9 +386,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{row} {s.regret(row):.3f}" for row in ("auto", "karpathy 3e-4") if row in s.losses
             )
         )
-    command = "python benchmarks/quality.py" + (" " + " ".join(argv) if argv else "")
-    if argv is None and len(sys.argv) > 1:
-        command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
+    given = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "benchmarks/quality.py", *given])  # pastes into a shell
     draw = {1: render, 2: render_tier2, 3: render_tier3}[args.tier]
     text = draw(scores, versions, command, time.perf_counter() - start, memo.trained)
     args.out.parent.mkdir(parents=True, exist_ok=True)
