@@ -18,7 +18,6 @@ ORDER = (
     "quality",
     "quality_tier2",
     "quality_tier3",
-    "quality_tier3_checked",
     "quality_tier3_linear",
     "real_grids",
     "sweep_range",
