@@ -207,7 +207,7 @@ def score_task(
         key = f"{task.name}|{seed}"
         # the rows a cache lacks (a run that skipped them, a peer since installed) are
         # swept now; the ones it holds are kept (every sweep is seeded: the same picks)
-        found = {name: Pick(**_unjson(p)) for name, p in picks_cache.get(key, {}).items()}
+        found = {name: Pick.from_json(p) for name, p in picks_cache.get(key, {}).items()}
         found.update(sweeps(task, seed, versions, have=found))
         picks_cache[key] = {name: p.__dict__ for name, p in found.items()}
         found = {name: pick for name, pick in found.items() if name not in SKIPPED}
@@ -230,12 +230,6 @@ def score_task(
             loss = min(trained, untrained)
             score.losses.setdefault(name, []).append(loss)
     return score
-
-
-def _unjson(pick: dict[str, Any]) -> dict[str, Any]:
-    if pick.get("interval") is not None:
-        pick = {**pick, "interval": tuple(pick["interval"])}
-    return pick
 
 
 def runnable_picks(cache: dict[str, Any], versions: dict[str, str | None]) -> dict[str, Any]:

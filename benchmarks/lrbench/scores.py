@@ -12,6 +12,7 @@ the tiers (:data:`TIERS`) and the names of the rows that are not a suggestion ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +80,16 @@ class Pick:
     """Which branch of ``auto`` decided (:attr:`lrfind.suggest.Suggestion.branch`); ``None``
     for the other methods, and in a pick cached before the field existed (then
     :func:`branch_of` reads it from the reason)."""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Pick:
+        """A pick as picks.json holds it (its ``__dict__``; the interval a list).
+
+        >>> Pick.from_json({"lr": 0.1, "steps": 100, "interval": [0.05, 0.2]}).interval
+        (0.05, 0.2)
+        """
+        interval = data.get("interval")
+        return cls(**{**data, "interval": None if interval is None else tuple(interval)})
 
 
 @dataclass

@@ -55,7 +55,7 @@ def main() -> None:
         l_star = float(means[best])
         print(f"{name}: grid's best {data['grid'][best]:.2g} (L* {l_star:.3f}, L0 {l0:.3f})")
         for seed in task.seeds:
-            auto = quality.Pick(**quality._unjson(picks[f"{name}|{seed}"]["auto"]))
+            auto = quality.Pick.from_json(picks[f"{name}|{seed}"]["auto"])
             cells = []
             for walk in range(args.walk + 1):
                 pick = quality.checked(task, auto, seed, memo, walk)
